@@ -1,0 +1,339 @@
+//! The reverse sweep and the gradients it returns.
+//!
+//! Nodes are in execution order, so walking indices from the output down to 0 visits every
+//! node after all of its consumers. Two forms share that loop:
+//!
+//! * **first order** ([`Var::backward`], [`Tape::grad`]): grad mode is off while rules run, so
+//!   their `Var` ops record values only; each rule's scratch nodes are truncated away right after
+//!   it, and adjoints are plain tensors accumulated in place. Nothing extra stays on the tape.
+//! * **create graph** ([`Tape::grad_graph`]): rules run with grad mode on, so the gradient is
+//!   itself a recorded computation that can be differentiated again (Hessian-vector products,
+//!   Hessians, `gradgradcheck`).
+
+use smallvec::SmallVec;
+
+use crate::element::Float;
+use crate::function::Context;
+use crate::param::{Param, ParamId};
+use crate::tape::{GradModeGuard, NodeId, Tape};
+use crate::tensor::Tensor;
+use crate::var::Var;
+
+/// Gradients from a first-order backward, looked up by [`Var`] or by [`Param`].
+/// Independent of the tape's lifetime, so the tape can be dropped before the optimizer runs.
+#[derive(Clone)]
+pub struct Gradients<T: Float = f32> {
+    tape_id: u64,
+    grads: Vec<Option<Tensor<T>>>,
+    params: Vec<(ParamId, NodeId)>,
+}
+
+impl<T: Float> Gradients<T> {
+    fn check_tape(&self, v: &Var<'_, T>) {
+        if v.tape.id != self.tape_id {
+            panic!("wengert: Gradients: this Var is from another tape than the one differentiated");
+        }
+    }
+
+    /// The gradient for `v`, or `None` if no gradient reached it.
+    #[track_caller]
+    pub fn get(&self, v: Var<'_, T>) -> Option<&Tensor<T>> {
+        self.check_tape(&v);
+        self.grads.get(v.id).and_then(|g| g.as_ref())
+    }
+
+    /// The gradient for `v`; zeros of its shape if none reached it.
+    #[track_caller]
+    pub fn wrt(&self, v: Var<'_, T>) -> Tensor<T> {
+        self.get(v).cloned().unwrap_or_else(|| Tensor::zeros(v.shape()))
+    }
+
+    /// The gradient for a parameter bound on the differentiated tape, `None` if it was not
+    /// bound or no gradient reached it.
+    pub fn param(&self, p: &Param<T>) -> Option<&Tensor<T>> {
+        self.param_by_id(p.id())
+    }
+
+    /// As [`Gradients::param`], by id.
+    pub fn param_by_id(&self, id: ParamId) -> Option<&Tensor<T>> {
+        let (_, node) = self.params.iter().find(|(pid, _)| *pid == id)?;
+        self.grads.get(*node).and_then(|g| g.as_ref())
+    }
+
+    /// Whether the parameter was bound on the tape that was differentiated.
+    pub fn was_bound(&self, p: &Param<T>) -> bool {
+        self.params.iter().any(|(pid, _)| *pid == p.id())
+    }
+}
+
+/// Checks a rule's output gradients against its inputs' shapes (a wrong shape is a bug in the
+/// rule, e.g. a custom op) and, in anomaly mode, for NaN/Inf.
+fn check_grad<T: Float>(tape: &Tape<T>, node: NodeId, k: usize, input: NodeId, g: &Tensor<T>) {
+    let nodes = tape.nodes.borrow();
+    let (n, inp) = (&nodes[node], &nodes[input]);
+    if g.shape() != inp.value.shape() {
+        panic!(
+            "wengert: backward of {} (recorded at {}) returned a gradient of shape {} for input {k} of shape {}",
+            n.op, n.at, g.shape(), inp.value.shape()
+        );
+    }
+    if tape.anomaly.get() && !g.all_finite() {
+        panic!(
+            "wengert anomaly: backward of {} (recorded at {}) produced NaN or Inf in the gradient of input {k} (shape {})",
+            n.op, n.at, inp.value.shape()
+        );
+    }
+}
+
+impl<T: Float> Tape<T> {
+    /// Takes node `i`'s rule out for the duration of a call (rules may push nodes).
+    fn rule_inputs(&self, i: NodeId) -> Option<(Box<dyn crate::function::Backward<T>>, SmallVec<[NodeId; 2]>)> {
+        let mut nodes = self.nodes.borrow_mut();
+        let n = &mut nodes[i];
+        if !n.requires_grad {
+            return None;
+        }
+        let rule = n.rule.take()?;
+        Some((rule, n.inputs.clone()))
+    }
+
+    fn put_rule(&self, i: NodeId, rule: Box<dyn crate::function::Backward<T>>) {
+        self.nodes.borrow_mut()[i].rule = Some(rule);
+    }
+
+    fn context<'t>(&'t self, i: NodeId, inputs: &[NodeId]) -> Context<'t, T> {
+        Context {
+            inputs: inputs.iter().map(|&id| Var { tape: self, id }).collect(),
+            output: Var { tape: self, id: i },
+        }
+    }
+
+    /// First-order sweep from `root` seeded with `seed`; adjoints of nodes where `keep` holds
+    /// are kept in the result, the rest are dropped as soon as they are used.
+    fn sweep_values(&self, root: NodeId, seed: Tensor<T>, keep: impl Fn(NodeId) -> bool) -> Vec<Option<Tensor<T>>> {
+        let _g = GradModeGuard::set(self, false);
+        let mut adj: Vec<Option<Tensor<T>>> = vec![None; root + 1];
+        adj[root] = Some(seed);
+        for i in (0..=root).rev() {
+            if adj[i].is_none() {
+                continue;
+            }
+            let Some((rule, inputs)) = self.rule_inputs(i) else { continue };
+            let g = if keep(i) { adj[i].clone() } else { adj[i].take() }.expect("checked above");
+            let mark = self.len();
+            let gvar = self.constant(g);
+            let ctx = self.context(i, &inputs);
+            let out = rule.backward(&ctx, gvar);
+            self.put_rule(i, rule);
+            for (k, (&inp, og)) in inputs.iter().zip(out).enumerate() {
+                let Some(v) = og else { continue };
+                if !self.requires_grad_of(inp) {
+                    continue;
+                }
+                let t = self.value_of(v.id);
+                check_grad(self, i, k, inp, &t);
+                match &mut adj[inp] {
+                    slot @ None => *slot = Some(t),
+                    Some(acc) => acc.axpy_(T::ONE, &t),
+                }
+            }
+            self.truncate(mark);
+        }
+        adj
+    }
+
+    /// Create-graph sweep: adjoints are `Var`s recorded on this tape.
+    fn sweep_vars<'t>(&'t self, root: NodeId, seed: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
+        let _g = GradModeGuard::set(self, true);
+        let mut adj: Vec<Option<Var<'t, T>>> = vec![None; root + 1];
+        adj[root] = Some(seed);
+        for i in (0..=root).rev() {
+            let Some(g) = adj[i] else { continue };
+            let Some((rule, inputs)) = self.rule_inputs(i) else { continue };
+            let ctx = self.context(i, &inputs);
+            let out = rule.backward(&ctx, g);
+            self.put_rule(i, rule);
+            for (k, (&inp, og)) in inputs.iter().zip(out).enumerate() {
+                let Some(v) = og else { continue };
+                if !self.requires_grad_of(inp) {
+                    continue;
+                }
+                check_grad(self, i, k, inp, &v.value());
+                adj[inp] = Some(match adj[inp] {
+                    None => v,
+                    Some(acc) => acc + v,
+                });
+            }
+        }
+        adj
+    }
+
+    #[track_caller]
+    fn default_seed(&self, y: &Var<'_, T>, op: &str) -> Tensor<T> {
+        let shape = y.shape();
+        if shape.numel() != 1 {
+            panic!(
+                "wengert: {op}: the output has shape {shape}; backward from a non-scalar needs a seed \
+                 gradient of that shape (use backward_with / grad_with)"
+            );
+        }
+        Tensor::ones(shape)
+    }
+
+    #[track_caller]
+    fn check_seed(&self, y: &Var<'_, T>, seed: &crate::Shape, op: &str) {
+        if *seed != y.shape() {
+            panic!("wengert: {op}: seed gradient has shape {seed}, the output has shape {}", y.shape());
+        }
+    }
+
+    /// First-order gradients of `y` (one element) with respect to `xs` (any recorded values,
+    /// leaves or not), like `torch.autograd.grad`. An `x` that `y` does not depend on gets zeros.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::scalar(2.0));
+    /// let h = x * x;          // intermediate
+    /// let y = h * 3.0;
+    /// let g = tape.grad(y, &[x, h]);
+    /// assert_eq!((g[0].item(), g[1].item()), (12.0, 3.0));
+    /// ```
+    #[track_caller]
+    pub fn grad(&self, y: Var<'_, T>, xs: &[Var<'_, T>]) -> Vec<Tensor<T>> {
+        let seed = self.default_seed(&y, "grad");
+        self.grad_with(y, xs, seed)
+    }
+
+    /// As [`Tape::grad`] from a seed gradient `dL/dy` of `y`'s shape.
+    #[track_caller]
+    pub fn grad_with(&self, y: Var<'_, T>, xs: &[Var<'_, T>], seed: Tensor<T>) -> Vec<Tensor<T>> {
+        self.check_seed(&y, seed.shape(), "grad_with");
+        let ids: SmallVec<[NodeId; 8]> = xs.iter().map(|x| x.id).collect();
+        let adj = self.sweep_values(y.id, seed, |i| ids.contains(&i));
+        xs.iter()
+            .map(|x| adj.get(x.id).cloned().flatten().unwrap_or_else(|| Tensor::zeros(x.shape())))
+            .collect()
+    }
+
+    /// Gradients of `y` with respect to `xs` as recorded `Var`s (`create_graph=True`), so they
+    /// can be differentiated again. `seed` is `dL/dy` (ones for a one-element `y` when `None`);
+    /// it may itself be a `Var` that requires a gradient. An `x` that `y` does not depend on
+    /// gets a zero constant.
+    ///
+    /// A Hessian-vector product of f(x) = Σ x³ (H = diag(6x)):
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::from_slice(&[1.0, 2.0]));
+    /// let y = x.powf(3.0).sum();
+    /// let g = tape.grad_graph(y, &[x], None)[0];       // 3x², recorded
+    /// let v = tape.constant(Tensor::from_slice(&[1.0, 1.0]));
+    /// let hv = tape.grad((g * v).sum(), &[x]);
+    /// assert_eq!(hv[0].to_vec(), vec![6.0, 12.0]);
+    /// ```
+    #[track_caller]
+    pub fn grad_graph<'t>(&'t self, y: Var<'t, T>, xs: &[Var<'t, T>], seed: Option<Var<'t, T>>) -> Vec<Var<'t, T>> {
+        let seed = match seed {
+            Some(s) => {
+                self.check_seed(&y, &s.shape(), "grad_graph");
+                s
+            }
+            None => self.constant(self.default_seed(&y, "grad_graph")),
+        };
+        let adj = self.sweep_vars(y.id, seed);
+        xs.iter()
+            .map(|x| adj.get(x.id).copied().flatten().unwrap_or_else(|| self.constant(Tensor::zeros(x.shape()))))
+            .collect()
+    }
+
+    fn gradients(&self, adj: Vec<Option<Tensor<T>>>) -> Gradients<T> {
+        Gradients {
+            tape_id: self.id,
+            grads: adj,
+            params: self.params.borrow().clone(),
+        }
+    }
+}
+
+impl<'t, T: Float> Var<'t, T> {
+    /// Reverse-mode gradients of this one-element value with respect to every leaf that
+    /// requires a gradient (vars and trainable params), like `loss.backward()` in PyTorch.
+    /// The tape keeps its values, so backward can run again.
+    #[track_caller]
+    pub fn backward(self) -> Gradients<T> {
+        let seed = self.tape.default_seed(&self, "backward");
+        self.backward_with(seed)
+    }
+
+    /// Backward from a seed gradient `dL/dself` of this value's shape (for a non-scalar output).
+    #[track_caller]
+    pub fn backward_with(self, seed: Tensor<T>) -> Gradients<T> {
+        let tape = self.tape;
+        tape.check_seed(&self, seed.shape(), "backward_with");
+        let is_leaf: Vec<bool> = tape.nodes.borrow()[..=self.id].iter().map(|n| n.rule.is_none() && n.requires_grad).collect();
+        let adj = tape.sweep_values(self.id, seed, |i| is_leaf[i]);
+        tape.gradients(adj)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accumulates_over_reuse_and_zero_for_unused() {
+        let tape = Tape::<f64>::new();
+        let x = tape.var(Tensor::from_slice(&[1.0, 2.0]));
+        let unused = tape.var(Tensor::from_slice(&[5.0]));
+        let y = (x * x + x * 3.0).sum(); // dy/dx = 2x + 3
+        let g = y.backward();
+        assert_eq!(g.wrt(x).to_vec(), vec![5.0, 7.0]);
+        assert!(g.get(unused).is_none());
+        assert_eq!(g.wrt(unused).to_vec(), vec![0.0]);
+        // first-order backward leaves no scratch nodes behind and can run again
+        let len = tape.len();
+        assert_eq!(y.backward().wrt(x).to_vec(), vec![5.0, 7.0]);
+        assert_eq!(tape.len(), len);
+    }
+
+    #[test]
+    fn constants_and_detach_stop_gradients() {
+        let tape = Tape::<f64>::new();
+        let x = tape.var(Tensor::scalar(3.0));
+        let y = x * x.detach();
+        assert_eq!(y.backward().wrt(x).item(), 3.0);
+    }
+
+    #[test]
+    #[should_panic(expected = "backward: the output has shape [2]")]
+    fn non_scalar_needs_seed() {
+        let tape = Tape::<f64>::new();
+        let x = tape.var(Tensor::from_slice(&[1.0, 2.0]));
+        let _ = (x * 2.0).backward();
+    }
+
+    #[test]
+    fn second_derivative_of_cube() {
+        let tape = Tape::<f64>::new();
+        let x = tape.var(Tensor::scalar(2.0));
+        let y = x * x * x;
+        let dy = tape.grad_graph(y, &[x], None)[0];
+        assert_eq!(dy.item(), 12.0);
+        let d2y = tape.grad_graph(dy, &[x], None)[0];
+        assert_eq!(d2y.item(), 12.0);
+        let d3y = tape.grad(d2y, &[x]);
+        assert_eq!(d3y[0].item(), 6.0);
+    }
+
+    #[test]
+    fn shared_param_gets_one_gradient() {
+        let p = Param::new(Tensor::<f64>::scalar(2.0));
+        let tape = Tape::new();
+        let a = tape.param(&p);
+        let b = tape.param(&p);
+        assert_eq!(a.id(), b.id());
+        let g = (a * b).backward();
+        assert_eq!(g.param(&p).unwrap().item(), 4.0);
+    }
+}

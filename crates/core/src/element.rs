@@ -1,0 +1,207 @@
+//! Element types: what a [`Tensor`](crate::Tensor) can hold.
+//!
+//! Every tensor holds an [`Element`] (`f32`, `f64`, `usize` for indices, `bool` for masks);
+//! arithmetic, the tape and gradients need a [`Float`] (`f32` or `f64`).
+
+use std::fmt::{Debug, Display, LowerExp};
+use std::iter::Sum;
+use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
+
+/// A value a tensor can store: plain, copyable, thread-safe data.
+pub trait Element: Copy + Debug + Default + PartialEq + Send + Sync + 'static {
+    /// Short name used in `Debug` output and error messages (`"f32"`, `"usize"`, ...).
+    const NAME: &'static str;
+}
+
+impl Element for f32 {
+    const NAME: &'static str = "f32";
+}
+impl Element for f64 {
+    const NAME: &'static str = "f64";
+}
+impl Element for usize {
+    const NAME: &'static str = "usize";
+}
+impl Element for i64 {
+    const NAME: &'static str = "i64";
+}
+impl Element for bool {
+    const NAME: &'static str = "bool";
+}
+
+/// A floating-point element: `f32` or `f64`. Everything differentiable is generic over it.
+pub trait Float:
+    Element
+    + PartialOrd
+    + Display
+    + LowerExp
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + AddAssign
+    + SubAssign
+    + MulAssign
+    + DivAssign
+    + Sum
+{
+    /// 0
+    const ZERO: Self;
+    /// 1
+    const ONE: Self;
+    /// Machine epsilon.
+    const EPSILON: Self;
+    /// +infinity
+    const INFINITY: Self;
+    /// -infinity
+    const NEG_INFINITY: Self;
+
+    /// Converts from `f64` (rounding for `f32`).
+    fn from_f64(x: f64) -> Self;
+    /// Converts to `f64` (exact).
+    fn to_f64(self) -> f64;
+    /// Converts a count to this type.
+    fn from_usize(n: usize) -> Self {
+        Self::from_f64(n as f64)
+    }
+    /// e^x
+    fn exp(self) -> Self;
+    /// natural logarithm
+    fn ln(self) -> Self;
+    /// square root
+    fn sqrt(self) -> Self;
+    /// |x|
+    fn abs(self) -> Self;
+    /// x^p for a real exponent
+    fn powf(self, p: Self) -> Self;
+    /// sine
+    fn sin(self) -> Self;
+    /// cosine
+    fn cos(self) -> Self;
+    /// hyperbolic tangent
+    fn tanh(self) -> Self;
+    /// larger of two values (NaN-ignoring, like `f32::max`)
+    fn max(self, other: Self) -> Self;
+    /// smaller of two values (NaN-ignoring, like `f32::min`)
+    fn min(self, other: Self) -> Self;
+    /// neither NaN nor infinite
+    fn is_finite(self) -> bool;
+    /// NaN
+    fn is_nan(self) -> bool;
+
+    /// C = alpha * op(A) * op(B) + beta * C for strided row/column layouts
+    /// (the general matrix multiply used by [`crate::kernels::matmul`]).
+    ///
+    /// # Safety
+    /// The pointers with their strides must address valid `m x k`, `k x n` and `m x n`
+    /// matrices, and C must not alias A or B.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        beta: Self,
+        c: *mut Self,
+        rsc: isize,
+        csc: isize,
+    );
+}
+
+macro_rules! impl_float {
+    ($t:ident, $gemm:path) => {
+        impl Float for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            const EPSILON: Self = $t::EPSILON;
+            const INFINITY: Self = $t::INFINITY;
+            const NEG_INFINITY: Self = $t::NEG_INFINITY;
+            #[inline]
+            fn from_f64(x: f64) -> Self {
+                x as $t
+            }
+            #[inline]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline]
+            fn exp(self) -> Self {
+                $t::exp(self)
+            }
+            #[inline]
+            fn ln(self) -> Self {
+                $t::ln(self)
+            }
+            #[inline]
+            fn sqrt(self) -> Self {
+                $t::sqrt(self)
+            }
+            #[inline]
+            fn abs(self) -> Self {
+                $t::abs(self)
+            }
+            #[inline]
+            fn powf(self, p: Self) -> Self {
+                $t::powf(self, p)
+            }
+            #[inline]
+            fn sin(self) -> Self {
+                $t::sin(self)
+            }
+            #[inline]
+            fn cos(self) -> Self {
+                $t::cos(self)
+            }
+            #[inline]
+            fn tanh(self) -> Self {
+                $t::tanh(self)
+            }
+            #[inline]
+            fn max(self, other: Self) -> Self {
+                $t::max(self, other)
+            }
+            #[inline]
+            fn min(self, other: Self) -> Self {
+                $t::min(self, other)
+            }
+            #[inline]
+            fn is_finite(self) -> bool {
+                $t::is_finite(self)
+            }
+            #[inline]
+            fn is_nan(self) -> bool {
+                $t::is_nan(self)
+            }
+            #[inline]
+            unsafe fn gemm(
+                m: usize,
+                k: usize,
+                n: usize,
+                alpha: Self,
+                a: *const Self,
+                rsa: isize,
+                csa: isize,
+                b: *const Self,
+                rsb: isize,
+                csb: isize,
+                beta: Self,
+                c: *mut Self,
+                rsc: isize,
+                csc: isize,
+            ) {
+                // SAFETY: forwarded contract of `Float::gemm`.
+                unsafe { $gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
+            }
+        }
+    };
+}
+
+impl_float!(f32, matrixmultiply::sgemm);
+impl_float!(f64, matrixmultiply::dgemm);

@@ -1,0 +1,132 @@
+//! Backward rules and custom differentiable ops.
+//!
+//! Every op's rule implements [`Backward`]: given the gradient of the op's output it returns
+//! the gradient of each input, **written with `Var` ops on the same tape**. So the same rule
+//! serves both a plain first-order backward (where those ops record values only) and a
+//! create-graph backward (where they are recorded too and can be differentiated again).
+//!
+//! Users define their own differentiable op with [`Function`] (like `torch.autograd.Function`)
+//! and apply it with [`Var::apply`].
+
+use smallvec::SmallVec;
+
+use crate::element::Float;
+use crate::tensor::Tensor;
+use crate::var::Var;
+
+/// Gradients for each input of an op, `None` where an input gets none.
+pub type InputGrads<'t, T> = SmallVec<[Option<Var<'t, T>>; 2]>;
+
+/// What a backward rule can see: the op's inputs and output as `Var`s.
+pub struct Context<'t, T: Float> {
+    pub(crate) inputs: SmallVec<[Var<'t, T>; 2]>,
+    pub(crate) output: Var<'t, T>,
+}
+
+impl<'t, T: Float> Context<'t, T> {
+    /// Input `i` of the op.
+    #[track_caller]
+    pub fn input(&self, i: usize) -> Var<'t, T> {
+        self.inputs[i]
+    }
+
+    /// All inputs of the op.
+    pub fn inputs(&self) -> &[Var<'t, T>] {
+        &self.inputs
+    }
+
+    /// The op's output.
+    pub fn output(&self) -> Var<'t, T> {
+        self.output
+    }
+
+    /// A constant on the tape (a mask, a saved index...): no gradient flows into it.
+    #[track_caller]
+    pub fn constant(&self, value: Tensor<T>) -> Var<'t, T> {
+        self.output.tape.constant(value)
+    }
+
+    /// A gradient computed by plain tensor math, which cannot itself be differentiated
+    /// (PyTorch's `once_differentiable`). First-order backward uses it as is; differentiating
+    /// through it again (a create-graph backward reaching it) panics naming `op`, rather than
+    /// silently giving a zero second derivative.
+    #[track_caller]
+    pub fn once_differentiable(&self, op: &'static str, value: Tensor<T>, depends_on: &[Var<'t, T>]) -> Var<'t, T> {
+        self.output.tape.push_op(op, value, depends_on, OnceDifferentiable(op))
+    }
+}
+
+struct OnceDifferentiable(&'static str);
+
+impl<T: Float> Backward<T> for OnceDifferentiable {
+    fn backward<'t>(&self, _: &Context<'t, T>, _: Var<'t, T>) -> InputGrads<'t, T> {
+        panic!(
+            "wengert: {} is once-differentiable: its gradient was computed by plain tensor math and \
+             cannot be differentiated again (write its backward with Var ops for higher order)",
+            self.0
+        )
+    }
+}
+
+/// How an op sends its output's gradient back to its inputs.
+pub trait Backward<T: Float>: 'static {
+    /// Returns `dL/d input_i` for each input given `grad = dL/d output`, using `Var` ops so the
+    /// rule is itself differentiable. Each returned gradient must have its input's shape.
+    fn backward<'t>(&self, ctx: &Context<'t, T>, grad: Var<'t, T>) -> InputGrads<'t, T>;
+}
+
+/// A user-defined differentiable op: a forward on plain tensors and a backward with `Var` ops.
+///
+/// ```
+/// use wengert_core::{function::{Context, Function, InputGrads}, gradcheck, Tape, Tensor, Var};
+///
+/// /// softplus(x) = ln(1 + e^x); d/dx = sigmoid(x)
+/// struct Softplus;
+/// impl Function<f64> for Softplus {
+///     fn name(&self) -> &'static str { "softplus" }
+///     fn forward(&self, x: &[&Tensor<f64>]) -> Tensor<f64> {
+///         x[0].map(|v| if v > 0.0 { v + (-v).exp().ln_1p() } else { v.exp().ln_1p() })
+///     }
+///     fn backward<'t>(&self, ctx: &Context<'t, f64>, grad: Var<'t, f64>) -> InputGrads<'t, f64> {
+///         [Some(grad * ctx.input(0).sigmoid())].into_iter().collect()
+///     }
+/// }
+///
+/// let tape = Tape::new();
+/// let x = tape.var(Tensor::from_slice(&[-1.0, 0.0, 2.0]));
+/// let y = Var::apply(Softplus, &[x]);
+/// assert!((y.value().get(&[1]) - 2f64.ln()).abs() < 1e-12);
+/// gradcheck::gradcheck(|v| Var::apply(Softplus, &[v[0]]), &[Tensor::from_slice(&[-1.0, 0.5])]).unwrap();
+/// ```
+pub trait Function<T: Float>: 'static {
+    /// The op's name, shown in errors, anomaly reports and `to_dot`.
+    fn name(&self) -> &'static str;
+    /// The output computed from the inputs' values.
+    fn forward(&self, inputs: &[&Tensor<T>]) -> Tensor<T>;
+    /// As [`Backward::backward`].
+    fn backward<'t>(&self, ctx: &Context<'t, T>, grad: Var<'t, T>) -> InputGrads<'t, T>;
+}
+
+struct FunctionRule<F>(F);
+
+impl<T: Float, F: Function<T>> Backward<T> for FunctionRule<F> {
+    fn backward<'t>(&self, ctx: &Context<'t, T>, grad: Var<'t, T>) -> InputGrads<'t, T> {
+        self.0.backward(ctx, grad)
+    }
+}
+
+impl<'t, T: Float> Var<'t, T> {
+    /// Applies a custom [`Function`] to `inputs` (at least one), recording it on their tape.
+    #[track_caller]
+    pub fn apply<F: Function<T>>(f: F, inputs: &[Var<'t, T>]) -> Var<'t, T> {
+        let first = inputs.first().unwrap_or_else(|| panic!("wengert: {}: no inputs given", f.name()));
+        let values: Vec<Tensor<T>> = inputs.iter().map(|v| {
+            v.same_tape(first, f.name());
+            v.value()
+        }).collect();
+        let refs: Vec<&Tensor<T>> = values.iter().collect();
+        let out = f.forward(&refs);
+        let name = f.name();
+        first.tape.push_op(name, out, inputs, FunctionRule(f))
+    }
+}

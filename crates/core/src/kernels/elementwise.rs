@@ -1,0 +1,344 @@
+//! Elementwise kernels: unary maps, binary ops with NumPy broadcasting, comparisons.
+
+use std::ops::{Add, Div, Mul, Neg, Sub};
+
+use crate::element::{Element, Float};
+use crate::error::{OrPanic, Result};
+use crate::kernels::{broadcast_strides, for_each_outer};
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+
+/// `f(a, b)` elementwise with NumPy broadcasting; `op` names the op in errors.
+///
+/// ```
+/// use wengert_core::{kernels::elementwise::zip_broadcast, Tensor};
+/// let a = Tensor::new(vec![1.0f32, 2.0], [2, 1]);
+/// let b = Tensor::new(vec![10.0f32, 20.0, 30.0], [3]);
+/// let c = zip_broadcast("add", &a, &b, |x, y| x + y).unwrap();
+/// assert_eq!(c.dims(), &[2, 3]);
+/// assert_eq!(c.to_vec(), vec![11.0, 21.0, 31.0, 12.0, 22.0, 32.0]);
+/// ```
+pub fn zip_broadcast<A: Element, B: Element, C: Element>(
+    op: &'static str,
+    a: &Tensor<A>,
+    b: &Tensor<B>,
+    f: impl Fn(A, B) -> C,
+) -> Result<Tensor<C>> {
+    let (xa, xb) = (a.as_slice(), b.as_slice());
+    if a.shape() == b.shape() {
+        let v = xa.iter().zip(xb).map(|(&x, &y)| f(x, y)).collect();
+        return Ok(Tensor::from_parts(v, a.shape().clone()));
+    }
+    let out = Shape::broadcast(op, a.shape(), b.shape())?;
+    if xb.len() == 1 && out == *a.shape() {
+        let y = xb[0];
+        return Ok(Tensor::from_parts(xa.iter().map(|&x| f(x, y)).collect(), out));
+    }
+    if xa.len() == 1 && out == *b.shape() {
+        let x = xa[0];
+        return Ok(Tensor::from_parts(xb.iter().map(|&y| f(x, y)).collect(), out));
+    }
+    let n = out.ndim();
+    let sa = broadcast_strides(a.shape(), &out);
+    let sb = broadcast_strides(b.shape(), &out);
+    let inner = out[n - 1];
+    let (ia, ib) = (sa[n - 1], sb[n - 1]);
+    let mut v: Vec<C> = Vec::with_capacity(out.numel());
+    for_each_outer(&out[..n - 1], [&sa[..n - 1], &sb[..n - 1]], |[oa, ob]| {
+        match (ia != 0, ib != 0) {
+            (true, true) => v.extend(
+                xa[oa..oa + inner]
+                    .iter()
+                    .zip(&xb[ob..ob + inner])
+                    .map(|(&x, &y)| f(x, y)),
+            ),
+            (false, true) => {
+                let x = xa[oa];
+                v.extend(xb[ob..ob + inner].iter().map(|&y| f(x, y)))
+            }
+            (true, false) => {
+                let y = xb[ob];
+                v.extend(xa[oa..oa + inner].iter().map(|&x| f(x, y)))
+            }
+            (false, false) => {
+                let z = f(xa[oa], xb[ob]);
+                v.extend(std::iter::repeat_n(z, inner))
+            }
+        }
+    });
+    Ok(Tensor::from_parts(v, out))
+}
+
+/// Copies `x` broadcast to `shape` (NumPy rules, one direction).
+pub fn broadcast_to<E: Element>(x: &Tensor<E>, shape: &Shape) -> Result<Tensor<E>> {
+    if x.shape() == shape {
+        return Ok(x.clone());
+    }
+    if !x.shape().broadcasts_to(shape) {
+        return Err(crate::Error::shapes(
+            "broadcast_to",
+            &[x.shape(), shape],
+            "cannot broadcast",
+        ));
+    }
+    let src = x.as_slice();
+    if src.len() == 1 {
+        return Ok(Tensor::full(shape.clone(), src[0]));
+    }
+    let n = shape.ndim();
+    let s = broadcast_strides(x.shape(), shape);
+    let inner = shape[n - 1];
+    let mut v = Vec::with_capacity(shape.numel());
+    for_each_outer(&shape[..n - 1], [&s[..n - 1]], |[o]| {
+        if s[n - 1] != 0 {
+            v.extend_from_slice(&src[o..o + inner]);
+        } else {
+            v.extend(std::iter::repeat_n(src[o], inner));
+        }
+    });
+    Ok(Tensor::from_parts(v, shape.clone()))
+}
+
+/// `mask ? a : b` elementwise, all three broadcast together.
+pub fn where_<E: Element>(mask: &Tensor<bool>, a: &Tensor<E>, b: &Tensor<E>) -> Result<Tensor<E>> {
+    let s = Shape::broadcast("where", mask.shape(), a.shape())?;
+    let s = Shape::broadcast("where", &s, b.shape())
+        .map_err(|_| crate::Error::shapes("where", &[mask.shape(), a.shape(), b.shape()], "cannot broadcast"))?;
+    let (m, a, b) = (broadcast_to(mask, &s)?, broadcast_to(a, &s)?, broadcast_to(b, &s)?);
+    let v = m
+        .as_slice()
+        .iter()
+        .zip(a.as_slice().iter().zip(b.as_slice()))
+        .map(|(&m, (&x, &y))| if m { x } else { y })
+        .collect();
+    Ok(Tensor::from_parts(v, s))
+}
+
+macro_rules! unary_methods {
+    ($($(#[$doc:meta])* $name:ident => |$x:ident| $body:expr;)*) => {
+        impl<T: Float> Tensor<T> {
+            $(
+                $(#[$doc])*
+                pub fn $name(&self) -> Tensor<T> {
+                    self.map(|$x: T| $body)
+                }
+            )*
+        }
+    };
+}
+
+unary_methods! {
+    /// -x
+    neg => |x| -x;
+    /// e^x
+    exp => |x| x.exp();
+    /// ln x (natural log)
+    ln => |x| x.ln();
+    /// √x
+    sqrt => |x| x.sqrt();
+    /// |x|
+    abs => |x| x.abs();
+    /// sin x
+    sin => |x| x.sin();
+    /// cos x
+    cos => |x| x.cos();
+    /// tanh x
+    tanh => |x| x.tanh();
+    /// 1 / (1 + e^-x), computed without overflow for large |x|
+    sigmoid => |x| if x >= T::ZERO { T::ONE / (T::ONE + (-x).exp()) } else { let e = x.exp(); e / (T::ONE + e) };
+    /// max(x, 0)
+    relu => |x| if x > T::ZERO { x } else { T::ZERO };
+    /// x²
+    square => |x| x * x;
+    /// 1 / x
+    recip => |x| T::ONE / x;
+    /// -1, 0 or 1 by the sign of x (0 at 0)
+    sign => |x| if x > T::ZERO { T::ONE } else if x < T::ZERO { -T::ONE } else { T::ZERO };
+}
+
+macro_rules! binary_methods {
+    ($($(#[$doc:meta])* $name:ident, $op:literal => |$x:ident, $y:ident| $body:expr;)*) => {
+        impl<T: Float> Tensor<T> {
+            $(
+                $(#[$doc])*
+                #[track_caller]
+                pub fn $name(&self, other: &Tensor<T>) -> Tensor<T> {
+                    zip_broadcast($op, self, other, |$x: T, $y: T| $body).or_panic()
+                }
+            )*
+        }
+    };
+}
+
+binary_methods! {
+    /// a + b, broadcast
+    add, "add" => |x, y| x + y;
+    /// a - b, broadcast
+    sub, "sub" => |x, y| x - y;
+    /// a * b, broadcast
+    mul, "mul" => |x, y| x * y;
+    /// a / b, broadcast
+    div, "div" => |x, y| x / y;
+    /// a^b, broadcast
+    pow, "pow" => |x, y| x.powf(y);
+    /// max(a, b), broadcast
+    maximum, "maximum" => |x, y| if x >= y { x } else { y };
+    /// min(a, b), broadcast
+    minimum, "minimum" => |x, y| if x <= y { x } else { y };
+}
+
+macro_rules! compare_methods {
+    ($($(#[$doc:meta])* $name:ident, $op:literal, $cmp:tt;)*) => {
+        impl<T: Float> Tensor<T> {
+            $(
+                $(#[$doc])*
+                #[track_caller]
+                pub fn $name(&self, other: &Tensor<T>) -> Tensor<bool> {
+                    zip_broadcast($op, self, other, |x: T, y: T| x $cmp y).or_panic()
+                }
+            )*
+        }
+    };
+}
+
+compare_methods! {
+    /// a > b as a mask, broadcast
+    gt, "gt", >;
+    /// a >= b as a mask, broadcast
+    ge, "ge", >=;
+    /// a < b as a mask, broadcast
+    lt, "lt", <;
+    /// a <= b as a mask, broadcast
+    le, "le", <=;
+    /// a == b as a mask, broadcast
+    eq_elem, "eq", ==;
+}
+
+impl<T: Float> Tensor<T> {
+    /// x^p for a scalar exponent p.
+    pub fn powf(&self, p: T) -> Tensor<T> {
+        if p == T::from_f64(2.0) {
+            return self.square();
+        }
+        self.map(|x| x.powf(p))
+    }
+
+    /// x clamped to `[lo, hi]`.
+    pub fn clamp(&self, lo: T, hi: T) -> Tensor<T> {
+        self.map(|x| if x < lo { lo } else if x > hi { hi } else { x })
+    }
+
+    /// x + c
+    pub fn add_scalar(&self, c: T) -> Tensor<T> {
+        self.map(|x| x + c)
+    }
+
+    /// x * c
+    pub fn mul_scalar(&self, c: T) -> Tensor<T> {
+        self.map(|x| x * c)
+    }
+
+    /// `self += alpha * other` in place (same shape), copying the storage first only if shared.
+    #[track_caller]
+    pub fn axpy_(&mut self, alpha: T, other: &Tensor<T>) {
+        if self.shape() != other.shape() {
+            panic!(
+                "wengert: axpy_: shapes differ: {} and {}",
+                self.shape(),
+                other.shape()
+            );
+        }
+        self.data_mut()
+            .iter_mut()
+            .zip(other.as_slice())
+            .for_each(|(a, &b)| *a += alpha * b);
+    }
+
+    /// `mask ? self : other`, broadcast.
+    #[track_caller]
+    pub fn where_(mask: &Tensor<bool>, a: &Tensor<T>, b: &Tensor<T>) -> Tensor<T> {
+        where_(mask, a, b).or_panic()
+    }
+
+    /// This tensor broadcast to `shape` (a copy).
+    #[track_caller]
+    pub fn broadcast_to(&self, shape: impl Into<Shape>) -> Tensor<T> {
+        broadcast_to(self, &shape.into()).or_panic()
+    }
+}
+
+macro_rules! tensor_operators {
+    ($($trait:ident, $method:ident, $call:ident, $scalar:expr;)*) => {$(
+        impl<T: Float> $trait<&Tensor<T>> for &Tensor<T> {
+            type Output = Tensor<T>;
+            #[track_caller]
+            fn $method(self, rhs: &Tensor<T>) -> Tensor<T> {
+                Tensor::$call(self, rhs)
+            }
+        }
+        impl<T: Float> $trait<T> for &Tensor<T> {
+            type Output = Tensor<T>;
+            fn $method(self, rhs: T) -> Tensor<T> {
+                let f: fn(T, T) -> T = $scalar;
+                self.map(|x| f(x, rhs))
+            }
+        }
+    )*};
+}
+
+tensor_operators! {
+    Add, add, add, |x, c| x + c;
+    Sub, sub, sub, |x, c| x - c;
+    Mul, mul, mul, |x, c| x * c;
+    Div, div, div, |x, c| x / c;
+}
+
+impl<T: Float> Neg for &Tensor<T> {
+    type Output = Tensor<T>;
+    fn neg(self) -> Tensor<T> {
+        Tensor::neg(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcast_both_directions() {
+        let col = Tensor::new(vec![1.0f64, 2.0], [2, 1]);
+        let row = Tensor::new(vec![10.0f64, 20.0, 30.0], [1, 3]);
+        assert_eq!((&col + &row).to_vec(), vec![11., 21., 31., 12., 22., 32.]);
+        assert_eq!((&row - &col).to_vec(), vec![9., 19., 29., 8., 18., 28.]);
+        let m = Tensor::new(vec![1.0f64, 2., 3., 4., 5., 6.], [2, 3]);
+        assert_eq!(m.mul(&Tensor::from_slice(&[1., 0., -1.])).to_vec(), vec![1., 0., -3., 4., 0., -6.]);
+        let b3 = Tensor::<f64>::ones([2, 1, 3]);
+        assert_eq!((&b3 * &Tensor::new(vec![1., 2.], [2, 1])).dims(), &[2, 2, 3]);
+    }
+
+    #[test]
+    #[should_panic(expected = "wengert: mul: cannot broadcast: shapes [2, 3] and [2]")]
+    fn mismatch_names_op_and_shapes() {
+        let _ = Tensor::<f32>::zeros([2, 3]).mul(&Tensor::zeros([2]));
+    }
+
+    #[test]
+    fn unary_values() {
+        let x = Tensor::new(vec![-1.0f64, 0.0, 2.0], [3]);
+        assert_eq!(x.relu().to_vec(), vec![0.0, 0.0, 2.0]);
+        assert_eq!(x.clamp(-0.5, 1.0).to_vec(), vec![-0.5, 0.0, 1.0]);
+        assert_eq!(x.sigmoid().get(&[1]), 0.5);
+        assert!((Tensor::from_slice(&[-800.0f64]).sigmoid().item()).abs() < 1e-300);
+        assert_eq!(x.powf(2.0).to_vec(), vec![1.0, 0.0, 4.0]);
+        let m = x.gt(&Tensor::scalar(0.0));
+        assert_eq!(m.to_vec(), vec![false, false, true]);
+        assert_eq!(Tensor::where_(&m, &x, &Tensor::scalar(7.0)).to_vec(), vec![7.0, 7.0, 2.0]);
+    }
+
+    #[test]
+    fn broadcast_to_copies() {
+        let x = Tensor::new(vec![1.0f32, 2.0], [2, 1]);
+        assert_eq!(x.broadcast_to([2, 3]).to_vec(), vec![1., 1., 1., 2., 2., 2.]);
+        assert!(broadcast_to(&x, &Shape::new(&[3, 3])).is_err());
+    }
+}

@@ -1,0 +1,405 @@
+//! Shape and indexing kernels: permute/transpose, squeeze/unsqueeze, narrow, pad, concat,
+//! stack, index_select / index_add, gather / scatter_add.
+
+use crate::element::{Element, Float};
+use crate::error::{Error, OrPanic, Result};
+use crate::kernels::{for_each_outer, split_at_axis};
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+
+/// Reorders the axes: result axis `i` is input axis `perm[i]`.
+pub fn permute<E: Element>(x: &Tensor<E>, perm: &[usize]) -> Result<Tensor<E>> {
+    let n = x.ndim();
+    let mut seen = vec![false; n];
+    if perm.len() != n || perm.iter().any(|&p| p >= n || std::mem::replace(&mut seen[p], true)) {
+        return Err(Error::invalid(
+            "permute",
+            format!("{perm:?} is not a permutation of the {n} axes of shape {}", x.shape()),
+        ));
+    }
+    if perm.iter().enumerate().all(|(i, &p)| i == p) {
+        return Ok(x.clone());
+    }
+    let out_shape = Shape::new(&perm.iter().map(|&p| x.dims()[p]).collect::<Vec<_>>());
+    let src_strides = x.shape().strides();
+    let strides: Vec<usize> = perm.iter().map(|&p| src_strides[p]).collect();
+    let src = x.as_slice();
+    let mut v = Vec::with_capacity(x.numel());
+    if x.numel() > 0 {
+        let inner = out_shape[n - 1];
+        let s = strides[n - 1];
+        for_each_outer(&out_shape[..n - 1], [&strides[..n - 1]], |[o]| {
+            v.extend(src[o..].iter().step_by(s).take(inner).copied());
+        });
+    }
+    Ok(Tensor::from_parts(v, out_shape))
+}
+
+/// Copies `len` entries along `axis` starting at `start`.
+pub fn narrow<E: Element>(x: &Tensor<E>, axis: isize, start: usize, len: usize) -> Result<Tensor<E>> {
+    let ax = x.shape().axis("narrow", axis)?;
+    let (outer, n, inner) = split_at_axis(x.shape(), ax);
+    if start + len > n {
+        return Err(Error::invalid(
+            "narrow",
+            format!("range {start}..{} exceeds axis {ax} of length {n} (shape {})", start + len, x.shape()),
+        ));
+    }
+    let mut shape = x.shape().clone();
+    shape.0[ax] = len;
+    let mut v = Vec::with_capacity(outer * len * inner);
+    if n * inner > 0 {
+        for block in x.as_slice().chunks_exact(n * inner) {
+            v.extend_from_slice(&block[start * inner..(start + len) * inner]);
+        }
+    }
+    Ok(Tensor::from_parts(v, shape))
+}
+
+/// Pads `axis` with `before` and `after` copies of `value` (the adjoint of [`narrow`] with zeros).
+pub fn pad<E: Element>(x: &Tensor<E>, axis: isize, before: usize, after: usize, value: E) -> Result<Tensor<E>> {
+    let ax = x.shape().axis("pad", axis)?;
+    let (outer, n, inner) = split_at_axis(x.shape(), ax);
+    let mut shape = x.shape().clone();
+    shape.0[ax] = before + n + after;
+    let mut v = Vec::with_capacity(shape.numel());
+    for o in 0..outer {
+        v.extend(std::iter::repeat_n(value, before * inner));
+        v.extend_from_slice(&x.as_slice()[o * n * inner..(o + 1) * n * inner]);
+        v.extend(std::iter::repeat_n(value, after * inner));
+    }
+    Ok(Tensor::from_parts(v, shape))
+}
+
+/// Joins tensors along an existing `axis`; all other dims must match.
+pub fn concat<E: Element>(xs: &[&Tensor<E>], axis: isize) -> Result<Tensor<E>> {
+    let first = xs.first().ok_or_else(|| Error::invalid("concat", "no tensors given"))?;
+    let ax = first.shape().axis("concat", axis)?;
+    let mut total = 0;
+    for x in xs {
+        let same = x.ndim() == first.ndim()
+            && x.dims().iter().zip(first.dims()).enumerate().all(|(i, (a, b))| i == ax || a == b);
+        if !same {
+            return Err(Error::shapes(
+                "concat",
+                &[first.shape(), x.shape()],
+                format!("dims other than axis {ax} differ"),
+            ));
+        }
+        total += x.dims()[ax];
+    }
+    let (outer, _, inner) = split_at_axis(first.shape(), ax);
+    let mut shape = first.shape().clone();
+    shape.0[ax] = total;
+    let mut v = Vec::with_capacity(shape.numel());
+    for o in 0..outer {
+        for x in xs {
+            let w = x.dims()[ax] * inner;
+            v.extend_from_slice(&x.as_slice()[o * w..(o + 1) * w]);
+        }
+    }
+    Ok(Tensor::from_parts(v, shape))
+}
+
+/// Joins same-shaped tensors along a new `axis` (`0..=ndim`, negative counts from the end).
+pub fn stack<E: Element>(xs: &[&Tensor<E>], axis: isize) -> Result<Tensor<E>> {
+    let first = xs.first().ok_or_else(|| Error::invalid("stack", "no tensors given"))?;
+    let ax = insert_axis("stack", first.shape(), axis)?;
+    for x in xs {
+        if x.shape() != first.shape() {
+            return Err(Error::shapes("stack", &[first.shape(), x.shape()], "shapes differ"));
+        }
+    }
+    let expanded: Vec<Tensor<E>> = xs.iter().map(|x| unsqueeze(x, ax as isize)).collect::<Result<_>>()?;
+    concat(&expanded.iter().collect::<Vec<_>>(), ax as isize)
+}
+
+/// Resolves the position of an axis to insert (`-1` = after the last).
+pub(crate) fn insert_axis(op: &'static str, shape: &Shape, axis: isize) -> Result<usize> {
+    let n = shape.ndim() as isize + 1;
+    let a = if axis < 0 { axis + n } else { axis };
+    if a < 0 || a >= n {
+        return Err(Error::BadAxis { op, axis, shape: shape.clone() });
+    }
+    Ok(a as usize)
+}
+
+/// Adds a length-1 axis at `axis` (no copy).
+pub fn unsqueeze<E: Element>(x: &Tensor<E>, axis: isize) -> Result<Tensor<E>> {
+    let ax = insert_axis("unsqueeze", x.shape(), axis)?;
+    let mut d = x.dims().to_vec();
+    d.insert(ax, 1);
+    x.try_reshape(d)
+}
+
+/// Removes the length-1 axis `axis` (no copy); `Err` if its length is not 1.
+pub fn squeeze<E: Element>(x: &Tensor<E>, axis: isize) -> Result<Tensor<E>> {
+    let ax = x.shape().axis("squeeze", axis)?;
+    if x.dims()[ax] != 1 {
+        return Err(Error::invalid(
+            "squeeze",
+            format!("axis {ax} of shape {} has length {}, not 1", x.shape(), x.dims()[ax]),
+        ));
+    }
+    let mut d = x.dims().to_vec();
+    d.remove(ax);
+    x.try_reshape(d)
+}
+
+fn check_indices(op: &'static str, indices: &[usize], len: usize, shape: &Shape) -> Result<()> {
+    match indices.iter().find(|&&i| i >= len) {
+        Some(&index) => Err(Error::IndexOutOfRange { op, index, len, shape: shape.clone() }),
+        None => Ok(()),
+    }
+}
+
+/// Picks entries `indices` along `axis` (repeats allowed): `out[.., j, ..] = x[.., indices[j], ..]`.
+pub fn index_select<E: Element>(x: &Tensor<E>, axis: isize, indices: &[usize]) -> Result<Tensor<E>> {
+    let ax = x.shape().axis("index_select", axis)?;
+    let (outer, n, inner) = split_at_axis(x.shape(), ax);
+    check_indices("index_select", indices, n, x.shape())?;
+    let mut shape = x.shape().clone();
+    shape.0[ax] = indices.len();
+    let mut v = Vec::with_capacity(outer * indices.len() * inner);
+    let src = x.as_slice();
+    for o in 0..outer {
+        let block = &src[o * n * inner..(o + 1) * n * inner];
+        for &i in indices {
+            v.extend_from_slice(&block[i * inner..(i + 1) * inner]);
+        }
+    }
+    Ok(Tensor::from_parts(v, shape))
+}
+
+/// `base` with `src[.., j, ..]` added at `base[.., indices[j], ..]` (repeats accumulate):
+/// the adjoint of [`index_select`].
+pub fn index_add<T: Float>(base: &Tensor<T>, axis: isize, indices: &[usize], src: &Tensor<T>) -> Result<Tensor<T>> {
+    let ax = base.shape().axis("index_add", axis)?;
+    let (outer, n, inner) = split_at_axis(base.shape(), ax);
+    let mut expect = base.shape().clone();
+    expect.0[ax] = indices.len();
+    if *src.shape() != expect {
+        return Err(Error::shapes(
+            "index_add",
+            &[base.shape(), src.shape()],
+            format!("source must have shape {expect} for {} indices on axis {ax}", indices.len()),
+        ));
+    }
+    check_indices("index_add", indices, n, base.shape())?;
+    let mut out = base.clone();
+    let dst = out.data_mut();
+    let s = src.as_slice();
+    for o in 0..outer {
+        for (j, &i) in indices.iter().enumerate() {
+            let from = &s[(o * indices.len() + j) * inner..][..inner];
+            let to = &mut dst[(o * n + i) * inner..][..inner];
+            to.iter_mut().zip(from).for_each(|(a, &b)| *a += b);
+        }
+    }
+    Ok(out)
+}
+
+/// Checks a gather/scatter index tensor against the indexed tensor and returns the axis.
+fn check_gather(op: &'static str, x: &Shape, axis: isize, index: &Tensor<usize>) -> Result<usize> {
+    let ax = x.axis(op, axis)?;
+    if index.ndim() != x.ndim() || index.dims().iter().zip(x.iter()).enumerate().any(|(d, (&i, &s))| d != ax && i > s) {
+        return Err(Error::shapes(
+            op,
+            &[x, index.shape()],
+            format!("the index must have the same number of dims and be no larger off axis {ax}"),
+        ));
+    }
+    check_indices(op, index.as_slice(), x[ax], x)?;
+    Ok(ax)
+}
+
+/// Offset in a tensor of `strides` of the element at `index`'s position `pos` with its `ax`
+/// coordinate replaced by the index value.
+fn gather_offsets(x: &Shape, ax: usize, index: &Tensor<usize>) -> Vec<usize> {
+    let strides = x.strides();
+    let istr = index.shape().strides();
+    let idx = index.as_slice();
+    (0..index.numel())
+        .map(|p| {
+            let mut off = 0;
+            let mut rem = p;
+            for d in 0..index.ndim() {
+                let c = rem / istr[d];
+                rem %= istr[d];
+                off += if d == ax { idx[p] } else { c } * strides[d];
+            }
+            off
+        })
+        .collect()
+}
+
+/// `out[i][j][k] = x[i][index[i][j][k]][k]` for `axis = 1` (PyTorch `gather`); the result has the
+/// index's shape.
+pub fn gather<E: Element>(x: &Tensor<E>, axis: isize, index: &Tensor<usize>) -> Result<Tensor<E>> {
+    let ax = check_gather("gather", x.shape(), axis, index)?;
+    let src = x.as_slice();
+    let v = gather_offsets(x.shape(), ax, index).into_iter().map(|o| src[o]).collect();
+    Ok(Tensor::from_parts(v, index.shape().clone()))
+}
+
+/// `base` with `src[i][j][k]` added at `[i][index[i][j][k]][k]` for `axis = 1` (repeats
+/// accumulate): the adjoint of [`gather`]. `src` has the index's shape.
+pub fn scatter_add<T: Float>(base: &Tensor<T>, axis: isize, index: &Tensor<usize>, src: &Tensor<T>) -> Result<Tensor<T>> {
+    let ax = check_gather("scatter_add", base.shape(), axis, index)?;
+    if src.shape() != index.shape() {
+        return Err(Error::shapes("scatter_add", &[index.shape(), src.shape()], "the source must have the index's shape"));
+    }
+    let offs = gather_offsets(base.shape(), ax, index);
+    let mut out = base.clone();
+    let dst = out.data_mut();
+    for (o, &v) in offs.into_iter().zip(src.as_slice()) {
+        dst[o] += v;
+    }
+    Ok(out)
+}
+
+impl<E: Element> Tensor<E> {
+    /// Reorders the axes: result axis `i` is input axis `perm[i]` (a copy).
+    #[track_caller]
+    pub fn permute(&self, perm: &[usize]) -> Tensor<E> {
+        permute(self, perm).or_panic()
+    }
+
+    /// Swaps two axes (a copy).
+    #[track_caller]
+    pub fn transpose(&self, a: isize, b: isize) -> Tensor<E> {
+        let (a, b) = (self.shape().axis("transpose", a).or_panic(), self.shape().axis("transpose", b).or_panic());
+        let mut perm: Vec<usize> = (0..self.ndim()).collect();
+        perm.swap(a, b);
+        self.permute(&perm)
+    }
+
+    /// The transpose of a matrix (swaps the last two axes).
+    #[track_caller]
+    pub fn t(&self) -> Tensor<E> {
+        if self.ndim() < 2 {
+            panic!("wengert: t: needs at least 2 dims, got shape {}", self.shape());
+        }
+        self.transpose(-2, -1)
+    }
+
+    /// Adds a length-1 axis at `axis`.
+    #[track_caller]
+    pub fn unsqueeze(&self, axis: isize) -> Tensor<E> {
+        unsqueeze(self, axis).or_panic()
+    }
+
+    /// Removes the length-1 axis `axis`.
+    #[track_caller]
+    pub fn squeeze(&self, axis: isize) -> Tensor<E> {
+        squeeze(self, axis).or_panic()
+    }
+
+    /// `len` entries along `axis` from `start`.
+    #[track_caller]
+    pub fn narrow(&self, axis: isize, start: usize, len: usize) -> Tensor<E> {
+        narrow(self, axis, start, len).or_panic()
+    }
+
+    /// Pads `axis` with `before`/`after` copies of `value`.
+    #[track_caller]
+    pub fn pad(&self, axis: isize, before: usize, after: usize, value: E) -> Tensor<E> {
+        pad(self, axis, before, after, value).or_panic()
+    }
+
+    /// Joins tensors along an existing axis.
+    #[track_caller]
+    pub fn concat(xs: &[&Tensor<E>], axis: isize) -> Tensor<E> {
+        concat(xs, axis).or_panic()
+    }
+
+    /// Joins same-shaped tensors along a new axis.
+    #[track_caller]
+    pub fn stack(xs: &[&Tensor<E>], axis: isize) -> Tensor<E> {
+        stack(xs, axis).or_panic()
+    }
+
+    /// Entries `indices` along `axis`.
+    #[track_caller]
+    pub fn index_select(&self, axis: isize, indices: &[usize]) -> Tensor<E> {
+        index_select(self, axis, indices).or_panic()
+    }
+
+    /// PyTorch-style gather along `axis`.
+    #[track_caller]
+    pub fn gather(&self, axis: isize, index: &Tensor<usize>) -> Tensor<E> {
+        gather(self, axis, index).or_panic()
+    }
+}
+
+impl<T: Float> Tensor<T> {
+    /// `self` with `src` rows added at `indices` along `axis`.
+    #[track_caller]
+    pub fn index_add(&self, axis: isize, indices: &[usize], src: &Tensor<T>) -> Tensor<T> {
+        index_add(self, axis, indices, src).or_panic()
+    }
+
+    /// `self` with `src` added at the positions `index` names along `axis`.
+    #[track_caller]
+    pub fn scatter_add(&self, axis: isize, index: &Tensor<usize>, src: &Tensor<T>) -> Tensor<T> {
+        scatter_add(self, axis, index, src).or_panic()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn x() -> Tensor<f64> {
+        Tensor::from_fn([2, 3], |i| (i[0] * 3 + i[1]) as f64)
+    }
+
+    #[test]
+    fn permute_and_transpose() {
+        assert_eq!(x().t().to_vec(), vec![0., 3., 1., 4., 2., 5.]);
+        let y = Tensor::<f64>::from_fn([2, 3, 4], |i| (i[0] * 12 + i[1] * 4 + i[2]) as f64);
+        let p = y.permute(&[2, 0, 1]);
+        assert_eq!(p.dims(), &[4, 2, 3]);
+        assert_eq!(p.get(&[3, 1, 2]), y.get(&[1, 2, 3]));
+        assert!(permute(&y, &[0, 0, 1]).is_err());
+    }
+
+    #[test]
+    fn narrow_pad_concat_stack() {
+        let x = x();
+        assert_eq!(x.narrow(1, 1, 2).to_vec(), vec![1., 2., 4., 5.]);
+        assert_eq!(x.narrow(1, 1, 1).pad(1, 1, 1, 0.0).to_vec(), vec![0., 1., 0., 0., 4., 0.]);
+        assert_eq!(Tensor::concat(&[&x, &x.narrow(1, 0, 1)], 1).to_vec(), vec![0., 1., 2., 0., 3., 4., 5., 3.]);
+        let s = Tensor::stack(&[&x, &x], 1);
+        assert_eq!(s.dims(), &[2, 2, 3]);
+        assert_eq!(s.get(&[1, 1, 2]), 5.0);
+        assert_eq!(
+            narrow(&x, 1, 2, 2).unwrap_err().to_string(),
+            "narrow: range 2..4 exceeds axis 1 of length 3 (shape [2, 3])"
+        );
+        assert!(concat(&[&x, &x.t()], 0).is_err());
+    }
+
+    #[test]
+    fn select_and_add_with_repeats() {
+        let x = x();
+        let s = x.index_select(1, &[2, 0, 2]);
+        assert_eq!(s.to_vec(), vec![2., 0., 2., 5., 3., 5.]);
+        let back = Tensor::<f64>::zeros([2, 3]).index_add(1, &[2, 0, 2], &Tensor::ones([2, 3]));
+        assert_eq!(back.to_vec(), vec![1., 0., 2., 1., 0., 2.]);
+        assert_eq!(
+            index_select(&x, 0, &[2]).unwrap_err().to_string(),
+            "index_select: index 2 is out of range for an axis of length 2 (shape [2, 3])"
+        );
+    }
+
+    #[test]
+    fn gather_and_scatter_add() {
+        let x = x();
+        let idx = Tensor::new(vec![2usize, 2, 0, 1], [2, 2]);
+        assert_eq!(x.gather(1, &idx).to_vec(), vec![2., 2., 3., 4.]);
+        let s = Tensor::<f64>::zeros([2, 3]).scatter_add(1, &idx, &Tensor::ones([2, 2]));
+        assert_eq!(s.to_vec(), vec![0., 0., 2., 1., 1., 0.]);
+        assert!(gather(&x, 1, &Tensor::new(vec![3usize], [1, 1])).is_err());
+    }
+}

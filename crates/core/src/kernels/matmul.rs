@@ -1,0 +1,203 @@
+//! Matrix multiplication on top of `matrixmultiply` (packed, SIMD micro-kernels, arbitrary
+//! strides so a transposed operand is never copied).
+
+use crate::element::Float;
+use crate::error::{Error, OrPanic, Result};
+use crate::kernels::{broadcast_strides, for_each_outer};
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+
+/// Which operands are used transposed in [`matmul_t`]: `C = op(A) · op(B)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Transpose {
+    /// use Aᵀ (A stored as `[.., k, m]`)
+    pub a: bool,
+    /// use Bᵀ (B stored as `[.., n, k]`)
+    pub b: bool,
+}
+
+impl Transpose {
+    /// Neither operand transposed.
+    pub const NN: Transpose = Transpose { a: false, b: false };
+    /// `A · Bᵀ`
+    pub const NT: Transpose = Transpose { a: false, b: true };
+    /// `Aᵀ · B`
+    pub const TN: Transpose = Transpose { a: true, b: false };
+    /// `Aᵀ · Bᵀ`
+    pub const TT: Transpose = Transpose { a: true, b: true };
+}
+
+/// `op(A) · op(B)` for operands of 2 or more dims; leading (batch) dims broadcast.
+///
+/// Shapes: `op(A)` is `[.., m, k]`, `op(B)` is `[.., k, n]`, the result `[batch.., m, n]`.
+///
+/// ```
+/// use wengert_core::{kernels::matmul::{matmul_t, Transpose}, Tensor};
+/// let a = Tensor::new(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]);
+/// let b = Tensor::<f32>::eye(2);
+/// assert_eq!(matmul_t(&a, &b, Transpose::TN).unwrap().to_vec(), vec![1.0, 3.0, 2.0, 4.0]);
+/// ```
+pub fn matmul_t<T: Float>(a: &Tensor<T>, b: &Tensor<T>, t: Transpose) -> Result<Tensor<T>> {
+    if a.ndim() < 2 || b.ndim() < 2 {
+        return Err(Error::shapes(
+            "matmul",
+            &[a.shape(), b.shape()],
+            "operands need at least 2 dims here (use Tensor::matmul for vectors)",
+        ));
+    }
+    let (ra, rb) = (a.ndim(), b.ndim());
+    let (m, ka) = if t.a { (a.dims()[ra - 1], a.dims()[ra - 2]) } else { (a.dims()[ra - 2], a.dims()[ra - 1]) };
+    let (kb, n) = if t.b { (b.dims()[rb - 1], b.dims()[rb - 2]) } else { (b.dims()[rb - 2], b.dims()[rb - 1]) };
+    if ka != kb {
+        return Err(Error::shapes(
+            "matmul",
+            &[a.shape(), b.shape()],
+            format!("inner dimensions differ ({ka} vs {kb})"),
+        ));
+    }
+    let k = ka;
+    let batch_a = Shape::new(&a.dims()[..ra - 2]);
+    let batch_b = Shape::new(&b.dims()[..rb - 2]);
+    let batch = Shape::broadcast("matmul", &batch_a, &batch_b)
+        .map_err(|_| Error::shapes("matmul", &[a.shape(), b.shape()], "batch dimensions do not broadcast"))?;
+    let mut out_dims = batch.to_vec();
+    out_dims.extend([m, n]);
+    let out_shape = Shape::new(&out_dims);
+    let mut out = vec![T::ZERO; out_shape.numel()];
+    if out.is_empty() {
+        return Ok(Tensor::from_parts(out, out_shape));
+    }
+    // Strides of the stored matrices, and of op(A), op(B) as the gemm sees them.
+    let (a_rows, a_cols) = (a.dims()[ra - 2], a.dims()[ra - 1]);
+    let (b_rows, b_cols) = (b.dims()[rb - 2], b.dims()[rb - 1]);
+    let (rsa, csa) = if t.a { (1, a_cols as isize) } else { (a_cols as isize, 1) };
+    let (rsb, csb) = if t.b { (1, b_cols as isize) } else { (b_cols as isize, 1) };
+    let (pa, pb, pc) = (a.as_slice().as_ptr(), b.as_slice().as_ptr(), out.as_mut_ptr());
+
+    // A batch of row-major A against one shared B is a single tall gemm.
+    if !t.a && batch_b.numel() == 1 && batch.numel() > 1 && batch == batch_a {
+        let rows = batch.numel() * m;
+        // SAFETY: A is [rows, k] contiguous, B is k x n with the given strides, C is [rows, n].
+        unsafe { T::gemm(rows, k, n, T::ONE, pa, rsa, csa, pb, rsb, csb, T::ZERO, pc, n as isize, 1) };
+        return Ok(Tensor::from_parts(out, out_shape));
+    }
+    let mat_a = a_rows * a_cols;
+    let mat_b = b_rows * b_cols;
+    let sa: Vec<usize> = broadcast_strides(&batch_a, &batch).iter().map(|s| s * mat_a).collect();
+    let sb: Vec<usize> = broadcast_strides(&batch_b, &batch).iter().map(|s| s * mat_b).collect();
+    let mut ci = 0;
+    for_each_outer(&batch, [&sa, &sb], |[oa, ob]| {
+        // SAFETY: oa/ob address whole matrices inside A and B (offsets from broadcast strides
+        // over their batch dims); ci steps through C one m x n matrix at a time.
+        unsafe {
+            T::gemm(
+                m, k, n, T::ONE,
+                pa.add(oa), rsa, csa,
+                pb.add(ob), rsb, csb,
+                T::ZERO, pc.add(ci), n as isize, 1,
+            )
+        };
+        ci += m * n;
+    });
+    Ok(Tensor::from_parts(out, out_shape))
+}
+
+/// NumPy `matmul` semantics: a 1-D left operand is a row vector, a 1-D right operand a column
+/// vector, and the added dim is removed from the result.
+pub fn matmul<T: Float>(a: &Tensor<T>, b: &Tensor<T>) -> Result<Tensor<T>> {
+    if a.ndim() == 0 || b.ndim() == 0 {
+        return Err(Error::shapes("matmul", &[a.shape(), b.shape()], "operands must have at least 1 dim"));
+    }
+    let a2 = if a.ndim() == 1 { a.try_reshape([1, a.numel()])? } else { a.clone() };
+    let b2 = if b.ndim() == 1 { b.try_reshape([b.numel(), 1])? } else { b.clone() };
+    let c = matmul_t(&a2, &b2, Transpose::NN).map_err(|e| match e {
+        Error::ShapeMismatch { op, reason, .. } => Error::ShapeMismatch {
+            op,
+            reason,
+            shapes: vec![a.shape().clone(), b.shape().clone()],
+        },
+        e => e,
+    })?;
+    let mut dims = c.dims().to_vec();
+    if b.ndim() == 1 {
+        dims.pop();
+    }
+    if a.ndim() == 1 {
+        dims.remove(dims.len() - usize::from(b.ndim() != 1) - 1);
+    }
+    c.try_reshape(dims)
+}
+
+impl<T: Float> Tensor<T> {
+    /// Matrix product with NumPy semantics (vectors, matrices, broadcast batches).
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let a = Tensor::new(vec![1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3]);
+    /// let v = Tensor::from_slice(&[1.0, 0.0, -1.0]);
+    /// assert_eq!(a.matmul(&v).to_vec(), vec![-2.0, -2.0]);
+    /// ```
+    #[track_caller]
+    pub fn matmul(&self, other: &Tensor<T>) -> Tensor<T> {
+        matmul(self, other).or_panic()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &Tensor<f64>, b: &Tensor<f64>) -> Vec<f64> {
+        let (m, k, n) = (a.dims()[0], a.dims()[1], b.dims()[1]);
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                for p in 0..k {
+                    c[i * n + j] += a.get(&[i, p]) * b.get(&[p, j]);
+                }
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn matches_naive_and_transposes() {
+        let a = Tensor::<f64>::from_fn([3, 4], |i| (i[0] * 4 + i[1]) as f64 - 5.0);
+        let b = Tensor::<f64>::from_fn([4, 2], |i| (i[0] as f64) * 0.5 - i[1] as f64);
+        let c = a.matmul(&b);
+        assert_eq!(c.to_vec(), naive(&a, &b));
+        let at = Tensor::from_fn([4, 3], |i| a.get(&[i[1], i[0]]));
+        let bt = Tensor::from_fn([2, 4], |i| b.get(&[i[1], i[0]]));
+        assert_eq!(matmul_t(&at, &b, Transpose::TN).unwrap().to_vec(), c.to_vec());
+        assert_eq!(matmul_t(&a, &bt, Transpose::NT).unwrap().to_vec(), c.to_vec());
+        assert_eq!(matmul_t(&at, &bt, Transpose::TT).unwrap().to_vec(), c.to_vec());
+    }
+
+    #[test]
+    fn batched_broadcast_and_vectors() {
+        let a = Tensor::<f64>::from_fn([2, 1, 2, 3], |i| (i[0] + i[2] * 3 + i[3]) as f64);
+        let b = Tensor::<f64>::from_fn([4, 3, 2], |i| (i[0] + i[1] + 2 * i[2]) as f64);
+        let c = a.matmul(&b);
+        assert_eq!(c.dims(), &[2, 4, 2, 2]);
+        let a1 = Tensor::from_fn([2, 3], |i| a.get(&[1, 0, i[0], i[1]]));
+        let b1 = Tensor::from_fn([3, 2], |i| b.get(&[3, i[0], i[1]]));
+        let c1 = Tensor::from_fn([2, 2], |i| c.get(&[1, 3, i[0], i[1]]));
+        assert_eq!(c1.to_vec(), naive(&a1, &b1));
+        let v = Tensor::from_slice(&[1.0, 2.0, 3.0]);
+        assert_eq!(v.matmul(&v).dims(), &[] as &[usize]);
+        assert_eq!(v.matmul(&v).item(), 14.0);
+        assert_eq!(v.matmul(&b).dims(), &[4, 2]);
+        // a batch against one shared matrix takes the single-gemm path
+        let x = Tensor::<f64>::from_fn([3, 2, 3], |i| (i[0] * 6 + i[1] * 3 + i[2]) as f64);
+        let w = Tensor::<f64>::from_fn([3, 2], |i| (i[0] as f64) - (i[1] as f64));
+        let y = x.matmul(&w);
+        let x2 = Tensor::from_fn([2, 3], |i| x.get(&[2, i[0], i[1]]));
+        assert_eq!(Tensor::from_fn([2, 2], |i| y.get(&[2, i[0], i[1]])).to_vec(), naive(&x2, &w));
+    }
+
+    #[test]
+    #[should_panic(expected = "wengert: matmul: inner dimensions differ (3 vs 4): shapes [2, 3] and [4, 5]")]
+    fn inner_mismatch_names_shapes() {
+        Tensor::<f32>::zeros([2, 3]).matmul(&Tensor::zeros([4, 5]));
+    }
+}

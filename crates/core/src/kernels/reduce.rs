@@ -1,0 +1,294 @@
+//! Reductions over one or more axes: sum, mean, max, min, var, logsumexp, argmax, and `sum_to`
+//! (the adjoint of broadcasting).
+
+use crate::element::Float;
+use crate::error::{Error, OrPanic, Result};
+use crate::kernels::split_at_axis;
+use crate::shape::Shape;
+use crate::tensor::Tensor;
+
+/// Lanes summed side by side, so the compiler can keep them in vector registers
+/// (a single running sum is a dependency chain it may not reorder).
+const SUM_LANES: usize = 16;
+
+/// Sum of a slice, vectorized with independent partial sums.
+#[inline]
+pub fn sum_slice<T: Float>(x: &[T]) -> T {
+    let chunks = x.chunks_exact(SUM_LANES);
+    let rest = chunks.remainder();
+    let mut acc = [T::ZERO; SUM_LANES];
+    for c in chunks {
+        acc.iter_mut().zip(c).for_each(|(a, &v)| *a += v);
+    }
+    acc.iter().copied().sum::<T>() + rest.iter().copied().sum::<T>()
+}
+
+/// Which reduction to apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReduceOp {
+    /// Σ
+    Sum,
+    /// largest element
+    Max,
+    /// smallest element
+    Min,
+}
+
+/// Reduces one axis (kept as length 1).
+fn reduce_one_axis<T: Float>(x: &Tensor<T>, axis: usize, op: ReduceOp) -> Tensor<T> {
+    let (outer, n, inner) = split_at_axis(x.shape(), axis);
+    let mut shape = x.shape().clone();
+    shape.0[axis] = 1;
+    let src = x.as_slice();
+    if n == 0 {
+        let fill = match op {
+            ReduceOp::Sum => T::ZERO,
+            ReduceOp::Max => T::NEG_INFINITY,
+            ReduceOp::Min => T::INFINITY,
+        };
+        return Tensor::full(shape, fill);
+    }
+    let combine = |a: T, b: T| match op {
+        ReduceOp::Sum => a + b,
+        ReduceOp::Max => if b > a || b.is_nan() { b } else { a },
+        ReduceOp::Min => if b < a || b.is_nan() { b } else { a },
+    };
+    let mut out = Vec::with_capacity(outer * inner);
+    if inner == 1 {
+        out.extend(src.chunks_exact(n).map(|row| match op {
+            ReduceOp::Sum => sum_slice(row),
+            _ => row[1..].iter().fold(row[0], |a, &b| combine(a, b)),
+        }));
+    } else {
+        for block in src.chunks_exact(n * inner) {
+            let start = out.len();
+            out.extend_from_slice(&block[..inner]);
+            let acc = &mut out[start..];
+            for row in block[inner..].chunks_exact(inner) {
+                match op {
+                    ReduceOp::Sum => acc.iter_mut().zip(row).for_each(|(a, &b)| *a += b),
+                    _ => acc.iter_mut().zip(row).for_each(|(a, &b)| *a = combine(*a, b)),
+                }
+            }
+        }
+    }
+    Tensor::from_parts(out, shape)
+}
+
+/// Reduces `axes` (empty = all) with `op`, keeping reduced axes as 1 when `keepdim`.
+pub fn reduce<T: Float>(
+    op_name: &'static str,
+    x: &Tensor<T>,
+    axes: &[isize],
+    keepdim: bool,
+    op: ReduceOp,
+) -> Result<Tensor<T>> {
+    let axes = x.shape().axes(op_name, axes)?;
+    let out_shape = x.shape().reduced(&axes, keepdim);
+    if x.ndim() == 0 {
+        return Ok(x.clone());
+    }
+    if axes.len() == x.ndim() && op == ReduceOp::Sum {
+        return Ok(Tensor::from_parts(vec![sum_slice(x.as_slice())], out_shape));
+    }
+    let mut cur = x.clone();
+    for &a in axes.iter().rev() {
+        cur = reduce_one_axis(&cur, a, op);
+    }
+    cur.try_reshape(out_shape)
+}
+
+/// Sums `x` down to `shape`, the shape it was broadcast from: the adjoint of broadcasting.
+///
+/// ```
+/// use wengert_core::{kernels::reduce::sum_to, Shape, Tensor};
+/// let g = Tensor::<f32>::ones([2, 3]);
+/// assert_eq!(sum_to(&g, &Shape::new(&[3])).unwrap().to_vec(), vec![2.0, 2.0, 2.0]);
+/// assert_eq!(sum_to(&g, &Shape::new(&[2, 1])).unwrap().to_vec(), vec![3.0, 3.0]);
+/// ```
+pub fn sum_to<T: Float>(x: &Tensor<T>, shape: &Shape) -> Result<Tensor<T>> {
+    if x.shape() == shape {
+        return Ok(x.clone());
+    }
+    if !shape.broadcasts_to(x.shape()) {
+        return Err(Error::shapes(
+            "sum_to",
+            &[x.shape(), shape],
+            "the target shape does not broadcast to the source",
+        ));
+    }
+    let off = x.ndim() - shape.ndim();
+    let axes: Vec<isize> = (0..x.ndim())
+        .filter(|&i| i < off || (shape[i - off] == 1 && x.shape()[i] != 1))
+        .map(|i| i as isize)
+        .collect();
+    if axes.is_empty() {
+        return x.try_reshape(shape.clone());
+    }
+    reduce("sum_to", x, &axes, true, ReduceOp::Sum)?.try_reshape(shape.clone())
+}
+
+/// Number of elements folded into each output of a reduction over `axes`.
+pub fn reduced_count(shape: &Shape, axes: &[isize]) -> Result<usize> {
+    Ok(shape.axes("reduce", axes)?.iter().map(|&a| shape[a]).product())
+}
+
+impl<T: Float> Tensor<T> {
+    /// Σ of all elements, as a 0-d tensor.
+    pub fn sum(&self) -> Tensor<T> {
+        Tensor::scalar(sum_slice(self.as_slice()))
+    }
+
+    /// Σ over `axes` (empty = all); reduced axes stay as length 1 when `keepdim`.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let x = Tensor::new(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3]);
+    /// assert_eq!(x.sum_axes(&[0], false).to_vec(), vec![5.0, 7.0, 9.0]);
+    /// assert_eq!(x.sum_axes(&[-1], true).dims(), &[2, 1]);
+    /// ```
+    #[track_caller]
+    pub fn sum_axes(&self, axes: &[isize], keepdim: bool) -> Tensor<T> {
+        reduce("sum", self, axes, keepdim, ReduceOp::Sum).or_panic()
+    }
+
+    /// Mean of all elements, as a 0-d tensor.
+    pub fn mean(&self) -> Tensor<T> {
+        Tensor::scalar(sum_slice(self.as_slice()) / T::from_usize(self.numel()))
+    }
+
+    /// Mean over `axes` (empty = all).
+    #[track_caller]
+    pub fn mean_axes(&self, axes: &[isize], keepdim: bool) -> Tensor<T> {
+        let n = reduced_count(self.shape(), axes).or_panic();
+        self.sum_axes(axes, keepdim).mul_scalar(T::ONE / T::from_usize(n))
+    }
+
+    /// Largest element over `axes` (empty = all). NaN propagates.
+    #[track_caller]
+    pub fn max_axes(&self, axes: &[isize], keepdim: bool) -> Tensor<T> {
+        reduce("max", self, axes, keepdim, ReduceOp::Max).or_panic()
+    }
+
+    /// Smallest element over `axes` (empty = all). NaN propagates.
+    #[track_caller]
+    pub fn min_axes(&self, axes: &[isize], keepdim: bool) -> Tensor<T> {
+        reduce("min", self, axes, keepdim, ReduceOp::Min).or_panic()
+    }
+
+    /// Variance over `axes`: Σ(x - mean)² / (N - correction). `correction = 1` is the unbiased
+    /// estimate (PyTorch's default), `0` the population variance.
+    #[track_caller]
+    pub fn var_axes(&self, axes: &[isize], correction: usize, keepdim: bool) -> Tensor<T> {
+        let n = reduced_count(self.shape(), axes).or_panic();
+        let centered = self.sub(&self.mean_axes(axes, true));
+        let denom = T::from_usize(n.saturating_sub(correction));
+        centered.square().sum_axes(axes, keepdim).mul_scalar(T::ONE / denom)
+    }
+
+    /// ln Σ exp(x) over `axes`, computed stably by shifting by the max.
+    #[track_caller]
+    pub fn logsumexp_axes(&self, axes: &[isize], keepdim: bool) -> Tensor<T> {
+        let m = self.max_axes(axes, true).map(|v| if v.is_finite() { v } else { T::ZERO });
+        let s = self.sub(&m).exp().sum_axes(axes, true).ln().add(&m);
+        if keepdim {
+            s
+        } else {
+            let axes = self.shape().axes("logsumexp", axes).or_panic();
+            s.reshape(self.shape().reduced(&axes, false))
+        }
+    }
+
+    /// Index of the largest element along `axis` (the first one on ties).
+    #[track_caller]
+    pub fn argmax(&self, axis: isize, keepdim: bool) -> Tensor<usize> {
+        self.arg_reduce("argmax", axis, keepdim, |a, b| b > a)
+    }
+
+    /// Index of the smallest element along `axis` (the first one on ties).
+    #[track_caller]
+    pub fn argmin(&self, axis: isize, keepdim: bool) -> Tensor<usize> {
+        self.arg_reduce("argmin", axis, keepdim, |a, b| b < a)
+    }
+
+    #[track_caller]
+    fn arg_reduce(
+        &self,
+        op: &'static str,
+        axis: isize,
+        keepdim: bool,
+        better: impl Fn(T, T) -> bool,
+    ) -> Tensor<usize> {
+        let ax = self.shape().axis(op, axis).or_panic();
+        let (outer, n, inner) = split_at_axis(self.shape(), ax);
+        if n == 0 {
+            panic!("wengert: {op}: axis {axis} of shape {} is empty", self.shape());
+        }
+        let src = self.as_slice();
+        let mut out = Vec::with_capacity(outer * inner);
+        for o in 0..outer {
+            for j in 0..inner {
+                let base = o * n * inner + j;
+                let mut best = 0;
+                for k in 1..n {
+                    if better(src[base + best * inner], src[base + k * inner]) {
+                        best = k;
+                    }
+                }
+                out.push(best);
+            }
+        }
+        Tensor::new(out, self.shape().reduced(&[ax], keepdim))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn x() -> Tensor<f64> {
+        Tensor::from_fn([2, 3, 4], |i| (i[0] * 12 + i[1] * 4 + i[2]) as f64)
+    }
+
+    #[test]
+    fn sums_over_axes() {
+        let x = x();
+        assert_eq!(x.sum().item(), 276.0);
+        assert_eq!(x.sum_axes(&[1], false).to_vec(), vec![12., 15., 18., 21., 48., 51., 54., 57.]);
+        assert_eq!(x.sum_axes(&[0, 2], false).to_vec(), vec![60., 92., 124.]);
+        assert_eq!(x.sum_axes(&[0, 2], true).dims(), &[1, 3, 1]);
+        assert_eq!(x.mean_axes(&[-1], false).to_vec(), vec![1.5, 5.5, 9.5, 13.5, 17.5, 21.5]);
+    }
+
+    #[test]
+    fn max_min_arg() {
+        let x = Tensor::new(vec![3.0f32, 1.0, 4.0, 1.0, 5.0, 9.0], [2, 3]);
+        assert_eq!(x.max_axes(&[1], false).to_vec(), vec![4.0, 9.0]);
+        assert_eq!(x.min_axes(&[0], false).to_vec(), vec![1.0, 1.0, 4.0]);
+        assert_eq!(x.argmax(1, false).to_vec(), vec![2, 2]);
+        assert_eq!(x.argmin(0, false).to_vec(), vec![1, 0, 0]);
+        assert_eq!(x.max_axes(&[], false).item(), 9.0);
+    }
+
+    #[test]
+    fn var_and_logsumexp() {
+        let x = Tensor::new(vec![1.0f64, 2.0, 3.0, 4.0], [4]);
+        assert!((x.var_axes(&[0], 1, false).item() - 5.0 / 3.0).abs() < 1e-15);
+        assert_eq!(x.var_axes(&[0], 0, false).item(), 1.25);
+        let big = Tensor::new(vec![1000.0f64, 1000.0], [2]);
+        assert!((big.logsumexp_axes(&[0], false).item() - (1000.0 + 2f64.ln())).abs() < 1e-9);
+    }
+
+    #[test]
+    fn sum_to_inverts_broadcast() {
+        let g = Tensor::<f64>::ones([2, 3, 4]);
+        assert_eq!(sum_to(&g, &Shape::new(&[3, 1])).unwrap().to_vec(), vec![8.0; 3]);
+        assert!(sum_to(&g, &Shape::new(&[5])).is_err());
+    }
+
+    #[test]
+    fn sum_slice_matches_naive() {
+        let v: Vec<f64> = (0..1001).map(|i| i as f64 * 0.5).collect();
+        assert_eq!(sum_slice(&v), v.iter().sum::<f64>());
+    }
+}

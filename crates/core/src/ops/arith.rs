@@ -1,0 +1,240 @@
+//! Arithmetic with broadcasting: `+ - * /`, `pow`, `maximum`, `minimum`, negation and scalar
+//! forms. Broadcast gradients are summed back to each input's shape with `sum_to`.
+
+use std::ops::{Add, Div, Mul, Neg, Sub};
+
+use crate::element::Float;
+use crate::error::OrPanic;
+use crate::function::{Backward, Context, InputGrads};
+use crate::kernels::elementwise::zip_broadcast;
+use crate::ops::{one, two};
+use crate::var::Var;
+
+macro_rules! binary_op {
+    ($(#[$doc:meta])* $name:ident, $op:literal, $Rule:ident, |$x:ident, $y:ident| $f:expr,
+     |$a:ident, $b:ident, $out:ident, $g:ident, $ctx:ident| $rule:expr) => {
+        struct $Rule;
+        impl<T: Float> Backward<T> for $Rule {
+            #[allow(unused_variables)]
+            fn backward<'t>(&self, $ctx: &Context<'t, T>, $g: Var<'t, T>) -> InputGrads<'t, T> {
+                let ($a, $b, $out) = ($ctx.input(0), $ctx.input(1), $ctx.output());
+                let (ga, gb) = $rule;
+                two(ga.sum_to($a.shape()), gb.sum_to($b.shape()))
+            }
+        }
+        impl<'t, T: Float> Var<'t, T> {
+            $(#[$doc])*
+            #[track_caller]
+            pub fn $name(self, other: Var<'t, T>) -> Var<'t, T> {
+                let v = self.with_values(&other, $op, |a, b| zip_broadcast($op, a, b, |$x: T, $y: T| $f));
+                self.tape.push_op($op, v.or_panic(), &[self, other], $Rule)
+            }
+        }
+    };
+}
+
+binary_op!(
+    /// `a + b` with broadcasting. ∂/∂a = ∂/∂b = 1.
+    add, "add", AddRule, |x, y| x + y, |a, b, out, g, ctx| (g, g)
+);
+binary_op!(
+    /// `a - b` with broadcasting. ∂/∂a = 1, ∂/∂b = -1.
+    sub, "sub", SubRule, |x, y| x - y, |a, b, out, g, ctx| (g, -g)
+);
+binary_op!(
+    /// `a * b` elementwise with broadcasting. ∂/∂a = b, ∂/∂b = a.
+    mul, "mul", MulRule, |x, y| x * y, |a, b, out, g, ctx| (g * b, g * a)
+);
+binary_op!(
+    /// `a / b` elementwise with broadcasting. ∂/∂a = 1/b, ∂/∂b = -a/b² = -out/b.
+    div, "div", DivRule, |x, y| x / y, |a, b, out, g, ctx| (g / b, -(g * out / b))
+);
+binary_op!(
+    /// `a^b` elementwise with broadcasting. ∂/∂a = b·a^(b-1), ∂/∂b = a^b·ln a (0 where a = 0).
+    pow, "pow", PowRule, |x, y| x.powf(y),
+    |a, b, out, g, ctx| {
+        (g * b * a.pow(b - 1.0f64), g * out * a.ln_or_zero())
+    }
+);
+binary_op!(
+    /// `max(a, b)` elementwise with broadcasting; the gradient goes to the larger input
+    /// (split evenly on ties, as in PyTorch).
+    maximum, "maximum", MaximumRule, |x, y| if x >= y { x } else { y },
+    |a, b, out, g, ctx| {
+        let (wa, wb) = tie_weights(&a.value(), &b.value(), |x, y| x > y);
+        (g * ctx.constant(wa), g * ctx.constant(wb))
+    }
+);
+binary_op!(
+    /// `min(a, b)` elementwise with broadcasting; the gradient goes to the smaller input
+    /// (split evenly on ties).
+    minimum, "minimum", MinimumRule, |x, y| if x <= y { x } else { y },
+    |a, b, out, g, ctx| {
+        let (wa, wb) = tie_weights(&a.value(), &b.value(), |x, y| x < y);
+        (g * ctx.constant(wa), g * ctx.constant(wb))
+    }
+);
+
+/// Weights (1, ½ or 0) of each input of max/min: who wins, ties split.
+fn tie_weights<T: Float>(
+    a: &crate::Tensor<T>,
+    b: &crate::Tensor<T>,
+    wins: impl Fn(T, T) -> bool + Copy,
+) -> (crate::Tensor<T>, crate::Tensor<T>) {
+    let half = T::from_f64(0.5);
+    let w = |x: T, y: T| if wins(x, y) { T::ONE } else if x == y { half } else { T::ZERO };
+    let wa = zip_broadcast("maximum", a, b, w).or_panic();
+    let wb = zip_broadcast("maximum", a, b, move |x, y| w(y, x)).or_panic();
+    (wa, wb)
+}
+
+impl<'t, T: Float> Var<'t, T> {
+    /// ln x where x ≠ 0, else 0: the factor in ∂(a^b)/∂b, kept differentiable.
+    fn ln_or_zero(self) -> Var<'t, T> {
+        let mask = self.value().map(|v| v != T::ZERO);
+        let safe = Var::where_(&mask, self, self.tape.scalar(T::ONE));
+        Var::where_(&mask, safe.ln(), self.tape.scalar(T::ZERO))
+    }
+}
+
+struct NegRule;
+impl<T: Float> Backward<T> for NegRule {
+    fn backward<'t>(&self, _: &Context<'t, T>, g: Var<'t, T>) -> InputGrads<'t, T> {
+        one(-g)
+    }
+}
+
+struct AddScalarRule;
+impl<T: Float> Backward<T> for AddScalarRule {
+    fn backward<'t>(&self, _: &Context<'t, T>, g: Var<'t, T>) -> InputGrads<'t, T> {
+        one(g)
+    }
+}
+
+struct MulScalarRule<T>(T);
+impl<T: Float> Backward<T> for MulScalarRule<T> {
+    fn backward<'t>(&self, _: &Context<'t, T>, g: Var<'t, T>) -> InputGrads<'t, T> {
+        one(g.mul_scalar(self.0))
+    }
+}
+
+impl<'t, T: Float> Var<'t, T> {
+    /// `-x`. ∂/∂x = -1.
+    #[track_caller]
+    pub fn neg(self) -> Var<'t, T> {
+        let v = self.with_value(|x| x.neg());
+        self.tape.push_op("neg", v, &[self], NegRule)
+    }
+
+    /// `x + c` for a scalar c. ∂/∂x = 1.
+    #[track_caller]
+    pub fn add_scalar(self, c: T) -> Var<'t, T> {
+        let v = self.with_value(|x| x.add_scalar(c));
+        self.tape.push_op("add_scalar", v, &[self], AddScalarRule)
+    }
+
+    /// `x * c` for a scalar c. ∂/∂x = c.
+    #[track_caller]
+    pub fn mul_scalar(self, c: T) -> Var<'t, T> {
+        let v = self.with_value(|x| x.mul_scalar(c));
+        self.tape.push_op("mul_scalar", v, &[self], MulScalarRule(c))
+    }
+}
+
+macro_rules! var_operators {
+    ($($Trait:ident, $method:ident, $var_op:ident, |$x:ident, $c:ident| $scalar:expr, |$c2:ident, $y:ident| $rscalar:expr;)*) => {$(
+        impl<'t, T: Float> $Trait<Var<'t, T>> for Var<'t, T> {
+            type Output = Var<'t, T>;
+            #[track_caller]
+            fn $method(self, rhs: Var<'t, T>) -> Var<'t, T> { Var::$var_op(self, rhs) }
+        }
+        impl<'t, T: Float> $Trait<&Var<'t, T>> for &Var<'t, T> {
+            type Output = Var<'t, T>;
+            #[track_caller]
+            fn $method(self, rhs: &Var<'t, T>) -> Var<'t, T> { Var::$var_op(*self, *rhs) }
+        }
+        impl<'t, T: Float> $Trait<&Var<'t, T>> for Var<'t, T> {
+            type Output = Var<'t, T>;
+            #[track_caller]
+            fn $method(self, rhs: &Var<'t, T>) -> Var<'t, T> { Var::$var_op(self, *rhs) }
+        }
+        impl<'t, T: Float> $Trait<Var<'t, T>> for &Var<'t, T> {
+            type Output = Var<'t, T>;
+            #[track_caller]
+            fn $method(self, rhs: Var<'t, T>) -> Var<'t, T> { Var::$var_op(*self, rhs) }
+        }
+        impl<'t, T: Float> $Trait<f64> for Var<'t, T> {
+            type Output = Var<'t, T>;
+            #[track_caller]
+            fn $method(self, $c: f64) -> Var<'t, T> { let $x = self; $scalar }
+        }
+        impl<'t, T: Float> $Trait<f64> for &Var<'t, T> {
+            type Output = Var<'t, T>;
+            #[track_caller]
+            fn $method(self, $c: f64) -> Var<'t, T> { let $x = *self; $scalar }
+        }
+        impl<'t, T: Float> $Trait<Var<'t, T>> for f64 {
+            type Output = Var<'t, T>;
+            #[track_caller]
+            fn $method(self, rhs: Var<'t, T>) -> Var<'t, T> { let ($c2, $y) = (self, rhs); $rscalar }
+        }
+    )*};
+}
+
+var_operators! {
+    Add, add, add, |x, c| x.add_scalar(T::from_f64(c)), |c, y| y.add_scalar(T::from_f64(c));
+    Sub, sub, sub, |x, c| x.add_scalar(T::from_f64(-c)), |c, y| y.neg().add_scalar(T::from_f64(c));
+    Mul, mul, mul, |x, c| x.mul_scalar(T::from_f64(c)), |c, y| y.mul_scalar(T::from_f64(c));
+    Div, div, div, |x, c| x.mul_scalar(T::from_f64(1.0 / c)), |c, y| y.recip().mul_scalar(T::from_f64(c));
+}
+
+impl<'t, T: Float> Neg for Var<'t, T> {
+    type Output = Var<'t, T>;
+    #[track_caller]
+    fn neg(self) -> Var<'t, T> {
+        Var::neg(self)
+    }
+}
+impl<'t, T: Float> Neg for &Var<'t, T> {
+    type Output = Var<'t, T>;
+    #[track_caller]
+    fn neg(self) -> Var<'t, T> {
+        Var::neg(*self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Tape, Tensor};
+
+    #[test]
+    fn operators_and_broadcast_gradients() {
+        let tape = Tape::<f64>::new();
+        let a = tape.var(Tensor::new(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3]));
+        let b = tape.var(Tensor::from_slice(&[1.0, 2.0, 4.0]));
+        let y = ((&a * &b) / 2.0 - 1.0 + 3.0 * a).sum();
+        let g = y.backward();
+        // d/da = b/2 + 3, d/db = Σ_rows a / 2
+        assert_eq!(g.wrt(a).to_vec(), vec![3.5, 4.0, 5.0, 3.5, 4.0, 5.0]);
+        assert_eq!(g.wrt(b).to_vec(), vec![2.5, 3.5, 4.5]);
+        let z = (1.0 / b).sum();
+        assert_eq!(z.backward().wrt(b).to_vec(), vec![-1.0, -0.25, -0.0625]);
+    }
+
+    #[test]
+    fn maximum_splits_ties() {
+        let tape = Tape::<f64>::new();
+        let a = tape.var(Tensor::from_slice(&[1.0, 2.0, 3.0]));
+        let b = tape.var(Tensor::from_slice(&[2.0, 2.0, 1.0]));
+        let g = a.maximum(b).sum().backward();
+        assert_eq!(g.wrt(a).to_vec(), vec![0.0, 0.5, 1.0]);
+        assert_eq!(g.wrt(b).to_vec(), vec![1.0, 0.5, 0.0]);
+    }
+
+    #[test]
+    #[should_panic(expected = "wengert: add: cannot broadcast: shapes [2, 3] and [2]")]
+    fn shape_error_names_op() {
+        let tape = Tape::<f32>::new();
+        let _ = tape.var(Tensor::zeros([2, 3])) + tape.var(Tensor::zeros([2]));
+    }
+}

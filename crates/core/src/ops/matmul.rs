@@ -1,0 +1,76 @@
+//! Matrix products. `matmul_t` multiplies `op(A)·op(B)` with either operand transposed
+//! in place (no copy), and is closed under differentiation: its gradients are `matmul_t`s.
+
+use crate::element::Float;
+use crate::error::OrPanic;
+use crate::function::{Backward, Context, InputGrads};
+use crate::kernels::matmul::{self, Transpose};
+use crate::ops::two;
+use crate::var::Var;
+
+/// For C = op(A)·op(B) with upstream G:
+///
+/// | op(A), op(B) | dA | dB |
+/// |---|---|---|
+/// | A, B   | G·Bᵀ   | Aᵀ·G   |
+/// | A, Bᵀ  | G·B    | Gᵀ·A   |
+/// | Aᵀ, B  | B·Gᵀ   | A·G    |
+/// | Aᵀ, Bᵀ | Bᵀ·Gᵀ  | Gᵀ·Aᵀ  |
+///
+/// each summed back over broadcast batch dims.
+struct MatMulRule(Transpose);
+impl<T: Float> Backward<T> for MatMulRule {
+    fn backward<'t>(&self, ctx: &Context<'t, T>, g: Var<'t, T>) -> InputGrads<'t, T> {
+        let (a, b) = (ctx.input(0), ctx.input(1));
+        let (da, db) = match (self.0.a, self.0.b) {
+            (false, false) => (g.matmul_t(b, Transpose::NT), a.matmul_t(g, Transpose::TN)),
+            (false, true) => (g.matmul_t(b, Transpose::NN), g.matmul_t(a, Transpose::TN)),
+            (true, false) => (b.matmul_t(g, Transpose::NT), a.matmul_t(g, Transpose::NN)),
+            (true, true) => (b.matmul_t(g, Transpose::TT), g.matmul_t(a, Transpose::TT)),
+        };
+        two(da.sum_to(a.shape()), db.sum_to(b.shape()))
+    }
+}
+
+impl<'t, T: Float> Var<'t, T> {
+    /// `op(self)·op(other)` for operands of 2+ dims with broadcast batch dims, where `t` says
+    /// which operand is used transposed (read in place, never copied).
+    ///
+    /// ```
+    /// use wengert_core::{kernels::matmul::Transpose, Tape, Tensor};
+    /// let tape = Tape::<f32>::new();
+    /// let x = tape.constant(Tensor::ones([4, 3]));
+    /// let w = tape.var(Tensor::ones([5, 3]));          // stored as [out, in]
+    /// assert_eq!(x.matmul_t(w, Transpose::NT).shape().dims(), &[4, 5]);
+    /// ```
+    #[track_caller]
+    pub fn matmul_t(self, other: Var<'t, T>, t: Transpose) -> Var<'t, T> {
+        let v = self.with_values(&other, "matmul", |a, b| matmul::matmul_t(a, b, t)).or_panic();
+        self.tape.push_op("matmul", v, &[self, other], MatMulRule(t))
+    }
+
+    /// Matrix product with NumPy semantics: 1-D operands are a row (left) or column (right)
+    /// vector, leading batch dims broadcast. Shapes `[.., m, k] · [.., k, n] -> [.., m, n]`.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let a = tape.var(Tensor::new(vec![1.0, 2.0, 3.0, 4.0], [2, 2]));
+    /// let x = tape.var(Tensor::from_slice(&[1.0, 1.0]));
+    /// let y = a.matmul(x).sum();                   // Σ_i Σ_j a_ij x_j
+    /// let g = y.backward();
+    /// assert_eq!(g.wrt(x).to_vec(), vec![4.0, 6.0]);   // column sums of a
+    /// ```
+    #[track_caller]
+    pub fn matmul(self, other: Var<'t, T>) -> Var<'t, T> {
+        let (sa, sb) = (self.shape(), other.shape());
+        if sa.ndim() >= 2 && sb.ndim() >= 2 {
+            return self.matmul_t(other, Transpose::NN);
+        }
+        // Check shapes with the NumPy-semantics kernel so errors show the caller's shapes.
+        let out = self.with_values(&other, "matmul", |a, b| matmul::matmul(a, b).map(|c| c.shape().clone())).or_panic();
+        let a2 = if sa.ndim() == 1 { self.reshape([1, sa[0]]) } else { self };
+        let b2 = if sb.ndim() == 1 { other.reshape([sb[0], 1]) } else { other };
+        a2.matmul_t(b2, Transpose::NN).reshape(out)
+    }
+}

@@ -1,0 +1,70 @@
+//! Differentiable ops on [`Var`]: one file per family, each holding the `Var` methods and
+//! their backward rules side by side. Every rule is written with `Var` ops, so gradients can
+//! be differentiated again; every op has a finite-difference gradcheck in `tests/`.
+//!
+//! | file | ops |
+//! |---|---|
+//! | `arith` | `+ - * /` (broadcast), `neg`, `pow`, `maximum`, `minimum`, scalar forms |
+//! | `unary` | `exp ln sqrt abs sin cos tanh sigmoid relu square recip powf clamp` |
+//! | `reduce` | `sum mean max min var logsumexp` over all or some axes |
+//! | `shape` | `reshape permute transpose t broadcast_to sum_to squeeze unsqueeze flatten narrow pad concat stack` |
+//! | `index` | `index_select index_add gather scatter_add where_` |
+//! | `matmul` | `matmul` (NumPy semantics), `matmul_t` (transposed operands, no copy) |
+//! | `softmax` | `softmax log_softmax` |
+
+mod arith;
+mod index;
+mod matmul;
+mod reduce;
+mod shape;
+mod softmax;
+mod unary;
+
+use smallvec::smallvec;
+
+use crate::element::Float;
+use crate::function::InputGrads;
+use crate::tensor::Tensor;
+use crate::var::Var;
+
+/// One input gradient.
+pub(crate) fn one<'t, T: Float>(g: Var<'t, T>) -> InputGrads<'t, T> {
+    smallvec![Some(g)]
+}
+
+/// Two input gradients.
+pub(crate) fn two<'t, T: Float>(a: Var<'t, T>, b: Var<'t, T>) -> InputGrads<'t, T> {
+    smallvec![Some(a), Some(b)]
+}
+
+impl<'t, T: Float> Var<'t, T> {
+    /// Runs `f` on the value without cloning it.
+    #[inline]
+    pub(crate) fn with_value<R>(&self, f: impl FnOnce(&Tensor<T>) -> R) -> R {
+        f(&self.tape.nodes.borrow()[self.id].value)
+    }
+
+    /// Runs `f` on this value and another's (which must be on the same tape).
+    #[inline]
+    #[track_caller]
+    pub(crate) fn with_values<R>(&self, other: &Var<'t, T>, op: &'static str, f: impl FnOnce(&Tensor<T>, &Tensor<T>) -> R) -> R {
+        self.same_tape(other, op);
+        let nodes = self.tape.nodes.borrow();
+        f(&nodes[self.id].value, &nodes[other.id].value)
+    }
+
+    /// The same value as a constant: no gradient flows back through it (stop-gradient).
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::scalar(3.0));
+    /// let y = x * x.detach();          // treated as 3x
+    /// assert_eq!(y.backward().wrt(x).item(), 3.0);
+    /// ```
+    #[track_caller]
+    pub fn detach(self) -> Var<'t, T> {
+        let v = self.value();
+        self.tape.constant(v)
+    }
+}

@@ -1,0 +1,257 @@
+//! The tape (a Wengert list): every op on [`Var`]s appends a node in execution order.
+//!
+//! Index order is a topological order, so the reverse sweep in [`crate::backward`] is a plain
+//! reverse loop: no sort, no recursion, no hash map. Values live in the tape; a [`Var`] is a
+//! two-word `Copy` handle (tape reference + node index), so user code reads like math.
+
+use std::cell::{Cell, RefCell};
+use std::fmt::Write as _;
+use std::panic::Location;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use smallvec::SmallVec;
+
+use crate::element::Float;
+use crate::function::Backward;
+use crate::param::{Param, ParamId};
+use crate::tensor::Tensor;
+use crate::var::Var;
+
+/// Position of a node on its tape.
+pub type NodeId = usize;
+
+pub(crate) struct Node<T: Float> {
+    /// The forward result.
+    pub(crate) value: Tensor<T>,
+    /// The nodes this one was computed from.
+    pub(crate) inputs: SmallVec<[NodeId; 2]>,
+    /// How to send a gradient back to the inputs; `None` for leaves, constants and nodes
+    /// recorded while gradients were off.
+    pub(crate) rule: Option<Box<dyn Backward<T>>>,
+    /// Whether a gradient flows through this node (a trainable leaf, or an op on one).
+    pub(crate) requires_grad: bool,
+    /// The op's name (`"matmul"`), for errors, anomaly reports and `to_dot`.
+    pub(crate) op: &'static str,
+    /// Where the user's code called the op.
+    pub(crate) at: &'static Location<'static>,
+}
+
+static NEXT_TAPE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A Wengert list recording operations on [`Var`]s for reverse-mode differentiation.
+///
+/// ```
+/// use wengert_core::{Tape, Tensor};
+/// let tape = Tape::<f64>::new();
+/// let x = tape.var(Tensor::scalar(3.0));
+/// let y = x * x + x;              // y = x² + x
+/// let g = y.backward();
+/// assert_eq!(g.wrt(x).item(), 7.0); // dy/dx = 2x + 1
+/// ```
+pub struct Tape<T: Float = f32> {
+    pub(crate) nodes: RefCell<Vec<Node<T>>>,
+    pub(crate) params: RefCell<Vec<(ParamId, NodeId)>>,
+    pub(crate) grad_mode: Cell<bool>,
+    pub(crate) anomaly: Cell<bool>,
+    pub(crate) id: u64,
+}
+
+impl<T: Float> Default for Tape<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Float> Tape<T> {
+    /// An empty tape with gradients on and anomaly detection off.
+    pub fn new() -> Self {
+        Tape {
+            nodes: RefCell::new(Vec::new()),
+            params: RefCell::new(Vec::new()),
+            grad_mode: Cell::new(true),
+            anomaly: Cell::new(false),
+            id: NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// Number of recorded nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.borrow().len()
+    }
+
+    /// Whether nothing is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets every node, keeping the allocation for the next step.
+    pub fn clear(&mut self) {
+        self.nodes.get_mut().clear();
+        self.params.get_mut().clear();
+    }
+
+    /// A leaf that gradients are taken with respect to (`requires_grad = True` in PyTorch).
+    #[track_caller]
+    pub fn var(&self, value: Tensor<T>) -> Var<'_, T> {
+        self.push_leaf("var", value, true)
+    }
+
+    /// A leaf that needs no gradient: data, targets, masks.
+    #[track_caller]
+    pub fn constant(&self, value: Tensor<T>) -> Var<'_, T> {
+        self.push_leaf("constant", value, false)
+    }
+
+    /// A scalar constant.
+    #[track_caller]
+    pub fn scalar(&self, value: T) -> Var<'_, T> {
+        self.constant(Tensor::scalar(value))
+    }
+
+    /// Binds a model parameter as a leaf. Binding the same parameter again on this tape returns
+    /// the same `Var`, so a weight shared by two layers gets one accumulated gradient.
+    /// A frozen parameter is bound as a constant.
+    #[track_caller]
+    pub fn param(&self, p: &Param<T>) -> Var<'_, T> {
+        if let Some(&(_, id)) = self.params.borrow().iter().find(|(pid, _)| *pid == p.id()) {
+            return Var { tape: self, id };
+        }
+        let v = self.push_leaf("param", p.value().clone(), p.is_trainable());
+        self.params.borrow_mut().push((p.id(), v.id));
+        v
+    }
+
+    /// Runs `f` with gradient recording off: ops inside record values only (`torch.no_grad`).
+    pub fn no_grad<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _g = GradModeGuard::set(self, false);
+        f()
+    }
+
+    /// Whether new ops currently record how to differentiate them.
+    pub fn is_grad_enabled(&self) -> bool {
+        self.grad_mode.get()
+    }
+
+    /// Turns anomaly detection on or off. When on, every forward value and every gradient is
+    /// checked for NaN/Inf, and the first op that produced one panics with its name, its input
+    /// shapes and the file:line of the user's call (`torch.autograd.detect_anomaly`).
+    pub fn set_anomaly_detection(&self, on: bool) {
+        self.anomaly.set(on);
+    }
+
+    #[track_caller]
+    fn push_leaf(&self, op: &'static str, value: Tensor<T>, requires_grad: bool) -> Var<'_, T> {
+        let at = Location::caller();
+        if self.anomaly.get() && !value.all_finite() {
+            panic!("wengert anomaly: {op} leaf of shape {} created at {at} holds NaN or Inf", value.shape());
+        }
+        let mut nodes = self.nodes.borrow_mut();
+        nodes.push(Node { value, inputs: SmallVec::new(), rule: None, requires_grad, op, at });
+        Var { tape: self, id: nodes.len() - 1 }
+    }
+
+    /// Records an op: its value, its inputs and its backward rule. The rule is boxed only when
+    /// a gradient can flow (grad mode on and some input requires one); rules of built-in ops
+    /// are zero-sized or tiny, so most ops allocate nothing beyond their value.
+    #[track_caller]
+    pub(crate) fn push_op<R: Backward<T>>(
+        &self,
+        op: &'static str,
+        value: Tensor<T>,
+        inputs: &[Var<'_, T>],
+        rule: R,
+    ) -> Var<'_, T> {
+        let at = Location::caller();
+        let mut nodes = self.nodes.borrow_mut();
+        if self.anomaly.get() && !value.all_finite() {
+            let shapes: Vec<String> = inputs.iter().map(|v| nodes[v.id].value.shape().to_string()).collect();
+            drop(nodes);
+            panic!(
+                "wengert anomaly: {op} produced NaN or Inf in its forward value at {at} (input shapes {})",
+                shapes.join(", ")
+            );
+        }
+        let requires_grad = self.grad_mode.get() && inputs.iter().any(|v| nodes[v.id].requires_grad);
+        let rule: Option<Box<dyn Backward<T>>> = if requires_grad { Some(Box::new(rule)) } else { None };
+        nodes.push(Node {
+            value,
+            inputs: inputs.iter().map(|v| v.id).collect(),
+            rule,
+            requires_grad,
+            op,
+            at,
+        });
+        Var { tape: self, id: nodes.len() - 1 }
+    }
+
+    pub(crate) fn value_of(&self, id: NodeId) -> Tensor<T> {
+        self.nodes.borrow()[id].value.clone()
+    }
+
+    pub(crate) fn requires_grad_of(&self, id: NodeId) -> bool {
+        self.nodes.borrow()[id].requires_grad
+    }
+
+    pub(crate) fn truncate(&self, len: usize) {
+        self.nodes.borrow_mut().truncate(len);
+    }
+
+    /// The recorded graph in Graphviz DOT: one node per op with its name, shape and source
+    /// location; leaves that require a gradient are green boxes, constants grey boxes, ops whose
+    /// output needs a gradient are drawn solid, the rest dashed.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f32>::new();
+    /// let x = tape.var(Tensor::ones([2]));
+    /// let _y = (x * 2.0).sum();
+    /// let dot = tape.to_dot();
+    /// assert!(dot.starts_with("digraph tape {"));
+    /// assert!(dot.contains("mul_scalar"));
+    /// ```
+    pub fn to_dot(&self) -> String {
+        let nodes = self.nodes.borrow();
+        let mut s = String::from("digraph tape {\n  rankdir=LR;\n  node [fontname=\"monospace\"];\n");
+        for (i, n) in nodes.iter().enumerate() {
+            let style = match (n.inputs.is_empty(), n.requires_grad) {
+                (true, true) => "shape=box, style=filled, fillcolor=palegreen",
+                (true, false) => "shape=box, style=filled, fillcolor=lightgrey",
+                (false, true) => "shape=ellipse",
+                (false, false) => "shape=ellipse, style=dashed",
+            };
+            let file = n.at.file().rsplit('/').next().unwrap_or(n.at.file());
+            let _ = writeln!(
+                s,
+                "  n{i} [label=\"#{i} {}\\n{}\\n{}:{}\", {style}];",
+                n.op,
+                n.value.shape(),
+                file,
+                n.at.line()
+            );
+            for &inp in &n.inputs {
+                let _ = writeln!(s, "  n{inp} -> n{i};");
+            }
+        }
+        s.push_str("}\n");
+        s
+    }
+}
+
+/// Sets grad mode for a scope and restores it on drop (also on panic).
+pub(crate) struct GradModeGuard<'a, T: Float> {
+    tape: &'a Tape<T>,
+    prev: bool,
+}
+
+impl<'a, T: Float> GradModeGuard<'a, T> {
+    pub(crate) fn set(tape: &'a Tape<T>, on: bool) -> Self {
+        let prev = tape.grad_mode.replace(on);
+        GradModeGuard { tape, prev }
+    }
+}
+
+impl<T: Float> Drop for GradModeGuard<'_, T> {
+    fn drop(&mut self) {
+        self.tape.grad_mode.set(self.prev);
+    }
+}

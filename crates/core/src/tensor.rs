@@ -1,0 +1,474 @@
+//! The plain n-d array: contiguous row-major storage shared behind an `Arc`, and a [`Shape`].
+//!
+//! `Tensor` knows nothing of the tape: its math (in [`crate::kernels`]) is the no-grad path.
+//! Cloning is cheap (the storage is shared); writes go through [`Tensor::data_mut`], which copies
+//! the storage first if anyone else still shares it, so a value saved on a tape can never change
+//! under it.
+
+use std::fmt;
+use std::sync::Arc;
+
+use rand::Rng;
+
+use crate::element::{Element, Float};
+use crate::error::{Error, OrPanic, Result};
+use crate::shape::Shape;
+
+/// An n-dimensional array of `E` in row-major order.
+///
+/// ```
+/// use wengert_core::Tensor;
+/// let t = Tensor::new(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]);
+/// assert_eq!(t.shape().dims(), &[2, 2]);
+/// assert_eq!(t.get(&[1, 0]), 3.0);
+/// assert_eq!(t.to_vec(), vec![1.0, 2.0, 3.0, 4.0]);
+/// ```
+#[derive(Clone)]
+pub struct Tensor<E: Element = f32> {
+    data: Arc<Vec<E>>,
+    shape: Shape,
+}
+
+impl<E: Element> Tensor<E> {
+    /// A tensor from row-major data and a shape; `Err` if the element count does not match.
+    pub fn from_vec(data: Vec<E>, shape: impl Into<Shape>) -> Result<Self> {
+        let shape = shape.into();
+        if data.len() != shape.numel() {
+            return Err(Error::invalid(
+                "Tensor::from_vec",
+                format!(
+                    "{} elements given for shape {shape}, which holds {}",
+                    data.len(),
+                    shape.numel()
+                ),
+            ));
+        }
+        Ok(Tensor {
+            data: Arc::new(data),
+            shape,
+        })
+    }
+
+    /// Like [`Tensor::from_vec`], panicking (at the caller) on a count mismatch.
+    #[track_caller]
+    pub fn new(data: Vec<E>, shape: impl Into<Shape>) -> Self {
+        Self::from_vec(data, shape).or_panic()
+    }
+
+    /// A tensor of the given shape filled with `value`.
+    pub fn full(shape: impl Into<Shape>, value: E) -> Self {
+        let shape = shape.into();
+        Tensor {
+            data: Arc::new(vec![value; shape.numel()]),
+            shape,
+        }
+    }
+
+    /// A 0-dimensional tensor holding one value.
+    pub fn scalar(value: E) -> Self {
+        Tensor {
+            data: Arc::new(vec![value]),
+            shape: Shape::scalar(),
+        }
+    }
+
+    /// A 1-D tensor copied from a slice.
+    pub fn from_slice(values: &[E]) -> Self {
+        Tensor {
+            data: Arc::new(values.to_vec()),
+            shape: Shape::new(&[values.len()]),
+        }
+    }
+
+    /// A tensor whose element at each multi-index is `f(index)`.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let t = Tensor::<f64>::from_fn([2, 3], |ix| (ix[0] * 10 + ix[1]) as f64);
+    /// assert_eq!(t.to_vec(), vec![0.0, 1.0, 2.0, 10.0, 11.0, 12.0]);
+    /// ```
+    pub fn from_fn(shape: impl Into<Shape>, mut f: impl FnMut(&[usize]) -> E) -> Self {
+        let shape = shape.into();
+        let n = shape.numel();
+        let mut data = Vec::with_capacity(n);
+        let mut ix = vec![0usize; shape.ndim()];
+        for _ in 0..n {
+            data.push(f(&ix));
+            for d in (0..ix.len()).rev() {
+                ix[d] += 1;
+                if ix[d] < shape[d] {
+                    break;
+                }
+                ix[d] = 0;
+            }
+        }
+        Tensor {
+            data: Arc::new(data),
+            shape,
+        }
+    }
+
+    pub(crate) fn from_parts(data: Vec<E>, shape: Shape) -> Self {
+        debug_assert_eq!(data.len(), shape.numel());
+        Tensor {
+            data: Arc::new(data),
+            shape,
+        }
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> &Shape {
+        &self.shape
+    }
+
+    /// The dimensions as a slice (same as `shape().dims()`).
+    pub fn dims(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// Number of dimensions.
+    pub fn ndim(&self) -> usize {
+        self.shape.ndim()
+    }
+
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        self.data.len()
+    }
+
+    /// The elements in row-major order.
+    pub fn as_slice(&self) -> &[E] {
+        &self.data
+    }
+
+    /// The elements, copied into a `Vec`.
+    pub fn to_vec(&self) -> Vec<E> {
+        self.data.as_ref().clone()
+    }
+
+    /// The elements as a `Vec`, without a copy when this tensor is the storage's only owner.
+    pub fn into_vec(self) -> Vec<E> {
+        Arc::try_unwrap(self.data).unwrap_or_else(|shared| shared.as_ref().clone())
+    }
+
+    /// Mutable access to the elements; copies the storage first if it is shared.
+    pub fn data_mut(&mut self) -> &mut [E] {
+        let v: &mut Vec<E> = Arc::make_mut(&mut self.data);
+        v
+    }
+
+    /// Whether two tensors share one storage (a clone of a clone, a reshape...).
+    pub fn shares_storage(&self, other: &Tensor<E>) -> bool {
+        Arc::ptr_eq(&self.data, &other.data)
+    }
+
+    /// The element at a multi-index; panics (naming the index and shape) when out of range.
+    #[track_caller]
+    pub fn get(&self, index: &[usize]) -> E {
+        self.offset(index).map(|o| self.data[o]).or_panic()
+    }
+
+    fn offset(&self, index: &[usize]) -> Result<usize> {
+        if index.len() != self.ndim() {
+            return Err(Error::invalid(
+                "Tensor::get",
+                format!("index {index:?} has {} dims, shape {} has {}", index.len(), self.shape, self.ndim()),
+            ));
+        }
+        let mut off = 0;
+        for ((&i, &d), s) in index.iter().zip(self.shape.iter()).zip(self.shape.strides()) {
+            if i >= d {
+                return Err(Error::IndexOutOfRange {
+                    op: "Tensor::get",
+                    index: i,
+                    len: d,
+                    shape: self.shape.clone(),
+                });
+            }
+            off += i * s;
+        }
+        Ok(off)
+    }
+
+    /// The single value of a one-element tensor.
+    #[track_caller]
+    pub fn item(&self) -> E {
+        if self.numel() != 1 {
+            panic!(
+                "wengert: item: tensor of shape {} has {} elements, not 1",
+                self.shape,
+                self.numel()
+            );
+        }
+        self.data[0]
+    }
+
+    /// The same elements under a new shape with the same element count (no copy).
+    pub fn try_reshape(&self, shape: impl Into<Shape>) -> Result<Self> {
+        let shape = shape.into();
+        if shape.numel() != self.numel() {
+            return Err(Error::shapes(
+                "reshape",
+                &[&self.shape, &shape],
+                "element counts differ",
+            ));
+        }
+        Ok(Tensor {
+            data: self.data.clone(),
+            shape,
+        })
+    }
+
+    /// [`Tensor::try_reshape`], panicking at the caller on a count mismatch.
+    #[track_caller]
+    pub fn reshape(&self, shape: impl Into<Shape>) -> Self {
+        self.try_reshape(shape).or_panic()
+    }
+
+    /// Applies `f` to every element, giving a tensor of the same shape.
+    #[inline]
+    pub fn map<F: Element>(&self, f: impl Fn(E) -> F) -> Tensor<F> {
+        Tensor::from_parts(self.data.iter().map(|&x| f(x)).collect(), self.shape.clone())
+    }
+
+    /// Converts each element with `f` (e.g. a `bool` mask to 0/1 floats).
+    pub fn cast<F: Element>(&self, f: impl Fn(E) -> F) -> Tensor<F> {
+        self.map(f)
+    }
+}
+
+impl Tensor<bool> {
+    /// A `bool` mask as 0/1 floats.
+    pub fn to_float<T: Float>(&self) -> Tensor<T> {
+        self.map(|b| if b { T::ONE } else { T::ZERO })
+    }
+}
+
+impl<T: Float> Tensor<T> {
+    /// All zeros.
+    pub fn zeros(shape: impl Into<Shape>) -> Self {
+        Self::full(shape, T::ZERO)
+    }
+
+    /// All ones.
+    pub fn ones(shape: impl Into<Shape>) -> Self {
+        Self::full(shape, T::ONE)
+    }
+
+    /// Zeros of another tensor's shape.
+    pub fn zeros_like(other: &Tensor<T>) -> Self {
+        Self::zeros(other.shape.clone())
+    }
+
+    /// Ones of another tensor's shape.
+    pub fn ones_like(other: &Tensor<T>) -> Self {
+        Self::ones(other.shape.clone())
+    }
+
+    /// `start, start + step, ...` up to but excluding `end` (1-D), like `torch.arange`.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// assert_eq!(Tensor::<f32>::arange(0.0, 2.0, 0.5).to_vec(), vec![0.0, 0.5, 1.0, 1.5]);
+    /// ```
+    #[track_caller]
+    pub fn arange(start: T, end: T, step: T) -> Self {
+        if step == T::ZERO || !step.is_finite() {
+            panic!("wengert: arange: step must be finite and non-zero, got {step}");
+        }
+        let n = ((end - start) / step).to_f64().ceil().max(0.0) as usize;
+        let v: Vec<T> = (0..n).map(|i| start + T::from_usize(i) * step).collect();
+        Tensor::from_parts(v, Shape::new(&[n]))
+    }
+
+    /// `n` evenly spaced values from `start` to `end` inclusive (1-D), like `torch.linspace`.
+    pub fn linspace(start: T, end: T, n: usize) -> Self {
+        let v: Vec<T> = match n {
+            0 => vec![],
+            1 => vec![start],
+            _ => {
+                let step = (end - start) / T::from_usize(n - 1);
+                (0..n)
+                    .map(|i| if i == n - 1 { end } else { start + T::from_usize(i) * step })
+                    .collect()
+            }
+        };
+        Tensor::from_parts(v, Shape::new(&[n]))
+    }
+
+    /// The `n x n` identity matrix.
+    pub fn eye(n: usize) -> Self {
+        Tensor::from_fn([n, n], |ix| if ix[0] == ix[1] { T::ONE } else { T::ZERO })
+    }
+
+    /// Independent draws from the uniform distribution on `[low, high)`.
+    ///
+    /// ```
+    /// use rand::SeedableRng;
+    /// use wengert_core::Tensor;
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// let t = Tensor::<f32>::uniform([100], -1.0, 1.0, &mut rng);
+    /// assert!(t.as_slice().iter().all(|&x| (-1.0..1.0).contains(&x)));
+    /// ```
+    pub fn uniform(shape: impl Into<Shape>, low: T, high: T, rng: &mut impl Rng) -> Self {
+        let shape = shape.into();
+        let (lo, hi) = (low.to_f64(), high.to_f64());
+        let v = (0..shape.numel())
+            .map(|_| T::from_f64(lo + (hi - lo) * rng.gen::<f64>()))
+            .collect();
+        Tensor::from_parts(v, shape)
+    }
+
+    /// Independent draws from the normal distribution N(mean, std²) (Box-Muller).
+    pub fn normal(shape: impl Into<Shape>, mean: T, std: T, rng: &mut impl Rng) -> Self {
+        let shape = shape.into();
+        let n = shape.numel();
+        let mut v = Vec::with_capacity(n);
+        while v.len() < n {
+            // 1 - u lies in (0, 1], so its log is finite.
+            let u1 = 1.0 - rng.gen::<f64>();
+            let u2 = rng.gen::<f64>();
+            let r = (-2.0 * u1.ln()).sqrt();
+            let th = std::f64::consts::TAU * u2;
+            v.push(T::from_f64(mean.to_f64() + std.to_f64() * r * th.cos()));
+            if v.len() < n {
+                v.push(T::from_f64(mean.to_f64() + std.to_f64() * r * th.sin()));
+            }
+        }
+        Tensor::from_parts(v, shape)
+    }
+
+    /// Converts to another float type (e.g. f32 -> f64 for a gradient check).
+    pub fn to_dtype<U: Float>(&self) -> Tensor<U> {
+        self.map(|x| U::from_f64(x.to_f64()))
+    }
+
+    /// Whether every element is finite (no NaN or infinity).
+    pub fn all_finite(&self) -> bool {
+        self.data.iter().all(|x| x.is_finite())
+    }
+
+    /// Whether two tensors have the same shape and elements within `atol + rtol * |other|`.
+    pub fn allclose(&self, other: &Tensor<T>, rtol: f64, atol: f64) -> bool {
+        self.shape == other.shape
+            && self.data.iter().zip(other.data.iter()).all(|(&a, &b)| {
+                let (a, b) = (a.to_f64(), b.to_f64());
+                (a - b).abs() <= atol + rtol * b.abs() || (a.is_nan() && b.is_nan())
+            })
+    }
+}
+
+/// Elements shown per edge of an axis when a tensor is summarised (like NumPy's `edgeitems`).
+const EDGE_ITEMS: usize = 3;
+/// Tensors with more elements than this are printed in summary (like NumPy's `threshold`).
+const SUMMARY_THRESHOLD: usize = 1000;
+
+impl<E: Element> Tensor<E> {
+    fn fmt_rec(
+        &self,
+        f: &mut fmt::Formatter<'_>,
+        dim: usize,
+        offset: usize,
+        strides: &[usize],
+        summarise: bool,
+    ) -> fmt::Result {
+        if dim == self.ndim() {
+            return write!(f, "{:?}", self.data[offset]);
+        }
+        let n = self.shape[dim];
+        write!(f, "[")?;
+        let shown: Vec<Option<usize>> = if summarise && n > 2 * EDGE_ITEMS {
+            (0..EDGE_ITEMS).map(Some).chain([None]).chain((n - EDGE_ITEMS..n).map(Some)).collect()
+        } else {
+            (0..n).map(Some).collect()
+        };
+        for (k, i) in shown.into_iter().enumerate() {
+            if k > 0 {
+                if dim + 1 < self.ndim() {
+                    write!(f, ",\n{:width$}", "", width = dim + 8)?;
+                } else {
+                    write!(f, ", ")?;
+                }
+            }
+            match i {
+                Some(i) => self.fmt_rec(f, dim + 1, offset + i * strides[dim], strides, summarise)?,
+                None => write!(f, "...")?,
+            }
+        }
+        write!(f, "]")
+    }
+}
+
+impl<E: Element> fmt::Display for Tensor<E> {
+    /// PyTorch-like: `tensor([[1.0, 2.0], [3.0, 4.0]])`, summarised past 1000 elements.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "tensor(")?;
+        let strides = self.shape.strides();
+        self.fmt_rec(f, 0, 0, &strides, self.numel() > SUMMARY_THRESHOLD)?;
+        write!(f, ")")
+    }
+}
+
+impl<E: Element> fmt::Debug for Tensor<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}, shape={}, dtype={}", self.shape, E::NAME)
+    }
+}
+
+impl<E: Element> PartialEq for Tensor<E> {
+    /// Same shape and the same elements.
+    fn eq(&self, other: &Self) -> bool {
+        self.shape == other.shape && self.data == other.data
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constructors_and_access() {
+        let t = Tensor::<f64>::eye(3);
+        assert_eq!(t.get(&[1, 1]), 1.0);
+        assert_eq!(t.get(&[0, 1]), 0.0);
+        assert_eq!(Tensor::<f32>::linspace(0.0, 1.0, 5).to_vec(), vec![0.0, 0.25, 0.5, 0.75, 1.0]);
+        assert!(Tensor::<f32>::from_vec(vec![1.0; 5], [2, 3]).is_err());
+        assert_eq!(Tensor::scalar(2.5f32).item(), 2.5);
+    }
+
+    #[test]
+    fn display_is_readable() {
+        let t = Tensor::new(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]);
+        assert_eq!(format!("{t}"), "tensor([[1.0, 2.0],\n        [3.0, 4.0]])");
+        assert_eq!(format!("{:?}", Tensor::from_slice(&[1usize, 2])), "tensor([1, 2]), shape=[2], dtype=usize");
+        let big = Tensor::<f32>::zeros([2000]);
+        assert_eq!(format!("{big}"), "tensor([0.0, 0.0, 0.0, ..., 0.0, 0.0, 0.0])");
+    }
+
+    #[test]
+    fn copy_on_write() {
+        let a = Tensor::new(vec![1.0f32, 2.0], [2]);
+        let mut b = a.clone();
+        assert!(a.shares_storage(&b));
+        b.data_mut()[0] = 9.0;
+        assert_eq!(a.to_vec(), vec![1.0, 2.0]);
+        assert_eq!(b.to_vec(), vec![9.0, 2.0]);
+    }
+
+    #[test]
+    #[should_panic(expected = "index 2 is out of range for an axis of length 2 (shape [2, 2])")]
+    fn get_out_of_range_names_index_and_shape() {
+        Tensor::<f32>::zeros([2, 2]).get(&[2, 0]);
+    }
+
+    #[test]
+    fn normal_has_right_moments() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let t = Tensor::<f64>::normal([20000], 1.0, 2.0, &mut rng);
+        let m: f64 = t.as_slice().iter().sum::<f64>() / 20000.0;
+        let v: f64 = t.as_slice().iter().map(|x| (x - m) * (x - m)).sum::<f64>() / 20000.0;
+        assert!((m - 1.0).abs() < 0.05, "mean {m}");
+        assert!((v - 4.0).abs() < 0.15, "var {v}");
+    }
+}

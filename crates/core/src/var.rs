@@ -1,0 +1,91 @@
+//! [`Var`]: a handle on a tape node. The differentiable ops on it live in [`crate::ops`].
+
+use std::fmt;
+
+use crate::element::Float;
+use crate::shape::Shape;
+use crate::tape::{NodeId, Tape};
+use crate::tensor::Tensor;
+
+/// A value recorded on a [`Tape`]: two words, `Copy`, so expressions read like math.
+///
+/// ```
+/// use wengert_core::{Tape, Tensor};
+/// let tape = Tape::<f64>::new();
+/// let w = tape.var(Tensor::new(vec![1.0, 2.0], [2]));
+/// let x = tape.constant(Tensor::new(vec![3.0, 4.0], [2]));
+/// let y = (w * x).sum().tanh();
+/// let g = y.backward();
+/// assert_eq!(g.wrt(w).dims(), &[2]);
+/// ```
+#[derive(Clone, Copy)]
+pub struct Var<'t, T: Float = f32> {
+    pub(crate) tape: &'t Tape<T>,
+    pub(crate) id: NodeId,
+}
+
+impl<'t, T: Float> Var<'t, T> {
+    /// The tape this value is recorded on.
+    pub fn tape(&self) -> &'t Tape<T> {
+        self.tape
+    }
+
+    /// Its position on the tape.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The forward value (a cheap clone of shared storage).
+    pub fn value(&self) -> Tensor<T> {
+        self.tape.value_of(self.id)
+    }
+
+    /// The shape of the value.
+    pub fn shape(&self) -> Shape {
+        self.tape.nodes.borrow()[self.id].value.shape().clone()
+    }
+
+    /// Number of elements of the value.
+    pub fn numel(&self) -> usize {
+        self.tape.nodes.borrow()[self.id].value.numel()
+    }
+
+    /// Number of dimensions of the value.
+    pub fn ndim(&self) -> usize {
+        self.tape.nodes.borrow()[self.id].value.ndim()
+    }
+
+    /// The single value of a one-element `Var`.
+    #[track_caller]
+    pub fn item(&self) -> T {
+        self.tape.nodes.borrow()[self.id].value.item()
+    }
+
+    /// Whether a gradient flows through this value.
+    pub fn requires_grad(&self) -> bool {
+        self.tape.requires_grad_of(self.id)
+    }
+
+    /// The name of the op that produced it (`"var"`, `"constant"`, `"matmul"`...).
+    pub fn op_name(&self) -> &'static str {
+        self.tape.nodes.borrow()[self.id].op
+    }
+
+    pub(crate) fn same_tape(&self, other: &Var<'t, T>, op: &'static str) {
+        if !std::ptr::eq(self.tape, other.tape) {
+            panic!("wengert: {op}: operands are recorded on different tapes");
+        }
+    }
+}
+
+impl<T: Float> fmt::Debug for Var<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Var(#{} {}, {:?})", self.id, self.op_name(), self.value())
+    }
+}
+
+impl<T: Float> fmt::Display for Var<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.value(), f)
+    }
+}

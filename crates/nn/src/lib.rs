@@ -1,0 +1,1 @@
+//! wengert-nn (in progress)

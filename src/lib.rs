@@ -1,0 +1,14 @@
+//! # wengert
+//!
+//! Reverse-mode automatic differentiation on a tape ([`core`]) and neural networks built on it
+//! ([`nn`]). `use wengert::prelude::*;` brings in the common names of both.
+
+pub use wengert_core as core;
+pub use wengert_nn as nn;
+
+pub use wengert_core::*;
+
+/// The names most programs need.
+pub mod prelude {
+    pub use wengert_core::prelude::*;
+}
