@@ -123,7 +123,9 @@ impl<T: Float> Tape<T> {
             let mark = self.len();
             let gvar = self.constant(g);
             let ctx = self.context(i, &inputs);
+            let prev = self.in_backward_of.replace(Some(i));
             let out = rule.backward(&ctx, gvar);
+            self.in_backward_of.set(prev);
             self.put_rule(i, rule);
             for (k, (&inp, og)) in inputs.iter().zip(out).enumerate() {
                 let Some(v) = og else { continue };
@@ -151,7 +153,9 @@ impl<T: Float> Tape<T> {
             let Some(g) = adj[i] else { continue };
             let Some((rule, inputs)) = self.rule_inputs(i) else { continue };
             let ctx = self.context(i, &inputs);
+            let prev = self.in_backward_of.replace(Some(i));
             let out = rule.backward(&ctx, g);
+            self.in_backward_of.set(prev);
             self.put_rule(i, rule);
             for (k, (&inp, og)) in inputs.iter().zip(out).enumerate() {
                 let Some(v) = og else { continue };

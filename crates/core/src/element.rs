@@ -69,6 +69,8 @@ pub trait Float:
     fn exp(self) -> Self;
     /// natural logarithm
     fn ln(self) -> Self;
+    /// ln(1 + x), accurate for small x
+    fn ln_1p(self) -> Self;
     /// square root
     fn sqrt(self) -> Self;
     /// |x|
@@ -138,6 +140,10 @@ macro_rules! impl_float {
             #[inline]
             fn ln(self) -> Self {
                 $t::ln(self)
+            }
+            #[inline]
+            fn ln_1p(self) -> Self {
+                $t::ln_1p(self)
             }
             #[inline]
             fn sqrt(self) -> Self {

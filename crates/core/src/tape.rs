@@ -53,6 +53,8 @@ pub struct Tape<T: Float = f32> {
     pub(crate) params: RefCell<Vec<(ParamId, NodeId)>>,
     pub(crate) grad_mode: Cell<bool>,
     pub(crate) anomaly: Cell<bool>,
+    /// The node whose backward rule is running (for anomaly reports).
+    pub(crate) in_backward_of: Cell<Option<NodeId>>,
     pub(crate) id: u64,
 }
 
@@ -70,6 +72,7 @@ impl<T: Float> Tape<T> {
             params: RefCell::new(Vec::new()),
             grad_mode: Cell::new(true),
             anomaly: Cell::new(false),
+            in_backward_of: Cell::new(None),
             id: NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed),
         }
     }
@@ -164,6 +167,11 @@ impl<T: Float> Tape<T> {
         let at = Location::caller();
         let mut nodes = self.nodes.borrow_mut();
         if self.anomaly.get() && !value.all_finite() {
+            if let Some(i) = self.in_backward_of.get() {
+                let (bop, bat) = (nodes[i].op, nodes[i].at);
+                drop(nodes);
+                panic!("wengert anomaly: backward of {bop} (recorded at {bat}) produced NaN or Inf (in its {op} step)");
+            }
             let shapes: Vec<String> = inputs.iter().map(|v| nodes[v.id].value.shape().to_string()).collect();
             drop(nodes);
             panic!(

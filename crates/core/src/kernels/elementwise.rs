@@ -276,6 +276,33 @@ macro_rules! tensor_operators {
                 Tensor::$call(self, rhs)
             }
         }
+        impl<T: Float> $trait<Tensor<T>> for Tensor<T> {
+            type Output = Tensor<T>;
+            #[track_caller]
+            fn $method(self, rhs: Tensor<T>) -> Tensor<T> {
+                Tensor::$call(&self, &rhs)
+            }
+        }
+        impl<T: Float> $trait<&Tensor<T>> for Tensor<T> {
+            type Output = Tensor<T>;
+            #[track_caller]
+            fn $method(self, rhs: &Tensor<T>) -> Tensor<T> {
+                Tensor::$call(&self, rhs)
+            }
+        }
+        impl<T: Float> $trait<Tensor<T>> for &Tensor<T> {
+            type Output = Tensor<T>;
+            #[track_caller]
+            fn $method(self, rhs: Tensor<T>) -> Tensor<T> {
+                Tensor::$call(self, &rhs)
+            }
+        }
+        impl<T: Float> $trait<T> for Tensor<T> {
+            type Output = Tensor<T>;
+            fn $method(self, rhs: T) -> Tensor<T> {
+                <&Tensor<T> as $trait<T>>::$method(&self, rhs)
+            }
+        }
         impl<T: Float> $trait<T> for &Tensor<T> {
             type Output = Tensor<T>;
             fn $method(self, rhs: T) -> Tensor<T> {
@@ -293,6 +320,12 @@ tensor_operators! {
     Div, div, div, |x, c| x / c;
 }
 
+impl<T: Float> Neg for Tensor<T> {
+    type Output = Tensor<T>;
+    fn neg(self) -> Tensor<T> {
+        Tensor::neg(&self)
+    }
+}
 impl<T: Float> Neg for &Tensor<T> {
     type Output = Tensor<T>;
     fn neg(self) -> Tensor<T> {
