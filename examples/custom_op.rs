@@ -1,45 +1,46 @@
-//! A user-defined differentiable op: softplus(x) = ln(1 + eˣ), whose derivative is σ(x).
-//! Its backward is written with `Var` ops, so it is twice differentiable; gradcheck and
-//! gradgradcheck prove both orders against finite differences.
+//! A user-defined differentiable op: log-cosh, ln(cosh x), a smooth robust loss whose
+//! derivative is tanh x. Its backward is written with `Var` ops, so it is twice
+//! differentiable; gradcheck and gradgradcheck prove both orders against finite differences.
 //! Run: `cargo run --example custom_op`
 
 use wengert::core::function::{Context, Function, InputGrads};
 use wengert::prelude::*;
 
-/// softplus(x) = ln(1 + eˣ), computed without overflow: max(x, 0) + ln(1 + e^-|x|).
-pub struct Softplus;
+/// ln(cosh x), computed without overflow as |x| + ln(1 + e^(-2|x|)) - ln 2.
+pub struct LogCosh;
 
-impl<T: Float> Function<T> for Softplus {
+impl<T: Float> Function<T> for LogCosh {
     fn name(&self) -> &'static str {
-        "softplus"
+        "log_cosh"
     }
 
     fn forward(&self, x: &[&Tensor<T>]) -> Tensor<T> {
-        x[0].map(|v| v.max(T::ZERO) + (-v.abs()).exp().ln_1p())
+        let ln2 = T::from_f64(std::f64::consts::LN_2);
+        x[0].map(|v| v.abs() + (T::from_f64(-2.0) * v.abs()).exp().ln_1p() - ln2)
     }
 
-    /// d softplus / dx = σ(x)
+    /// d ln(cosh x) / dx = tanh x
     fn backward<'t>(&self, ctx: &Context<'t, T>, grad: Var<'t, T>) -> InputGrads<'t, T> {
-        [Some(grad * ctx.input(0).sigmoid())].into_iter().collect()
+        [Some(grad * ctx.input(0).tanh())].into_iter().collect()
     }
 }
 
-/// softplus as a `Var` method-like function.
-pub fn softplus<'t, T: Float>(x: Var<'t, T>) -> Var<'t, T> {
-    Var::apply(Softplus, &[x])
+/// log-cosh as a function on `Var`s.
+pub fn log_cosh<'t, T: Float>(x: Var<'t, T>) -> Var<'t, T> {
+    Var::apply(LogCosh, &[x])
 }
 
 #[allow(dead_code)]
 fn main() {
     let tape = Tape::<f64>::new();
-    let x = tape.var(Tensor::from_slice(&[-30.0, -1.0, 0.0, 1.0, 30.0]));
-    let y = softplus(x);
-    println!("x           = {}", x.value());
-    println!("softplus(x) = {}", y.value());
-    println!("d/dx        = {}", y.sum().backward().wrt(x));
+    let x = tape.var(Tensor::from_slice(&[-800.0, -1.0, 0.0, 0.5, 800.0]));
+    let y = log_cosh(x);
+    println!("x              = {}", x.value());
+    println!("ln cosh(x)     = {}", y.value());
+    println!("d/dx = tanh(x) = {}", y.sum().backward().wrt(x));
 
     let inputs = [Tensor::from_slice(&[-2.0, -0.3, 0.4, 1.7])];
-    gradcheck(|v| softplus(v[0]), &inputs).expect("first-order gradient matches finite differences");
-    gradgradcheck(|v| softplus(v[0]), &inputs).expect("second-order gradient matches finite differences");
+    gradcheck(|v| log_cosh(v[0]), &inputs).expect("first-order gradient matches finite differences");
+    gradgradcheck(|v| log_cosh(v[0]), &inputs).expect("second-order gradient matches finite differences");
     println!("gradcheck and gradgradcheck passed");
 }

@@ -54,6 +54,12 @@ impl<T: Float> Gradients<T> {
         self.param_by_id(p.id())
     }
 
+    /// Mutable access to a parameter's gradient (for clipping before an optimizer step).
+    pub fn param_mut(&mut self, p: &Param<T>) -> Option<&mut Tensor<T>> {
+        let (_, node) = self.params.iter().find(|(pid, _)| *pid == p.id())?;
+        self.grads.get_mut(*node).and_then(|g| g.as_mut())
+    }
+
     /// As [`Gradients::param`], by id.
     pub fn param_by_id(&self, id: ParamId) -> Option<&Tensor<T>> {
         let (_, node) = self.params.iter().find(|(pid, _)| *pid == id)?;

@@ -146,6 +146,8 @@ unary_methods! {
     tanh => |x| x.tanh();
     /// 1 / (1 + e^-x), computed without overflow for large |x|
     sigmoid => |x| if x >= T::ZERO { T::ONE / (T::ONE + (-x).exp()) } else { let e = x.exp(); e / (T::ONE + e) };
+    /// ln(1 + eˣ), computed as max(x, 0) + ln(1 + e^-|x|) so it never overflows
+    softplus => |x| x.max(T::ZERO) + (-x.abs()).exp().ln_1p();
     /// max(x, 0)
     relu => |x| if x > T::ZERO { x } else { T::ZERO };
     /// x²

@@ -50,6 +50,8 @@ unary_op! {
     tanh, TanhRule, |x, y, g, ctx| g * (1.0 - y.square());
     /// σ(x) = 1/(1+e⁻ˣ), stable for large |x|. Derivative: σ(x)(1-σ(x)).
     sigmoid, SigmoidRule, |x, y, g, ctx| g * y * (1.0 - y);
+    /// ln(1 + eˣ), stable for large |x|. Derivative: σ(x).
+    softplus, SoftplusRule, |x, y, g, ctx| g * x.sigmoid();
     /// max(x, 0). Derivative: 1 where x > 0, else 0.
     relu, ReluRule, |x, y, g, ctx| g * ctx.constant(x.value().map(|v| if v > T::ZERO { T::ONE } else { T::ZERO }));
     /// x². Derivative: 2x.
@@ -79,6 +81,12 @@ impl<T: Float> Backward<T> for ClampRule<T> {
 }
 
 impl<'t, T: Float> Var<'t, T> {
+    /// ln σ(x) = -softplus(-x), stable for large |x|. Derivative: σ(-x) = 1 - σ(x).
+    #[track_caller]
+    pub fn log_sigmoid(self) -> Var<'t, T> {
+        -((-self).softplus())
+    }
+
     /// xᵖ for a scalar exponent. Derivative: p·xᵖ⁻¹.
     #[track_caller]
     pub fn powf(self, p: T) -> Var<'t, T> {
