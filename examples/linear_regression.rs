@@ -2,6 +2,7 @@
 //! the tape. Run: `cargo run --release --example linear_regression`
 
 use rand::SeedableRng;
+use wengert::nn::plot::{Chart, Style};
 use wengert::prelude::*;
 
 /// What a fit produced.
@@ -51,4 +52,17 @@ fn main() {
         println!("epoch {epoch:>3}  mse {loss:.4}");
     }
     println!("fitted y = {:.3} x + {:.3}   (true: y = 2 x + 3)", f.w, f.b);
+    let path = wengert::nn::plot::output_dir().join("linear_regression.svg");
+    match plot(&f).save(&path) {
+        Ok(()) => println!("plot of the data and the fitted line: {}", path.display()),
+        Err(e) => eprintln!("could not write the plot: {e}"),
+    }
+}
+
+/// The data as points and the fitted line, as a chart.
+pub fn plot(f: &Fit) -> Chart {
+    let line = [-2.0f64, 2.0].map(|x| (x, f.w as f64 * x + f.b as f64));
+    Chart::new("y = 2x + 3 + noise, fitted by gradient descent", "x", "y")
+        .series("data", f.xs.iter().zip(&f.ys).map(|(&x, &y)| (x as f64, y as f64)), Style::Points)
+        .series(&format!("fit: y = {:.2}x + {:.2}", f.w, f.b), line, Style::Line)
 }

@@ -180,11 +180,11 @@ impl Function<f64> for CubeOnce {
 #[test]
 fn custom_ops_pass_gradcheck_and_gradgradcheck() {
     let x = Tensor::from_slice(&[0.5, -1.5, 2.0]);
-    gradcheck(|v| Var::apply(Cube, &[v[0]]), &[x.clone()]).unwrap();
-    gradgradcheck(|v| Var::apply(Cube, &[v[0]]), &[x.clone()]).unwrap();
-    gradcheck(|v| Var::apply(CubeOnce, &[v[0]]), &[x.clone()]).unwrap();
+    gradcheck(|v| Var::apply(Cube, &[v[0]]), std::slice::from_ref(&x)).unwrap();
+    gradgradcheck(|v| Var::apply(Cube, &[v[0]]), std::slice::from_ref(&x)).unwrap();
+    gradcheck(|v| Var::apply(CubeOnce, &[v[0]]), std::slice::from_ref(&x)).unwrap();
     let (msg, _) = panic_of(|| {
-        let _ = gradgradcheck(|v| Var::apply(CubeOnce, &[v[0]]), &[x.clone()]);
+        let _ = gradgradcheck(|v| Var::apply(CubeOnce, &[v[0]]), std::slice::from_ref(&x));
     });
     assert!(msg.contains("cube_once_backward is once-differentiable"), "{msg}");
 }

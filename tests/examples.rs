@@ -12,6 +12,8 @@ use wengert::prelude::*;
 fn linear_regression_recovers_slope_and_intercept() {
     let f = linear_regression::fit(200, 150, 0.1, 7);
     assert_eq!((f.xs.len(), f.ys.len()), (200, 200));
+    let svg = linear_regression::plot(&f).to_svg();
+    assert_eq!(svg.matches("<circle").count(), 200);
     assert!(f.losses.windows(2).all(|w| w[1] <= w[0] + 1e-6), "loss must fall every epoch");
     assert!((f.w - 2.0).abs() < 0.1, "w = {}", f.w);
     assert!((f.b - 3.0).abs() < 0.1, "b = {}", f.b);
@@ -30,4 +32,31 @@ fn custom_log_cosh_is_correct_and_twice_differentiable() {
     assert!((v[0] - 0.5f32.cosh().ln()).abs() < 1e-6);
     // no overflow of cosh(100): ln cosh x = |x| - ln 2 for large |x|
     assert!((v[1] - (100.0 - std::f32::consts::LN_2)).abs() < 1e-4 && v[1] == v[2]);
+}
+
+#[path = "../examples/mlp_digits.rs"]
+mod mlp_digits;
+
+#[path = "../examples/breast_cancer.rs"]
+mod breast_cancer;
+
+#[test]
+fn mlp_digits_learns_saves_and_reloads() {
+    let r = mlp_digits::run(8, 1, false).unwrap();
+    let l = &r.history.train_loss;
+    assert!(l[l.len() - 1] < 0.5 * l[0], "loss must fall: {l:?}");
+    assert!(r.test_accuracy >= 0.95, "test accuracy {}", r.test_accuracy);
+    assert_eq!(r.confusion.total(), 359);
+    assert!(r.reload_matches, "reloaded weights must predict the same");
+}
+
+#[test]
+fn breast_cancer_models_classify_well() {
+    let scores = breast_cancer::run(15, 0, false).unwrap();
+    for s in &scores {
+        assert!(s.losses[s.losses.len() - 1] < s.losses[0], "{}: loss must fall", s.name);
+        assert!(s.accuracy >= 0.94, "{}: accuracy {}", s.name, s.accuracy);
+        assert!(s.roc_auc >= 0.98, "{}: ROC-AUC {}", s.name, s.roc_auc);
+        assert!(s.f1 >= 0.94, "{}: F1 {}", s.name, s.f1);
+    }
 }

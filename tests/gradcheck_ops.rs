@@ -2,6 +2,9 @@
 //! shapes and values, with the public `gradcheck` and `testing` strategies users get too.
 //! Second-order gradients of the smooth ops are checked with `gradgradcheck` at the end.
 
+// The check! macros clone each input into the slice gradcheck takes, whatever their count.
+#![allow(clippy::cloned_ref_to_slice_refs)]
+
 use proptest::prelude::*;
 use proptest::sample::subsequence;
 use wengert::core::testing::{broadcast_shapes, shape, tensor, tensor_in, tensor_of};

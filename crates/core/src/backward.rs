@@ -91,9 +91,12 @@ fn check_grad<T: Float>(tape: &Tape<T>, node: NodeId, k: usize, input: NodeId, g
     }
 }
 
+/// A node's backward rule, taken out while it runs, and the node's inputs.
+type TakenRule<T> = (Box<dyn crate::function::Backward<T>>, SmallVec<[NodeId; 2]>);
+
 impl<T: Float> Tape<T> {
     /// Takes node `i`'s rule out for the duration of a call (rules may push nodes).
-    fn rule_inputs(&self, i: NodeId) -> Option<(Box<dyn crate::function::Backward<T>>, SmallVec<[NodeId; 2]>)> {
+    fn rule_inputs(&self, i: NodeId) -> Option<TakenRule<T>> {
         let mut nodes = self.nodes.borrow_mut();
         let n = &mut nodes[i];
         if !n.requires_grad {

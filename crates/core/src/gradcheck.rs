@@ -156,9 +156,10 @@ where
                     return Err(GradcheckError::ShapeChanged { first: y0.shape().clone(), later: out.shape().clone() });
                 }
             }
-            for j in 0..m {
-                let numeric = (plus.as_slice()[j] - minus.as_slice()[j]) / (2.0 * opts.eps);
-                let a = analytic[j][i].as_slice()[k];
+            let columns = plus.as_slice().iter().zip(minus.as_slice()).zip(&analytic);
+            for (j, ((&p, &q), row)) in columns.enumerate() {
+                let numeric = (p - q) / (2.0 * opts.eps);
+                let a = row[i].as_slice()[k];
                 let excess = (a - numeric).abs() - (opts.atol + opts.rtol * numeric.abs());
                 if excess > 0.0 && worst.as_ref().is_none_or(|(w, _)| excess > *w) {
                     worst = Some((

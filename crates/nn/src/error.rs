@@ -45,10 +45,10 @@ pub enum Error {
     TensorMismatch {
         /// the parameter's name
         name: String,
-        /// the parameter's shape
-        expected: Shape,
+        /// the parameter's shape (boxed to keep `Error` small)
+        expected: Box<Shape>,
         /// the file's shape (and dtype, in `reason`)
-        found: Shape,
+        found: Box<Shape>,
         /// dtype or shape, in words
         reason: String,
     },

@@ -1,12 +1,34 @@
 //! # wengert-nn
 //!
-//! Neural networks on wengert-core: every gradient comes from the tape.
+//! Neural networks on wengert-core: modules, losses, optimizers, data, metrics, save/load.
+//! Every gradient comes from the tape; no layer here writes a gradient by hand.
 
 #![warn(missing_docs)]
 
+pub mod activation;
 pub mod data;
 pub mod error;
+pub mod init;
+pub mod layers;
+pub mod loss;
 pub mod metrics;
+pub mod module;
+pub mod optim;
+pub mod plot;
 pub mod serialize;
+pub mod train;
 
 pub use error::{Error, Result};
+pub use module::{Lambda, Module, Sequential};
+
+/// The names most programs need: core's prelude plus modules, layers, losses, optimizers.
+pub mod prelude {
+    pub use wengert_core::prelude::*;
+
+    pub use crate::activation::*;
+    pub use crate::layers::*;
+    pub use crate::loss::*;
+    pub use crate::module::{Lambda, Module, Sequential};
+    pub use crate::optim::*;
+    pub use crate::train::{fit, predict, FitConfig};
+}

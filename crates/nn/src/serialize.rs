@@ -28,9 +28,6 @@
 //! # Ok::<(), wengert_nn::Error>(())
 //! ```
 
-// `Error::TensorMismatch` holds two `Shape`s, making `Error` about 160 bytes; the size is the
-// error type's (crate::error), not this module's, and a save or load is far from a hot path.
-#![allow(clippy::result_large_err)]
 
 use std::any::{Any, TypeId};
 use std::borrow::Cow;
@@ -242,8 +239,8 @@ pub fn load_matching<T: Float>(path: impl AsRef<Path>, expected: &[(String, Shap
         if view.shape() != shape.dims() {
             return Err(Error::TensorMismatch {
                 name: name.clone(),
-                expected: shape.clone(),
-                found: Shape::new(view.shape()),
+                expected: Box::new(shape.clone()),
+                found: Box::new(Shape::new(view.shape())),
                 reason: "shape differs".to_string(),
             });
         }
@@ -306,8 +303,8 @@ fn dtype_of<T: Float>() -> Result<Dtype> {
 fn dtype_mismatch<T: Float>(name: &str, expected: Shape, found: Shape, dtype: Dtype) -> Error {
     Error::TensorMismatch {
         name: name.to_string(),
-        expected,
-        found,
+        expected: Box::new(expected),
+        found: Box::new(found),
         reason: format!("dtype {dtype} in the file, {} expected", T::NAME),
     }
 }
@@ -485,6 +482,42 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// Saves a model's named parameters (`"layers.0.weight"`, ...) to a safetensors file that
+/// PyTorch's `safetensors.torch.load_file` reads; written atomically like [`save`].
+///
+/// ```
+/// use wengert_nn::prelude::*;
+/// let model = Sequential::<f32>::new().add(Linear::new(2, 3));
+/// let path = std::env::temp_dir().join("wengert-doc-save-module.safetensors");
+/// wengert_nn::serialize::save_module(&path, &model).unwrap();
+/// let mut other = Sequential::<f32>::new().add(Linear::new(2, 3));
+/// wengert_nn::serialize::load_module(&path, &mut other).unwrap();
+/// assert_eq!(other.named_params()[0].1.value(), model.named_params()[0].1.value());
+/// ```
+pub fn save_module<T: Float, M: crate::Module<T> + ?Sized>(path: impl AsRef<Path>, model: &M) -> Result<()> {
+    let mut named: Vec<(String, Tensor<T>)> = Vec::new();
+    model.visit_params("", &mut |name, p| named.push((name, p.value().clone())));
+    save(path, named.iter().map(|(n, t)| (n.as_str(), t)))
+}
+
+/// Loads a model's parameters from a safetensors file. Every parameter must be present with
+/// its shape and dtype, and the file must hold nothing else; otherwise nothing is changed and
+/// the error names the tensor.
+pub fn load_module<T: Float, M: crate::Module<T> + ?Sized>(path: impl AsRef<Path>, model: &mut M) -> Result<()> {
+    let mut expected: Vec<(String, Shape)> = Vec::new();
+    model.visit_params("", &mut |name, p| expected.push((name, p.value().shape().clone())));
+    let mut values = load_matching::<T>(path, &expected)?.into_iter();
+    let mut result = Ok(());
+    model.visit_params_mut("", &mut |name, p| {
+        if let Some(v) = values.next() {
+            if let Err(e) = p.set(v) {
+                result = Err(Error::InvalidArgument { reason: format!("{name}: {e}") });
+            }
+        }
+    });
+    result
 }
 
 #[cfg(test)]
@@ -722,8 +755,8 @@ mod tests {
                 reason,
             } => {
                 assert_eq!(name, "w");
-                assert_eq!(expected, Shape::new(&[4]));
-                assert_eq!(found, Shape::new(&[2, 2]));
+                assert_eq!(*expected, Shape::new(&[4]));
+                assert_eq!(*found, Shape::new(&[2, 2]));
                 assert_eq!(reason, "shape differs");
             }
             other => panic!("expected TensorMismatch, got {other:?}"),
@@ -760,7 +793,7 @@ mod tests {
             } => {
                 assert_eq!(name, "w");
                 assert_eq!(reason, "dtype F64 in the file, f32 expected");
-                assert_eq!(found, Shape::new(&[2]));
+                assert_eq!(*found, Shape::new(&[2]));
             }
             other => panic!("expected TensorMismatch, got {other:?}"),
         }

@@ -1,5 +1,9 @@
 //! Arithmetic with broadcasting: `+ - * /`, `pow`, `maximum`, `minimum`, negation and scalar
 //! forms. Broadcast gradients are summed back to each input's shape with `sum_to`.
+//!
+//! The methods `add`, `sub`, `mul`, `div`, `neg` mirror PyTorch's `x.add(y)`; the operator
+//! traits call them.
+#![allow(clippy::should_implement_trait)]
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
@@ -208,6 +212,7 @@ mod tests {
     use crate::{Tape, Tensor};
 
     #[test]
+    #[allow(clippy::op_ref)] // shows that operators work on references too
     fn operators_and_broadcast_gradients() {
         let tape = Tape::<f64>::new();
         let a = tape.var(Tensor::new(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3]));

@@ -1,0 +1,81 @@
+//! Activation functions, as functions on `Var`s and as parameter-free modules.
+//! Each is composed of core ops, so its gradient comes from the tape.
+
+use wengert_core::{Float, Param, Tensor, Var};
+
+use crate::module::Module;
+
+/// max(x, 0)
+pub fn relu<'t, T: Float>(x: Var<'t, T>) -> Var<'t, T> {
+    x.relu()
+}
+
+/// x for x > 0, `slope`·x otherwise.
+pub fn leaky_relu<'t, T: Float>(x: Var<'t, T>, slope: f64) -> Var<'t, T> {
+    let pos = x.value().map(|v| v > T::ZERO);
+    Var::where_(&pos, x, x * slope)
+}
+
+/// x for x > 0, α(eˣ - 1) otherwise (the exponential is taken of min(x, 0), so large
+/// positive inputs cannot overflow the unused branch).
+pub fn elu<'t, T: Float>(x: Var<'t, T>, alpha: f64) -> Var<'t, T> {
+    let pos = x.value().map(|v| v > T::ZERO);
+    let neg = (x.clamp(T::NEG_INFINITY, T::ZERO).exp() - 1.0) * alpha;
+    Var::where_(&pos, x, neg)
+}
+
+/// GELU, tanh form (PyTorch's `approximate="tanh"`):
+/// ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
+pub fn gelu<'t, T: Float>(x: Var<'t, T>) -> Var<'t, T> {
+    let k = (2.0 / std::f64::consts::PI).sqrt();
+    let inner = (x + x.powf(T::from_f64(3.0)) * 0.044715) * k;
+    x * (inner.tanh() + 1.0) * 0.5
+}
+
+/// SiLU / swish: x·σ(x).
+pub fn silu<'t, T: Float>(x: Var<'t, T>) -> Var<'t, T> {
+    x * x.sigmoid()
+}
+
+macro_rules! activation_modules {
+    ($($(#[$doc:meta])* $name:ident $(($field:ty))? => |$s:ident, $x:ident| $body:expr;)*) => {$(
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq)]
+        pub struct $name $((pub $field))?;
+        impl<T: Float> Module<T> for $name {
+            #[allow(unused_variables)]
+            fn forward<'t>(&self, $x: Var<'t, T>) -> Var<'t, T> {
+                let $s = self;
+                $body
+            }
+            fn visit_params<'a>(&'a self, _: &str, _: &mut dyn FnMut(String, &'a Param<T>)) {}
+            fn visit_params_mut<'a>(&'a mut self, _: &str, _: &mut dyn FnMut(String, &'a mut Param<T>)) {}
+        }
+    )*};
+}
+
+activation_modules! {
+    /// [`relu`] as a module.
+    ReLU => |s, x| x.relu();
+    /// [`leaky_relu`] with the given negative slope (PyTorch's default is 0.01).
+    LeakyReLU(f64) => |s, x| leaky_relu(x, s.0);
+    /// [`elu`] with the given α (PyTorch's default is 1).
+    ELU(f64) => |s, x| elu(x, s.0);
+    /// σ(x) as a module.
+    Sigmoid => |s, x| x.sigmoid();
+    /// tanh as a module.
+    Tanh => |s, x| x.tanh();
+    /// [`gelu`] as a module.
+    GELU => |s, x| gelu(x);
+    /// [`silu`] as a module.
+    SiLU => |s, x| silu(x);
+    /// Softmax along the given axis.
+    Softmax(isize) => |s, x| x.softmax(s.0);
+    /// Log-softmax along the given axis.
+    LogSoftmax(isize) => |s, x| x.log_softmax(s.0);
+}
+
+/// Row-wise softmax of plain logits `[n, k]` (no tape): class probabilities for prediction.
+pub fn predict_proba<T: Float>(logits: &Tensor<T>) -> Tensor<T> {
+    logits.softmax(-1)
+}

@@ -1,0 +1,103 @@
+//! Fully connected layer: y = x·Wᵀ + b.
+
+use rand::Rng;
+use wengert_core::{Float, Param, Transpose, Var};
+
+use crate::init::{with_rng, Init};
+use crate::module::Module;
+
+/// Options for [`Linear`], defaults as PyTorch's `nn.Linear`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LinearConfig {
+    /// Add a bias (default `true`).
+    pub bias: bool,
+    /// Weight initialiser (default [`Init::PYTORCH_DEFAULT`]: U(-1/√in, 1/√in)).
+    pub weight_init: Init,
+    /// Bias initialiser (default `None`: U(-1/√in, 1/√in), as PyTorch).
+    pub bias_init: Option<Init>,
+}
+
+impl Default for LinearConfig {
+    fn default() -> Self {
+        LinearConfig { bias: true, weight_init: Init::PYTORCH_DEFAULT, bias_init: None }
+    }
+}
+
+/// y = x·Wᵀ + b for x of shape `[.., in]`, giving `[.., out]`. W is stored `[out, in]` like
+/// PyTorch's, and read transposed in place by the matmul (no copy).
+///
+/// ```
+/// use wengert_nn::prelude::*;
+/// let layer = Linear::<f32>::new(3, 2);
+/// let tape = Tape::new();
+/// let y = layer.forward(tape.constant(Tensor::ones([4, 3])));
+/// assert_eq!(y.shape().dims(), &[4, 2]);
+/// ```
+pub struct Linear<T: Float = f32> {
+    /// `[out, in]`
+    pub weight: Param<T>,
+    /// `[out]`
+    pub bias: Option<Param<T>>,
+}
+
+impl<T: Float> Linear<T> {
+    /// A layer with PyTorch's default initialisation, drawn from the per-thread generator
+    /// ([`crate::init::manual_seed`] makes it repeatable).
+    pub fn new(in_features: usize, out_features: usize) -> Self {
+        with_rng(|rng| Self::with_config(in_features, out_features, LinearConfig::default(), rng))
+    }
+
+    /// A layer with explicit options and generator.
+    pub fn with_config(in_features: usize, out_features: usize, cfg: LinearConfig, rng: &mut impl Rng) -> Self {
+        let weight = Param::new(cfg.weight_init.tensor([out_features, in_features], rng));
+        let bound = 1.0 / (in_features.max(1) as f64).sqrt();
+        let bias = cfg.bias.then(|| {
+            let init = cfg.bias_init.unwrap_or(Init::Uniform(-bound, bound));
+            Param::new(init.tensor([out_features], rng))
+        });
+        Linear { weight, bias }
+    }
+
+    /// Input features.
+    pub fn in_features(&self) -> usize {
+        self.weight.value().dims()[1]
+    }
+
+    /// Output features.
+    pub fn out_features(&self) -> usize {
+        self.weight.value().dims()[0]
+    }
+}
+
+impl<T: Float> Module<T> for Linear<T> {
+    #[track_caller]
+    fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
+        let shape = x.shape();
+        if shape.dims().last() != Some(&self.in_features()) {
+            panic!(
+                "wengert: Linear({} -> {}): input of shape {shape} must end in {}",
+                self.in_features(),
+                self.out_features(),
+                self.in_features()
+            );
+        }
+        let tape = x.tape();
+        let y = x.matmul_t(tape.param(&self.weight), Transpose::NT);
+        match &self.bias {
+            Some(b) => y + tape.param(b),
+            None => y,
+        }
+    }
+    fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Param<T>)) {
+        f(format!("{prefix}weight"), &self.weight);
+        if let Some(b) = &self.bias {
+            f(format!("{prefix}bias"), b);
+        }
+    }
+    fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Param<T>)) {
+        f(format!("{prefix}weight"), &mut self.weight);
+        if let Some(b) = &mut self.bias {
+            f(format!("{prefix}bias"), b);
+        }
+    }
+}

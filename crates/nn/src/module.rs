@@ -1,0 +1,166 @@
+//! The `Module` trait: a forward pass on a tape plus named parameters, and `Sequential`.
+//!
+//! A model owns its [`Param`]s. Each step binds them into a fresh tape inside `forward`
+//! (via [`Tape::param`](wengert_core::Tape::param)), so the training loop stays short:
+//!
+//! ```
+//! use wengert_nn::prelude::*;
+//!
+//! wengert_nn::init::manual_seed(0);
+//! let mut model = Sequential::new().add(Linear::new(4, 8)).add(ReLU).add(Linear::new(8, 3));
+//! let mut opt = Adam::new(AdamConfig::default());
+//! let x = Tensor::<f32>::ones([5, 4]);
+//! let y = Tensor::from_slice(&[0usize, 1, 2, 1, 0]);
+//! let tape = Tape::new();
+//! let loss = cross_entropy(model.forward(tape.constant(x)), &y);
+//! let grads = loss.backward();
+//! opt.step(&mut model, &grads).unwrap();
+//! assert_eq!(model.named_params()[0].0, "layers.0.weight");
+//! ```
+
+use wengert_core::{Float, Param, Var};
+
+/// Something with a forward pass and parameters.
+///
+/// Implementors provide `forward` and the two parameter visitors; names are the field path
+/// joined with dots (`"layers.0.weight"`), the same names PyTorch's `state_dict` uses for the
+/// same structure, so weights saved here load there.
+pub trait Module<T: Float = f32> {
+    /// The forward pass: records on `x`'s tape and returns the output.
+    fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T>;
+
+    /// Calls `f(name, param)` for each parameter, names prefixed with `prefix`.
+    fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Param<T>));
+
+    /// Calls `f(name, param)` with mutable access, in the same order as `visit_params`.
+    fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Param<T>));
+
+    /// Switches training behaviour (dropout, batch statistics) on or off. Default: nothing.
+    fn set_training(&mut self, _training: bool) {}
+
+    /// All parameters with their names, in a stable order.
+    fn named_params(&self) -> Vec<(String, &Param<T>)>
+    where
+        Self: Sized,
+    {
+        let mut out = Vec::new();
+        self.visit_params("", &mut |n, p| out.push((n, p)));
+        out
+    }
+
+    /// All parameters with their names, mutably (for optimizers and loading weights).
+    fn named_params_mut(&mut self) -> Vec<(String, &mut Param<T>)>
+    where
+        Self: Sized,
+    {
+        let mut out = Vec::new();
+        self.visit_params_mut("", &mut |n, p| out.push((n, p)));
+        out
+    }
+
+    /// Number of scalar parameters.
+    fn num_params(&self) -> usize {
+        let mut n = 0;
+        self.visit_params("", &mut |_, p| n += p.value().numel());
+        n
+    }
+
+    /// Training mode on (`model.train()` in PyTorch).
+    fn train(&mut self) {
+        self.set_training(true)
+    }
+
+    /// Training mode off (`model.eval()`).
+    fn eval(&mut self) {
+        self.set_training(false)
+    }
+}
+
+impl<T: Float, M: Module<T> + ?Sized> Module<T> for Box<M> {
+    fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
+        (**self).forward(x)
+    }
+    fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Param<T>)) {
+        (**self).visit_params(prefix, f)
+    }
+    fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Param<T>)) {
+        (**self).visit_params_mut(prefix, f)
+    }
+    fn set_training(&mut self, training: bool) {
+        (**self).set_training(training)
+    }
+}
+
+/// Layers applied one after another (Keras/PyTorch `Sequential`); parameters are named
+/// `layers.{i}.{name}`.
+pub struct Sequential<T: Float = f32> {
+    layers: Vec<Box<dyn Module<T>>>,
+}
+
+impl<T: Float> Default for Sequential<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Float> Sequential<T> {
+    /// An empty stack.
+    pub fn new() -> Self {
+        Sequential { layers: Vec::new() }
+    }
+
+    /// Appends a layer (builder style).
+    #[allow(clippy::should_implement_trait)]
+    pub fn add(mut self, layer: impl Module<T> + 'static) -> Self {
+        self.layers.push(Box::new(layer));
+        self
+    }
+
+    /// Appends a layer in place.
+    pub fn push(&mut self, layer: impl Module<T> + 'static) {
+        self.layers.push(Box::new(layer));
+    }
+
+    /// Number of layers.
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Whether there are no layers.
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+}
+
+impl<T: Float> Module<T> for Sequential<T> {
+    fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
+        self.layers.iter().fold(x, |h, l| l.forward(h))
+    }
+    fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Param<T>)) {
+        for (i, l) in self.layers.iter().enumerate() {
+            l.visit_params(&format!("{prefix}layers.{i}."), f);
+        }
+    }
+    fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Param<T>)) {
+        for (i, l) in self.layers.iter_mut().enumerate() {
+            l.visit_params_mut(&format!("{prefix}layers.{i}."), f);
+        }
+    }
+    fn set_training(&mut self, training: bool) {
+        self.layers.iter_mut().for_each(|l| l.set_training(training));
+    }
+}
+
+/// A function of one `Var` as a parameter-free module (`Lambda` in Keras).
+pub struct Lambda<F>(pub F);
+
+impl<T: Float, F> Module<T> for Lambda<F>
+where
+    F: for<'t> Fn(Var<'t, T>) -> Var<'t, T>,
+{
+    fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
+        (self.0)(x)
+    }
+    fn visit_params<'a>(&'a self, _: &str, _: &mut dyn FnMut(String, &'a Param<T>)) {}
+    fn visit_params_mut<'a>(&'a mut self, _: &str, _: &mut dyn FnMut(String, &'a mut Param<T>)) {}
+}
