@@ -8,6 +8,7 @@ use proptest::prelude::*;
 use wengert::core::testing::{shape, tensor, tensor_of};
 use wengert::core::{gradcheck, gradgradcheck, Tape, Tensor};
 use wengert::nn::activation::{elu, gelu, leaky_relu, silu};
+use wengert::nn::gradcheck::check_params_at;
 use wengert::nn::init::manual_seed;
 use wengert::nn::loss::*;
 use wengert::nn::prelude::{Embedding, LayerNorm, Linear, Module, ReLU, Sequential, Tanh};
@@ -75,45 +76,9 @@ proptest! {
     }
 }
 
-/// Checks d(Σ out·r)/dθ for every parameter θ of `m` against central differences, with a
-/// fixed random weighting r of the output so every output element matters.
+/// The public parameter gradcheck, as a proptest failure.
 fn check_module<M: Module<f64>>(m: &mut M, x: &Tensor<f64>) -> Result<(), TestCaseError> {
-    let out_shape = {
-        let tape = Tape::new();
-        m.forward(tape.constant(x.clone())).shape()
-    };
-    let r = Tensor::from_fn(out_shape, |i| ((i.iter().sum::<usize>() * 37 % 11) as f64) / 5.0 - 1.0);
-    let loss = |m: &M| {
-        let tape = Tape::new();
-        (m.forward(tape.constant(x.clone())) * tape.constant(r.clone())).sum().item()
-    };
-    let grads = {
-        let tape = Tape::new();
-        let l = (m.forward(tape.constant(x.clone())) * tape.constant(r.clone())).sum();
-        let g = l.backward();
-        let mut v = Vec::new();
-        m.visit_params("", &mut |name, p| v.push((name, g.param(p).cloned())));
-        v
-    };
-    let eps = 1e-6;
-    for (k, (name, g)) in grads.into_iter().enumerate() {
-        let g = g.ok_or_else(|| TestCaseError::fail(format!("{name} got no gradient")))?;
-        for j in 0..g.numel() {
-            let bump = |m: &mut M, d: f64| {
-                let mut ps = m.named_params_mut();
-                ps[k].1.value_mut().data_mut()[j] += d;
-            };
-            bump(m, eps);
-            let plus = loss(m);
-            bump(m, -2.0 * eps);
-            let minus = loss(m);
-            bump(m, eps);
-            let numeric = (plus - minus) / (2.0 * eps);
-            let a = g.as_slice()[j];
-            prop_assert!((a - numeric).abs() <= 1e-5 + 1e-3 * numeric.abs(), "{name}[{j}]: analytic {a} vs numeric {numeric}");
-        }
-    }
-    Ok(())
+    check_params_at(m, x).map_err(|e| TestCaseError::fail(e.to_string()))
 }
 
 proptest! {

@@ -367,3 +367,171 @@ proptest! {
         check2!(|v| Var::concat(&[v[0], v[1]], 1).square().narrow(1, 0, 1).sum(), a.t(), b);
     }
 }
+
+// ---------------------------------------------------------------- convolution and pooling
+
+use wengert::core::{Conv2dOptions, ConvTranspose2dOptions, Window2d};
+
+/// A deterministic tensor of `shape` with values spread over [-1, 1).
+fn filled(shape: &[usize], salt: usize) -> Tensor<f64> {
+    Tensor::from_fn(shape.to_vec(), |i| {
+        let h = i.iter().fold(salt * 7919 + 17, |a, &k| (a * 31 + k * 131) % 10007);
+        (h % 200) as f64 / 100.0 - 1.0
+    })
+}
+
+/// Window geometry with odd sizes, stride possibly larger than the kernel, padding on both
+/// sides and dilation.
+#[derive(Clone, Debug)]
+struct Geom {
+    n: usize,
+    cg: usize,
+    og: usize,
+    groups: usize,
+    h: usize,
+    w: usize,
+    k: (usize, usize),
+    s: (usize, usize),
+    p: (usize, usize),
+    d: (usize, usize),
+}
+
+fn geom() -> impl Strategy<Value = Geom> {
+    (1usize..3, 1usize..3, 1usize..3, 1usize..3, 1usize..8, 1usize..8, (1usize..4, 1usize..4), (1usize..4, 1usize..4), (0usize..3, 0usize..3), (1usize..3, 1usize..3))
+        .prop_map(|(n, cg, og, groups, h, w, k, s, p, d)| Geom { n, cg, og, groups, h, w, k, s, p, d })
+        .prop_filter("window must fit", |g| {
+            Window2d { kernel: g.k, stride: g.s, padding: g.p, dilation: g.d }.output_size("t", g.h, g.w).is_ok()
+        })
+}
+
+proptest! {
+    #![proptest_config(cfg(48))]
+
+    #[test]
+    fn unfold_and_fold(g in geom()) {
+        let win = Window2d { kernel: g.k, stride: g.s, padding: g.p, dilation: g.d };
+        let x = filled(&[g.n, g.cg, g.h, g.w], 1);
+        check!(|v| v[0].unfold2d(win), x);
+        let (oh, ow) = win.output_size("t", g.h, g.w).unwrap();
+        let cols = filled(&[g.n, g.cg * g.k.0 * g.k.1, oh * ow], 2);
+        check!(|v| v[0].fold2d(win, (g.h, g.w)), cols);
+    }
+
+    #[test]
+    fn conv2d_stride_padding_dilation_groups(g in geom(), with_bias in any::<bool>()) {
+        let c = g.cg * g.groups;
+        let o = g.og * g.groups;
+        let x = filled(&[g.n, c, g.h, g.w], 3);
+        let w = filled(&[o, g.cg, g.k.0, g.k.1], 4);
+        let b = filled(&[o], 5);
+        let opts = Conv2dOptions { stride: g.s, padding: g.p, dilation: g.d, groups: g.groups };
+        if with_bias {
+            check!(|v| v[0].conv2d(v[1], Some(v[2]), opts), x, w, b);
+        } else {
+            check!(|v| v[0].conv2d(v[1], None, opts), x, w);
+        }
+    }
+
+    #[test]
+    fn conv1d_all_options(g in geom()) {
+        let c = g.cg * g.groups;
+        let x = filled(&[g.n, c, g.w], 6);
+        let w = filled(&[g.og * g.groups, g.cg, g.k.1], 7);
+        let b = filled(&[g.og * g.groups], 8);
+        check!(|v| v[0].conv1d(v[1], Some(v[2]), g.s.1, g.p.1, g.d.1, g.groups), x, w, b);
+    }
+
+    #[test]
+    fn conv_transpose2d_all_options(g in geom(), op in (0usize..3, 0usize..3)) {
+        let out_pad = (op.0 % g.s.0.max(g.d.0), op.1 % g.s.1.max(g.d.1));
+        let span = |k: usize, d: usize| d * (k - 1) + 1;
+        let fh = (g.h - 1) * g.s.0 + span(g.k.0, g.d.0) + out_pad.0;
+        let fw = (g.w - 1) * g.s.1 + span(g.k.1, g.d.1) + out_pad.1;
+        prop_assume!(fh > 2 * g.p.0 && fw > 2 * g.p.1);
+        let c = g.cg * g.groups;
+        let x = filled(&[g.n, c, g.h, g.w], 9);
+        let w = filled(&[c, g.og, g.k.0, g.k.1], 10);
+        let b = filled(&[g.og * g.groups], 11);
+        let opts = ConvTranspose2dOptions { stride: g.s, padding: g.p, output_padding: out_pad, dilation: g.d, groups: g.groups };
+        check!(|v| v[0].conv_transpose2d(v[1], Some(v[2]), opts), x, w, b);
+    }
+
+    #[test]
+    fn pooling(g in geom(), oh in 1usize..4, ow in 1usize..4) {
+        let p = (g.p.0.min(g.k.0 / 2), g.p.1.min(g.k.1 / 2));
+        let fits = Window2d { kernel: g.k, stride: g.s, padding: p, dilation: (1, 1) }.output_size("t", g.h, g.w).is_ok();
+        // distinct values so no window has a tie for its maximum
+        let x = Tensor::from_fn([g.n, g.cg, g.h, g.w], |i| {
+            let flat = ((i[0] * g.cg + i[1]) * g.h + i[2]) * g.w + i[3];
+            ((flat * 37) % 101) as f64 / 50.0 - 1.0 + flat as f64 * 1e-4
+        });
+        if fits {
+            check!(|v| v[0].max_pool2d(g.k, g.s, p), x);
+            check!(|v| v[0].avg_pool2d(g.k, g.s, p), x);
+        }
+        check!(|v| v[0].adaptive_avg_pool2d((oh, ow)), x);
+    }
+}
+
+proptest! {
+    #![proptest_config(cfg(12))]
+
+    #[test]
+    fn second_order_conv(g in geom()) {
+        let x = filled(&[1, g.cg, g.h, g.w], 12);
+        let w = filled(&[2, g.cg, g.k.0, g.k.1], 13);
+        let opts = Conv2dOptions { stride: g.s, padding: g.p, dilation: g.d, groups: 1 };
+        check2!(|v| v[0].conv2d(v[1], None, opts).tanh(), x, w);
+    }
+}
+
+#[test]
+fn conv2d_matches_direct_definition() {
+    // out[n,o,y,x] = Σ_{c,i,j} w[o,c,i,j]·in[n,c,y·s+i·d-p, x·s+j·d-p]
+    let (x, w) = (filled(&[2, 3, 6, 5], 20), filled(&[4, 3, 3, 2], 21));
+    let opts = Conv2dOptions { stride: (2, 1), padding: (1, 1), dilation: (1, 2), groups: 1 };
+    let tape = wengert::core::Tape::<f64>::new();
+    let y = tape.constant(x.clone()).conv2d(tape.constant(w.clone()), None, opts).value();
+    let (oh, ow) = (y.dims()[2], y.dims()[3]);
+    assert_eq!((oh, ow), (3, 5)); // H: (6+2-3)/2+1 = 3; W: (5+2-3)/1+1 = 5
+    for n in 0..2 {
+        for o in 0..4 {
+            for yy in 0..oh {
+                for xx in 0..ow {
+                    let mut s = 0.0;
+                    for c in 0..3 {
+                        for i in 0..3 {
+                            for j in 0..2 {
+                                let iy = (yy * 2 + i) as isize - 1;
+                                let ix = (xx + j * 2) as isize - 1;
+                                if iy >= 0 && ix >= 0 && iy < 6 && ix < 5 {
+                                    s += w.get(&[o, c, i, j]) * x.get(&[n, c, iy as usize, ix as usize]);
+                                }
+                            }
+                        }
+                    }
+                    assert!((y.get(&[n, o, yy, xx]) - s).abs() < 1e-12);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn conv_transpose2d_is_the_adjoint_of_conv2d() {
+    // <conv2d(x, w), y> = <x, conv_transpose2d(y, w)> with the same stride/padding/dilation,
+    // output_padding chosen so the transpose returns x's size.
+    let x = filled(&[2, 4, 7, 6], 30);
+    let w = filled(&[6, 2, 3, 2], 31);
+    let c = Conv2dOptions { stride: (2, 3), padding: (1, 1), dilation: (1, 2), groups: 2 };
+    let tape = wengert::core::Tape::<f64>::new();
+    let y_shape = tape.constant(x.clone()).conv2d(tape.constant(w.clone()), None, c).shape();
+    let y = filled(y_shape.dims(), 32);
+    let t = ConvTranspose2dOptions { stride: c.stride, padding: c.padding, output_padding: (0, 2), dilation: c.dilation, groups: 2 };
+    let xt = tape.constant(y.clone()).conv_transpose2d(tape.constant(w.clone()), None, t).value();
+    assert_eq!(xt.dims(), x.dims());
+    let conv = tape.constant(x.clone()).conv2d(tape.constant(w), None, c).value();
+    let lhs: f64 = conv.as_slice().iter().zip(y.as_slice()).map(|(a, b)| a * b).sum();
+    let rhs: f64 = x.as_slice().iter().zip(xt.as_slice()).map(|(a, b)| a * b).sum();
+    assert!((lhs - rhs).abs() < 1e-9, "{lhs} vs {rhs}");
+}

@@ -8,6 +8,7 @@
 pub mod activation;
 pub mod data;
 pub mod error;
+pub mod gradcheck;
 pub mod init;
 pub mod layers;
 pub mod loss;

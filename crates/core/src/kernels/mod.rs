@@ -7,6 +7,7 @@
 //! Loops are written as iterator chains over contiguous slices (`zip`, `chunks_exact`) so the
 //! compiler vectorizes them; an indexed loop with bounds checks runs several times slower.
 
+pub mod conv;
 pub mod elementwise;
 pub mod index;
 pub mod matmul;

@@ -1,13 +1,17 @@
 //! Layers with parameters (and the parameter-free `Dropout` and `Flatten`).
 
+mod conv;
 mod dropout;
 mod embedding;
 mod flatten;
 mod layer_norm;
 mod linear;
+mod pool;
 
 pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use flatten::Flatten;
 pub use layer_norm::{LayerNorm, LayerNormConfig};
 pub use linear::{Linear, LinearConfig};
+pub use conv::*;
+pub use pool::*;
