@@ -32,6 +32,7 @@ pub mod gradcheck;
 pub mod kernels;
 pub mod ops;
 pub mod param;
+pub mod runtime;
 pub mod shape;
 pub mod tape;
 pub mod tensor;

@@ -110,6 +110,9 @@ impl<E: Element> Tensor<E> {
 
     pub(crate) fn from_parts(data: Vec<E>, shape: Shape) -> Self {
         debug_assert_eq!(data.len(), shape.numel());
+        if std::mem::size_of_val(data.as_slice()) >= crate::runtime::LARGE_TENSOR_BYTES {
+            crate::runtime::keep_freed_memory();
+        }
         Tensor {
             data: Arc::new(data),
             shape,
@@ -229,6 +232,12 @@ impl<E: Element> Tensor<E> {
     #[inline]
     pub fn map<F: Element>(&self, f: impl Fn(E) -> F) -> Tensor<F> {
         Tensor::from_parts(self.data.iter().map(|&x| f(x)).collect(), self.shape.clone())
+    }
+
+    /// [`Tensor::map`] split across the thread pool for large tensors (`f` must be `Sync`).
+    #[inline]
+    pub fn par_map<F: Element>(&self, f: impl Fn(E) -> F + Sync) -> Tensor<F> {
+        Tensor::from_parts(crate::kernels::par_map(&self.data, f), self.shape.clone())
     }
 
     /// Converts each element with `f` (e.g. a `bool` mask to 0/1 floats).

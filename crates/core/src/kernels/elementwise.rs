@@ -4,7 +4,7 @@ use std::ops::{Add, Div, Mul, Neg, Sub};
 
 use crate::element::{Element, Float};
 use crate::error::{OrPanic, Result};
-use crate::kernels::{broadcast_strides, for_each_outer};
+use crate::kernels::{broadcast_strides, for_each_outer, par_map, par_zip};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
@@ -22,21 +22,20 @@ pub fn zip_broadcast<A: Element, B: Element, C: Element>(
     op: &'static str,
     a: &Tensor<A>,
     b: &Tensor<B>,
-    f: impl Fn(A, B) -> C,
+    f: impl Fn(A, B) -> C + Sync,
 ) -> Result<Tensor<C>> {
     let (xa, xb) = (a.as_slice(), b.as_slice());
     if a.shape() == b.shape() {
-        let v = xa.iter().zip(xb).map(|(&x, &y)| f(x, y)).collect();
-        return Ok(Tensor::from_parts(v, a.shape().clone()));
+        return Ok(Tensor::from_parts(par_zip(xa, xb, f), a.shape().clone()));
     }
     let out = Shape::broadcast(op, a.shape(), b.shape())?;
     if xb.len() == 1 && out == *a.shape() {
         let y = xb[0];
-        return Ok(Tensor::from_parts(xa.iter().map(|&x| f(x, y)).collect(), out));
+        return Ok(Tensor::from_parts(par_map(xa, |x| f(x, y)), out));
     }
     if xa.len() == 1 && out == *b.shape() {
         let x = xa[0];
-        return Ok(Tensor::from_parts(xb.iter().map(|&y| f(x, y)).collect(), out));
+        return Ok(Tensor::from_parts(par_map(xb, |y| f(x, y)), out));
     }
     let n = out.ndim();
     let sa = broadcast_strides(a.shape(), &out);
@@ -120,7 +119,7 @@ macro_rules! unary_methods {
             $(
                 $(#[$doc])*
                 pub fn $name(&self) -> Tensor<T> {
-                    self.map(|$x: T| $body)
+                    self.par_map(|$x: T| $body)
                 }
             )*
         }
@@ -131,7 +130,7 @@ unary_methods! {
     /// -x
     neg => |x| -x;
     /// e^x
-    exp => |x| x.exp();
+    exp => |x| x.fast_exp();
     /// ln x (natural log)
     ln => |x| x.ln();
     /// √x
@@ -144,8 +143,8 @@ unary_methods! {
     cos => |x| x.cos();
     /// tanh x
     tanh => |x| x.tanh();
-    /// 1 / (1 + e^-x), computed without overflow for large |x|
-    sigmoid => |x| if x >= T::ZERO { T::ONE / (T::ONE + (-x).exp()) } else { let e = x.exp(); e / (T::ONE + e) };
+    /// 1 / (1 + e^-x); for large -x, e^-x overflows to ∞ and the result is exactly 0
+    sigmoid => |x| T::ONE / (T::ONE + (-x).fast_exp());
     /// ln(1 + eˣ), computed as max(x, 0) + ln(1 + e^-|x|) so it never overflows
     softplus => |x| x.max(T::ZERO) + (-x.abs()).exp().ln_1p();
     /// max(x, 0)
@@ -222,22 +221,22 @@ impl<T: Float> Tensor<T> {
         if p == T::from_f64(2.0) {
             return self.square();
         }
-        self.map(|x| x.powf(p))
+        self.par_map(|x| x.powf(p))
     }
 
     /// x clamped to `[lo, hi]`.
     pub fn clamp(&self, lo: T, hi: T) -> Tensor<T> {
-        self.map(|x| if x < lo { lo } else if x > hi { hi } else { x })
+        self.par_map(|x| if x < lo { lo } else if x > hi { hi } else { x })
     }
 
     /// x + c
     pub fn add_scalar(&self, c: T) -> Tensor<T> {
-        self.map(|x| x + c)
+        self.par_map(|x| x + c)
     }
 
     /// x * c
     pub fn mul_scalar(&self, c: T) -> Tensor<T> {
-        self.map(|x| x * c)
+        self.par_map(|x| x * c)
     }
 
     /// `self += alpha * other` in place (same shape), copying the storage first only if shared.
@@ -309,7 +308,7 @@ macro_rules! tensor_operators {
             type Output = Tensor<T>;
             fn $method(self, rhs: T) -> Tensor<T> {
                 let f: fn(T, T) -> T = $scalar;
-                self.map(|x| f(x, rhs))
+                self.par_map(|x| f(x, rhs))
             }
         }
     )*};

@@ -11,10 +11,10 @@ fn softmax_rows<T: Float>(v: &mut [T], n: usize, log: bool) {
         let m = row.iter().copied().fold(T::NEG_INFINITY, T::max);
         let m = if m.is_finite() { m } else { T::ZERO };
         if log {
-            let lse = row.iter().map(|&x| (x - m).exp()).sum::<T>().ln() + m;
+            let lse = row.iter().map(|&x| (x - m).fast_exp()).sum::<T>().ln() + m;
             row.iter_mut().for_each(|x| *x -= lse);
         } else {
-            row.iter_mut().for_each(|x| *x = (*x - m).exp());
+            row.iter_mut().for_each(|x| *x = (*x - m).fast_exp());
             let inv = T::ONE / crate::kernels::reduce::sum_slice(row);
             row.iter_mut().for_each(|x| *x *= inv);
         }

@@ -83,7 +83,7 @@ binary_op!(
 fn tie_weights<T: Float>(
     a: &crate::Tensor<T>,
     b: &crate::Tensor<T>,
-    wins: impl Fn(T, T) -> bool + Copy,
+    wins: impl Fn(T, T) -> bool + Copy + Sync,
 ) -> (crate::Tensor<T>, crate::Tensor<T>) {
     let half = T::from_f64(0.5);
     let w = |x: T, y: T| if wins(x, y) { T::ONE } else if x == y { half } else { T::ZERO };

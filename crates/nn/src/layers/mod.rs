@@ -7,6 +7,7 @@ mod flatten;
 mod layer_norm;
 mod linear;
 mod pool;
+mod rnn;
 
 pub use dropout::Dropout;
 pub use embedding::Embedding;
@@ -15,3 +16,4 @@ pub use layer_norm::{LayerNorm, LayerNormConfig};
 pub use linear::{Linear, LinearConfig};
 pub use conv::*;
 pub use pool::*;
+pub use rnn::*;
