@@ -69,7 +69,8 @@ impl<T: Float> Param<T> {
         &mut self.value
     }
 
-    /// Replaces the value; `Err` naming both shapes if the shape differs.
+    /// Replaces the value; `Err` naming both shapes if the shape differs. A tape that bound
+    /// this parameter before keeps the value it bound (bind on a fresh tape to see the new one).
     pub fn set(&mut self, value: Tensor<T>) -> Result<()> {
         if value.shape() != self.value.shape() {
             return Err(Error::shapes(

@@ -135,9 +135,10 @@ impl<T: Float> Tape<T> {
         self.grad_mode.get()
     }
 
-    /// Turns anomaly detection on or off. When on, every forward value and every gradient is
-    /// checked for NaN/Inf, and the first op that produced one panics with its name, its input
-    /// shapes and the file:line of the user's call (`torch.autograd.detect_anomaly`).
+    /// Turns anomaly detection on or off. When on, every forward value is checked for NaN and
+    /// every gradient for NaN or ±∞ (a forward -∞ is legitimate, e.g. a masked attention
+    /// score), and the first op that produced one panics with its name, its input shapes and
+    /// the file:line of the user's call (`torch.autograd.detect_anomaly`).
     pub fn set_anomaly_detection(&self, on: bool) {
         self.anomaly.set(on);
     }
@@ -145,8 +146,8 @@ impl<T: Float> Tape<T> {
     #[track_caller]
     fn push_leaf(&self, op: &'static str, value: Tensor<T>, requires_grad: bool) -> Var<'_, T> {
         let at = Location::caller();
-        if self.anomaly.get() && !value.all_finite() {
-            panic!("wengert anomaly: {op} leaf of shape {} created at {at} holds NaN or Inf", value.shape());
+        if self.anomaly.get() && value.as_slice().iter().any(|x| x.is_nan()) {
+            panic!("wengert anomaly: {op} leaf of shape {} created at {at} holds NaN", value.shape());
         }
         let mut nodes = self.nodes.borrow_mut();
         nodes.push(Node { value, inputs: SmallVec::new(), rule: None, requires_grad, op, at });
@@ -166,8 +167,10 @@ impl<T: Float> Tape<T> {
     ) -> Var<'_, T> {
         let at = Location::caller();
         let mut nodes = self.nodes.borrow_mut();
-        if self.anomaly.get() && !value.all_finite() {
-            if let Some(i) = self.in_backward_of.get() {
+        let in_backward = self.in_backward_of.get();
+        let bad = |v: &Tensor<T>| if in_backward.is_some() { !v.all_finite() } else { v.as_slice().iter().any(|x| x.is_nan()) };
+        if self.anomaly.get() && bad(&value) {
+            if let Some(i) = in_backward {
                 let (bop, bat) = (nodes[i].op, nodes[i].at);
                 drop(nodes);
                 panic!("wengert anomaly: backward of {bop} (recorded at {bat}) produced NaN or Inf (in its {op} step)");
@@ -175,7 +178,7 @@ impl<T: Float> Tape<T> {
             let shapes: Vec<String> = inputs.iter().map(|v| nodes[v.id].value.shape().to_string()).collect();
             drop(nodes);
             panic!(
-                "wengert anomaly: {op} produced NaN or Inf in its forward value at {at} (input shapes {})",
+                "wengert anomaly: {op} produced NaN in its forward value at {at} (input shapes {})",
                 shapes.join(", ")
             );
         }

@@ -13,9 +13,27 @@ thread_local! {
     static RNG: RefCell<StdRng> = RefCell::new(StdRng::seed_from_u64(0x5eed));
 }
 
+thread_local! {
+    static SEEDS: std::cell::Cell<u64> = const { std::cell::Cell::new(0x5eed) };
+}
+
 /// Reseeds the generator layers use when built without an explicit RNG.
 pub fn manual_seed(seed: u64) {
     RNG.with(|r| *r.borrow_mut() = StdRng::seed_from_u64(seed));
+    SEEDS.with(|s| s.set(seed));
+}
+
+/// A fresh seed for a layer's own generator (dropout masks), from a per-thread splitmix64
+/// sequence that [`manual_seed`] resets. Unlike [`with_rng`] it may be called anywhere,
+/// including inside a `with_rng` closure.
+pub fn next_seed() -> u64 {
+    SEEDS.with(|s| {
+        let z = s.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+        s.set(z);
+        let z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        let z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    })
 }
 
 /// Runs `f` with the per-thread generator.

@@ -15,6 +15,8 @@
 //! | `attention` | `scaled_dot_product_attention` |
 
 mod arith;
+mod attention;
+pub use attention::causal_mask;
 mod conv;
 pub use conv::{Conv2dOptions, ConvTranspose2dOptions};
 mod index;

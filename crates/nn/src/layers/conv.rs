@@ -41,7 +41,7 @@ fn make_params<T: Float>(shape: &[usize], bias_len: usize, cfg: &ConvConfig, rng
 
 #[track_caller]
 fn check_groups(layer: &str, cin: usize, cout: usize, groups: usize) {
-    if groups == 0 || cin % groups != 0 || cout % groups != 0 {
+    if groups == 0 || !cin.is_multiple_of(groups) || !cout.is_multiple_of(groups) {
         panic!("wengert: {layer}: {cin} input and {cout} output channels must both divide into {groups} groups");
     }
 }

@@ -6,7 +6,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use wengert_core::{Float, Param, Tensor, Var};
 
-use crate::init::with_rng;
+use crate::init::next_seed;
 use crate::module::Module;
 
 /// During training, zeroes each element with probability `p` and scales the rest by
@@ -24,7 +24,7 @@ impl Dropout {
         if !(0.0..1.0).contains(&p) {
             panic!("wengert: Dropout: p must be in [0, 1), got {p}");
         }
-        let seed = with_rng(|r| r.gen());
+        let seed = next_seed();
         Dropout { p, training: true, rng: RefCell::new(StdRng::seed_from_u64(seed)) }
     }
 }

@@ -1,5 +1,7 @@
 //! Layers with parameters (and the parameter-free `Dropout` and `Flatten`).
 
+mod attention;
+mod batch_norm;
 mod conv;
 mod dropout;
 mod embedding;
@@ -14,6 +16,8 @@ pub use embedding::Embedding;
 pub use flatten::Flatten;
 pub use layer_norm::{LayerNorm, LayerNormConfig};
 pub use linear::{Linear, LinearConfig};
+pub use attention::*;
+pub use batch_norm::*;
 pub use conv::*;
 pub use pool::*;
 pub use rnn::*;

@@ -1,0 +1,249 @@
+//! A roofline view of op throughput: measure this machine's FMA peak and memory bandwidth,
+//! time ops, and print each op's speed as a share of the limit that bounds it.
+//!
+//! ```no_run
+//! use wengert_core::roofline::{Limits, Report, Work};
+//! use wengert_core::Tensor;
+//!
+//! let limits = Limits::measure();
+//! let mut report = Report::new(limits);
+//! let (a, b) = (Tensor::<f32>::ones([512, 512]), Tensor::<f32>::ones([512, 512]));
+//! report.add("matmul", "512x512 f32", Work::Flops(2.0 * 512f64.powi(3)), || a.matmul(&b));
+//! report.add("exp", "512x512 f32", Work::Bytes(2.0 * 4.0 * 512.0 * 512.0), || a.exp());
+//! println!("{report}");
+//! ```
+
+use std::fmt;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+
+use crate::runtime;
+
+/// What bounds an op: arithmetic (FLOPs) or memory traffic (bytes read + written).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Work {
+    /// floating-point operations per call (a fused multiply-add counts 2)
+    Flops(f64),
+    /// bytes moved per call
+    Bytes(f64),
+}
+
+/// The machine's measured limits.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limits {
+    /// f32 FMA peak on all threads of the pool, FLOP/s
+    pub peak_flops: f64,
+    /// the same on one thread
+    pub peak_flops_1t: f64,
+    /// streaming bandwidth (triad `c = 1.5a + b`) with data in L2, all threads, bytes/s
+    pub bw_l2: f64,
+    /// the same for 1M f32 per array (about L3 size)
+    pub bw_l3: f64,
+    /// the same for 16M f32 per array (main memory)
+    pub bw_dram: f64,
+    /// which instruction set the peak was measured with
+    pub isa: &'static str,
+}
+
+/// Independent accumulators in the peak loop: enough to hide FMA latency (4 cycles) on two
+/// FMA ports.
+const ACC: usize = 12;
+/// Iterations of the peak loop per call.
+const PEAK_ITERS: usize = 1 << 16;
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn fma_loop_avx512() -> f32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm512_set1_ps(0.0); ACC];
+    let (a, b) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
+    for _ in 0..PEAK_ITERS {
+        for x in acc.iter_mut() {
+            *x = _mm512_fmadd_ps(*x, a, b);
+        }
+    }
+    let mut s = _mm512_set1_ps(0.0);
+    for x in acc {
+        s = _mm512_add_ps(s, x);
+    }
+    _mm512_reduce_add_ps(s)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fma_loop_avx2() -> f32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm256_set1_ps(0.0); ACC];
+    let (a, b) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
+    for _ in 0..PEAK_ITERS {
+        for x in acc.iter_mut() {
+            *x = _mm256_fmadd_ps(*x, a, b);
+        }
+    }
+    let mut out = [0.0f32; 8];
+    let mut s = _mm256_set1_ps(0.0);
+    for x in acc {
+        s = _mm256_add_ps(s, x);
+    }
+    _mm256_storeu_ps(out.as_mut_ptr(), s);
+    out.iter().sum()
+}
+
+fn fma_loop_scalar() -> f32 {
+    let mut acc = [0.0f32; ACC * 4];
+    for _ in 0..PEAK_ITERS {
+        for x in acc.iter_mut() {
+            *x = x.mul_add(0.999_999, 1e-7);
+        }
+    }
+    acc.iter().sum()
+}
+
+/// (FLOPs per call, the loop, its name) for the best ISA this CPU has.
+fn peak_kernel() -> (f64, fn() -> f32, &'static str) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx512f") {
+            // SAFETY: the feature was detected at run time.
+            return ((PEAK_ITERS * ACC * 16 * 2) as f64, || unsafe { fma_loop_avx512() }, "AVX-512");
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            // SAFETY: the features were detected at run time.
+            return ((PEAK_ITERS * ACC * 8 * 2) as f64, || unsafe { fma_loop_avx2() }, "AVX2+FMA");
+        }
+    }
+    ((PEAK_ITERS * ACC * 4 * 2) as f64, fma_loop_scalar, "scalar")
+}
+
+/// Median seconds per call of `f` over about `budget` of wall time (at least 5 calls).
+pub fn median_seconds<R>(budget: Duration, mut f: impl FnMut() -> R) -> f64 {
+    black_box(f()); // warm up caches, allocator and thread pool
+    let mut times = Vec::new();
+    let start = Instant::now();
+    while times.len() < 5 || (start.elapsed() < budget && times.len() < 10_000) {
+        let t = Instant::now();
+        black_box(f());
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+fn triad_bandwidth(n: usize) -> f64 {
+    let a = vec![1.0f32; n];
+    let b = vec![2.0f32; n];
+    let mut c = vec![0.0f32; n];
+    let pool = runtime::thread_pool();
+    let chunk = n.div_ceil(pool.current_num_threads()).max(1024);
+    let secs = median_seconds(Duration::from_millis(200), || {
+        pool.install(|| {
+            c.par_chunks_mut(chunk).zip(a.par_chunks(chunk).zip(b.par_chunks(chunk))).for_each(|(c, (a, b))| {
+                c.iter_mut().zip(a.iter().zip(b)).for_each(|(c, (&a, &b))| *c = 1.5 * a + b)
+            })
+        });
+        c[0]
+    });
+    (3 * 4 * n) as f64 / secs
+}
+
+impl Limits {
+    /// Measures the FMA peak (1 and all threads) and triad bandwidth at three sizes; takes
+    /// about two seconds.
+    pub fn measure() -> Limits {
+        let (flops, kernel, isa) = peak_kernel();
+        let one = median_seconds(Duration::from_millis(300), kernel);
+        let pool = runtime::thread_pool();
+        let t = pool.current_num_threads();
+        let all = median_seconds(Duration::from_millis(300), || pool.install(|| (0..t).into_par_iter().map(|_| kernel()).sum::<f32>()));
+        Limits {
+            peak_flops_1t: flops / one,
+            peak_flops: flops * t as f64 / all,
+            bw_l2: triad_bandwidth(16 * 1024),
+            bw_l3: triad_bandwidth(1 << 20),
+            bw_dram: triad_bandwidth(16 << 20),
+            isa,
+        }
+    }
+
+    /// The bandwidth for an op that moves `bytes`: L2, L3 or DRAM by working-set size.
+    pub fn bandwidth_for(&self, bytes: f64) -> f64 {
+        if bytes <= 3.0 * 64.0 * 1024.0 * 4.0 {
+            self.bw_l2
+        } else if bytes <= 3.0 * 4.0 * (1 << 21) as f64 {
+            self.bw_l3
+        } else {
+            self.bw_dram
+        }
+    }
+}
+
+/// One timed op.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    /// op name
+    pub op: String,
+    /// shape and dtype, free text
+    pub shape: String,
+    /// median seconds per call
+    pub seconds: f64,
+    /// the work per call
+    pub work: Work,
+}
+
+/// A table of timed ops against the machine's limits.
+pub struct Report {
+    limits: Limits,
+    rows: Vec<Row>,
+    budget: Duration,
+}
+
+impl Report {
+    /// An empty report (each op is timed for about 300 ms).
+    pub fn new(limits: Limits) -> Self {
+        Report { limits, rows: Vec::new(), budget: Duration::from_millis(300) }
+    }
+
+    /// Times `f` and adds a row.
+    pub fn add<R>(&mut self, op: &str, shape: &str, work: Work, f: impl FnMut() -> R) -> &Row {
+        let seconds = median_seconds(self.budget, f);
+        self.rows.push(Row { op: op.into(), shape: shape.into(), seconds, work });
+        self.rows.last().expect("just pushed")
+    }
+
+    /// The rows so far.
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+}
+
+fn human_time(s: f64) -> String {
+    if s < 1e-6 {
+        format!("{:.0} ns", s * 1e9)
+    } else if s < 1e-3 {
+        format!("{:.1} us", s * 1e6)
+    } else {
+        format!("{:.2} ms", s * 1e3)
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let l = &self.limits;
+        writeln!(
+            f,
+            "machine: f32 FMA peak {:.0} GFLOP/s ({:.0} on one thread, {}), triad {:.0} GB/s in L2, {:.0} GB/s at 1M f32, {:.0} GB/s at 16M f32, {} threads",
+            l.peak_flops / 1e9, l.peak_flops_1t / 1e9, l.isa, l.bw_l2 / 1e9, l.bw_l3 / 1e9, l.bw_dram / 1e9, runtime::num_threads()
+        )?;
+        writeln!(f, "{:<28} {:<22} {:>10} {:>14} {:>8}", "op", "shape", "median", "throughput", "% limit")?;
+        for r in &self.rows {
+            let (rate, unit, limit) = match r.work {
+                Work::Flops(n) => (n / r.seconds / 1e9, "GFLOP/s", l.peak_flops / 1e9),
+                Work::Bytes(n) => (n / r.seconds / 1e9, "GB/s", l.bandwidth_for(n) / 1e9),
+            };
+            writeln!(f, "{:<28} {:<22} {:>10} {:>6.1} {:<7} {:>7.1}%", r.op, r.shape, human_time(r.seconds), rate, unit, 100.0 * rate / limit)?;
+        }
+        Ok(())
+    }
+}

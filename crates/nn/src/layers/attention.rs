@@ -1,0 +1,535 @@
+//! Attention and transformer building blocks: multi-head attention, positional encodings and
+//! the transformer encoder layer, all batch-first (`[B, L, E]`) and named like PyTorch's.
+//!
+//! Every one is composed of core ops (the attention itself is
+//! [`Var::scaled_dot_product_attention`]), so all gradients come from the tape.
+
+use std::cell::RefCell;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use wengert_core::kernels::elementwise::zip_broadcast;
+use wengert_core::{Float, Param, Shape, Tensor, Transpose, Var};
+
+use crate::activation::gelu;
+use crate::init::{with_rng, Init};
+use crate::layers::{Dropout, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use crate::module::Module;
+
+// ---------------------------------------------------------------- multi-head attention
+
+/// Options for [`MultiheadAttention`], defaults as PyTorch's `nn.MultiheadAttention`
+/// (which has no default head count: build with [`MultiheadAttentionConfig::new`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MultiheadAttentionConfig {
+    /// Number of heads h; the embedding size E must be divisible by it.
+    pub num_heads: usize,
+    /// Dropout probability on the attention weights during training, in `[0, 1)` (default 0).
+    pub dropout: f64,
+    /// Biases on the input and output projections (default `true`).
+    pub bias: bool,
+}
+
+impl MultiheadAttentionConfig {
+    /// `num_heads` heads, no dropout, with biases.
+    pub fn new(num_heads: usize) -> Self {
+        MultiheadAttentionConfig { num_heads, dropout: 0.0, bias: true }
+    }
+}
+
+/// Multi-head attention (PyTorch `nn.MultiheadAttention` with `batch_first=True`):
+///
+/// `MHA(q, k, v) = concat(head₁, …, head_h)·W_Oᵀ + b_O`,
+/// `headᵢ = softmax(q W_Qᵢᵀ (k W_Kᵢᵀ)ᵀ / √(E/h) + M) · v W_Vᵢᵀ` (plus the input biases),
+///
+/// where `[W_Q; W_K; W_V]` is `in_proj_weight [3E, E]` and each head uses an `E/h`-wide slice.
+/// Inputs `q [B, Lq, E]`, `k` and `v` `[B, Lk, E]` (or unbatched `[L, E]`), output `[B, Lq, E]`.
+/// Parameters, in PyTorch's `state_dict` order and names: `in_proj_weight [3E, E]`
+/// (Xavier-uniform), `in_proj_bias [3E]` (zeros), `out_proj.weight [E, E]` (PyTorch's Linear
+/// default) and `out_proj.bias [E]` (zeros). Keys and values must have size E (PyTorch's
+/// `kdim`/`vdim` are not supported). When q, k and v are the same `Var` (self-attention) the
+/// three projections are one matmul.
+///
+/// ```
+/// use wengert_nn::prelude::*;
+/// let mha = MultiheadAttention::<f32>::new(8, 2);          // E = 8, two heads of 4
+/// let tape = Tape::new();
+/// let x = tape.constant(Tensor::ones([3, 5, 8]));           // [B, L, E]
+/// assert_eq!(mha.forward(x).shape().dims(), &[3, 5, 8]);
+/// let names: Vec<_> = mha.named_params().into_iter().map(|(n, _)| n).collect();
+/// assert_eq!(names, ["in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"]);
+/// ```
+pub struct MultiheadAttention<T: Float = f32> {
+    /// `[3E, E]`: the query, key and value projections stacked
+    pub in_proj_weight: Param<T>,
+    /// `[3E]`; `None` without bias
+    pub in_proj_bias: Option<Param<T>>,
+    /// the output projection `E -> E`
+    pub out_proj: Linear<T>,
+    num_heads: usize,
+    dropout_p: f64,
+    /// draws the attention-dropout masks (seeded from the constructor's generator)
+    dropout_rng: RefCell<StdRng>,
+    training: bool,
+}
+
+impl<T: Float> MultiheadAttention<T> {
+    /// Embedding size `embed_dim`, `num_heads` heads, other options default; initialised from the
+    /// per-thread generator ([`crate::init::manual_seed`] makes it repeatable).
+    #[track_caller]
+    pub fn new(embed_dim: usize, num_heads: usize) -> Self {
+        with_rng(|rng| Self::with_config(embed_dim, MultiheadAttentionConfig::new(num_heads), rng))
+    }
+
+    /// With explicit options and generator. Panics when `embed_dim` is not divisible by the
+    /// head count or the dropout probability is outside `[0, 1)`.
+    #[track_caller]
+    pub fn with_config(embed_dim: usize, cfg: MultiheadAttentionConfig, rng: &mut impl Rng) -> Self {
+        let (e, h) = (embed_dim, cfg.num_heads);
+        if h == 0 || e % h != 0 {
+            panic!("wengert: MultiheadAttention: embed_dim {e} must be divisible by num_heads {h}");
+        }
+        if !(0.0..1.0).contains(&cfg.dropout) {
+            panic!("wengert: MultiheadAttention: dropout must be in [0, 1), got {}", cfg.dropout);
+        }
+        let in_proj_weight = Param::new(Init::XavierUniform { gain: 1.0 }.tensor([3 * e, e], rng));
+        let in_proj_bias = cfg.bias.then(|| Param::new(Tensor::zeros([3 * e])));
+        let out_cfg = LinearConfig { bias: cfg.bias, bias_init: Some(Init::Zeros), ..Default::default() };
+        let out_proj = Linear::with_config(e, e, out_cfg, rng);
+        let dropout_rng = RefCell::new(StdRng::seed_from_u64(rng.gen()));
+        MultiheadAttention { in_proj_weight, in_proj_bias, out_proj, num_heads: h, dropout_p: cfg.dropout, dropout_rng, training: true }
+    }
+
+    /// Embedding size E.
+    pub fn embed_dim(&self) -> usize {
+        self.in_proj_weight.value().dims()[1]
+    }
+
+    /// Number of heads h.
+    pub fn num_heads(&self) -> usize {
+        self.num_heads
+    }
+
+    /// Attention of queries `q` over keys `k` with values `v` (self-attention when all three are
+    /// the same `Var`, cross-attention otherwise).
+    ///
+    /// Shapes: `q [B, Lq, E]`, `k`, `v [B, Lk, E]` -> `[B, Lq, E]` (or all unbatched, `[L, E]`).
+    /// `attn_mask` (`true` = may not attend) is `[Lq, Lk]`, PyTorch's per-head `[B·h, Lq, Lk]`,
+    /// or anything broadcastable to `[B, h, Lq, Lk]`; `key_padding_mask` is `[B, Lk]` (`[Lk]`
+    /// unbatched), `true` marking padding keys that no query may attend to. The two are
+    /// combined with OR; every query must keep at least one visible key (else its row is NaN,
+    /// as in PyTorch).
+    #[track_caller]
+    pub fn forward_qkv<'t>(
+        &self,
+        q: Var<'t, T>,
+        k: Var<'t, T>,
+        v: Var<'t, T>,
+        attn_mask: Option<&Tensor<bool>>,
+        key_padding_mask: Option<&Tensor<bool>>,
+    ) -> Var<'t, T> {
+        let (e, h) = (self.embed_dim(), self.num_heads);
+        let (sq, sk, sv) = (q.shape(), k.shape(), v.shape());
+        let unbatched = sq.ndim() == 2;
+        // each test only runs once the ranks are known to be right
+        let ok = [&sq, &sk, &sv].iter().all(|s| s.ndim() == if unbatched { 2 } else { 3 })
+            && (unbatched || (sq[0] == sk[0] && sk[0] == sv[0]))
+            && [&sq, &sk, &sv].iter().all(|s| s[s.ndim() - 1] == e)
+            && sk[sk.ndim() - 2] == sv[sv.ndim() - 2];
+        if !ok {
+            panic!(
+                "wengert: MultiheadAttention(E = {e}, heads = {h}): q, k, v must be [B, Lq, {e}], [B, Lk, {e}], [B, Lk, {e}] (or unbatched [L, {e}]), got {sq}, {sk}, {sv}"
+            );
+        }
+        let self_attention = q.id() == k.id() && k.id() == v.id();
+        let (q, k, v) = if unbatched { (q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0)) } else { (q, k, v) };
+        let (b, lq, lk) = (q.shape()[0], q.shape()[1], k.shape()[1]);
+        let mask = self.combined_mask(attn_mask, key_padding_mask, unbatched, [b, h, lq, lk]);
+
+        let tape = q.tape();
+        let w = tape.param(&self.in_proj_weight);
+        let bias = self.in_proj_bias.as_ref().map(|p| tape.param(p));
+        let (qp, kp, vp) = if self_attention {
+            // one [B, L, 3E] product, then split
+            let qkv = q.matmul_t(w, Transpose::NT);
+            let qkv = bias.map_or(qkv, |bias| qkv + bias);
+            (qkv.narrow(-1, 0, e), qkv.narrow(-1, e, e), qkv.narrow(-1, 2 * e, e))
+        } else {
+            let project = |x: Var<'t, T>, i: usize| {
+                let y = x.matmul_t(w.narrow(0, i * e, e), Transpose::NT);
+                bias.map_or(y, |bias| y + bias.narrow(0, i * e, e))
+            };
+            (project(q, 0), project(k, 1), project(v, 2))
+        };
+        // [B, L, E] -> [B, h, L, E/h]
+        let heads = |x: Var<'t, T>, l: usize| x.reshape([b, l, h, e / h]).permute(&[0, 2, 1, 3]);
+        let (qh, kh, vh) = (heads(qp, lq), heads(kp, lk), heads(vp, lk));
+        let attended = if self.dropout_p > 0.0 && self.training {
+            // the same softmax(q·kᵀ/√d + M)·v, with dropout on the weights before ·v
+            let scores = (qh * (1.0 / ((e / h) as f64).sqrt())).matmul_t(kh, Transpose::NT);
+            let scores = match &mask {
+                Some(m) => Var::where_(m, tape.scalar(T::NEG_INFINITY), scores),
+                None => scores,
+            };
+            let weights = scores.softmax(-1);
+            // inverted dropout: zero with probability p, scale the rest by 1/(1-p)
+            let keep = T::from_f64(1.0 / (1.0 - self.dropout_p));
+            let mut rng = self.dropout_rng.borrow_mut();
+            let drop = Tensor::from_fn(weights.shape(), |_| if rng.gen::<f64>() < self.dropout_p { T::ZERO } else { keep });
+            (weights * tape.constant(drop)).matmul(vh)
+        } else {
+            qh.scaled_dot_product_attention(kh, vh, mask.as_ref())
+        };
+        let merged = attended.permute(&[0, 2, 1, 3]).reshape([b, lq, e]);
+        let out = self.out_proj.forward(merged);
+        if unbatched {
+            out.squeeze(0)
+        } else {
+            out
+        }
+    }
+
+    /// The attention mask and key padding mask as one mask broadcastable to `[B, h, Lq, Lk]`.
+    #[track_caller]
+    fn combined_mask(
+        &self,
+        attn_mask: Option<&Tensor<bool>>,
+        key_padding_mask: Option<&Tensor<bool>>,
+        unbatched: bool,
+        [b, h, lq, lk]: [usize; 4],
+    ) -> Option<Tensor<bool>> {
+        let e = self.embed_dim();
+        let full = Shape::new(&[b, h, lq, lk]);
+        let attn = attn_mask.map(|m| {
+            let m = if m.ndim() == 3 && m.dims()[0] == b * h && b * h > 1 { m.reshape([b, h, lq, lk]) } else { m.clone() };
+            if !m.shape().broadcasts_to(&full) {
+                panic!(
+                    "wengert: MultiheadAttention(E = {e}, heads = {h}): attn_mask of shape {} must be [{lq}, {lk}], [{}, {lq}, {lk}] or broadcast to {full}",
+                    m.shape(),
+                    b * h
+                );
+            }
+            m
+        });
+        let pad = key_padding_mask.map(|m| {
+            let expected: &[usize] = if unbatched { &[lk] } else { &[b, lk] };
+            if m.dims() != expected {
+                panic!(
+                    "wengert: MultiheadAttention(E = {e}, heads = {h}): key_padding_mask of shape {} must be {}",
+                    m.shape(),
+                    Shape::new(expected)
+                );
+            }
+            m.reshape([b, 1, 1, lk])
+        });
+        match (attn, pad) {
+            (Some(a), Some(p)) => Some(zip_broadcast("or", &a, &p, |x, y| x || y).expect("both masks broadcast to [B, h, Lq, Lk]")),
+            (a, p) => a.or(p),
+        }
+    }
+}
+
+impl<T: Float> Module<T> for MultiheadAttention<T> {
+    /// Self-attention of `x` `[B, L, E]` without masks.
+    #[track_caller]
+    fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
+        self.forward_qkv(x, x, x, None, None)
+    }
+    fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Param<T>)) {
+        f(format!("{prefix}in_proj_weight"), &self.in_proj_weight);
+        if let Some(b) = &self.in_proj_bias {
+            f(format!("{prefix}in_proj_bias"), b);
+        }
+        self.out_proj.visit_params(&format!("{prefix}out_proj."), f);
+    }
+    fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Param<T>)) {
+        f(format!("{prefix}in_proj_weight"), &mut self.in_proj_weight);
+        if let Some(b) = &mut self.in_proj_bias {
+            f(format!("{prefix}in_proj_bias"), b);
+        }
+        self.out_proj.visit_params_mut(&format!("{prefix}out_proj."), f);
+    }
+    fn set_training(&mut self, training: bool) {
+        self.training = training;
+    }
+}
+
+// ---------------------------------------------------------------- positional encodings
+
+/// Checks `x` is `[.., L, dim]` with `L <= max_len` and returns L.
+#[track_caller]
+fn positions<T: Float>(layer: &str, x: &Var<'_, T>, max_len: usize, dim: usize) -> usize {
+    let s = x.shape();
+    let ok = s.ndim() >= 2 && s[s.ndim() - 1] == dim && s[s.ndim() - 2] <= max_len;
+    if !ok {
+        panic!("wengert: {layer}(max_len = {max_len}, dim = {dim}): input of shape {s} must be [.., L, {dim}] with L <= {max_len}");
+    }
+    s[s.ndim() - 2]
+}
+
+/// The fixed sinusoidal position table of *Attention Is All You Need* added to the input:
+///
+/// `PE[p, 2i] = sin(p / 10000^(2i/E))`, `PE[p, 2i+1] = cos(p / 10000^(2i/E))`,
+///
+/// `y = x + PE[..L]` for `x [.., L, E]` with `L <= max_len`. No parameters; the gradient
+/// passes through unchanged.
+///
+/// ```
+/// use wengert_nn::prelude::*;
+/// let pe = SinusoidalPositionalEncoding::<f64>::new(16, 4);
+/// let tape = Tape::new();
+/// let y = pe.forward(tape.constant(Tensor::zeros([2, 3, 4]))).value();
+/// // position 1, columns 0 and 1: sin(1), cos(1)
+/// assert_eq!((y.get(&[0, 1, 0]), y.get(&[0, 1, 1])), (1f64.sin(), 1f64.cos()));
+/// ```
+pub struct SinusoidalPositionalEncoding<T: Float = f32> {
+    table: Tensor<T>,
+}
+
+impl<T: Float> SinusoidalPositionalEncoding<T> {
+    /// The table for positions `0..max_len` of `dim`-wide embeddings (odd `dim` allowed: the
+    /// last column is a sine).
+    pub fn new(max_len: usize, dim: usize) -> Self {
+        let table = Tensor::from_fn([max_len, dim], |ix| {
+            let (p, j) = (ix[0] as f64, ix[1]);
+            let angle = p / 10000f64.powf((j - j % 2) as f64 / dim as f64);
+            T::from_f64(if j % 2 == 0 { angle.sin() } else { angle.cos() })
+        });
+        SinusoidalPositionalEncoding { table }
+    }
+
+    /// The table `[max_len, dim]`.
+    pub fn table(&self) -> &Tensor<T> {
+        &self.table
+    }
+}
+
+impl<T: Float> Module<T> for SinusoidalPositionalEncoding<T> {
+    #[track_caller]
+    fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
+        let (max_len, dim) = (self.table.dims()[0], self.table.dims()[1]);
+        let l = positions("SinusoidalPositionalEncoding", &x, max_len, dim);
+        x + x.tape().constant(self.table.narrow(0, 0, l))
+    }
+    fn visit_params<'a>(&'a self, _: &str, _: &mut dyn FnMut(String, &'a Param<T>)) {}
+    fn visit_params_mut<'a>(&'a mut self, _: &str, _: &mut dyn FnMut(String, &'a mut Param<T>)) {}
+}
+
+/// A learned position table `weight [max_len, E]` added to the input: `y = x + W[..L]` for
+/// `x [.., L, E]` (what GPT-2 and BERT use, written `nn.Embedding(max_len, E)` in PyTorch).
+/// Initialised N(0, 1) like `nn.Embedding`; the gradient of row p sums over the batch.
+///
+/// ```
+/// use wengert_nn::prelude::*;
+/// let pe = LearnedPositionalEncoding::<f32>::new(10, 4);
+/// let tape = Tape::new();
+/// assert_eq!(pe.forward(tape.constant(Tensor::zeros([2, 3, 4]))).shape().dims(), &[2, 3, 4]);
+/// assert_eq!(pe.named_params()[0].0, "weight");
+/// ```
+pub struct LearnedPositionalEncoding<T: Float = f32> {
+    /// `[max_len, E]`
+    pub weight: Param<T>,
+}
+
+impl<T: Float> LearnedPositionalEncoding<T> {
+    /// A table for `max_len` positions of `dim`-wide embeddings, N(0, 1) from the per-thread
+    /// generator.
+    pub fn new(max_len: usize, dim: usize) -> Self {
+        with_rng(|rng| Self::with_init(max_len, dim, Init::Normal(0.0, 1.0), rng))
+    }
+
+    /// With an explicit initialiser and generator (e.g. `Init::Normal(0.0, 0.02)` as GPT-2).
+    pub fn with_init(max_len: usize, dim: usize, init: Init, rng: &mut impl Rng) -> Self {
+        LearnedPositionalEncoding { weight: Param::new(init.tensor([max_len, dim], rng)) }
+    }
+}
+
+impl<T: Float> Module<T> for LearnedPositionalEncoding<T> {
+    #[track_caller]
+    fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
+        let d = self.weight.value().dims();
+        let l = positions("LearnedPositionalEncoding", &x, d[0], d[1]);
+        x + x.tape().param(&self.weight).narrow(0, 0, l)
+    }
+    fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Param<T>)) {
+        f(format!("{prefix}weight"), &self.weight);
+    }
+    fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Param<T>)) {
+        f(format!("{prefix}weight"), &mut self.weight);
+    }
+}
+
+// ---------------------------------------------------------------- transformer encoder layer
+
+/// The feed-forward activation of a [`TransformerEncoderLayer`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TransformerActivation {
+    /// max(x, 0) (PyTorch's default)
+    #[default]
+    Relu,
+    /// GELU in its tanh form ([`crate::activation::gelu`]); PyTorch's `"gelu"` here is the
+    /// exact erf form, which differs by less than 1e-3
+    Gelu,
+}
+
+/// Options for [`TransformerEncoderLayer`], defaults as PyTorch's `nn.TransformerEncoderLayer`
+/// (build with [`TransformerEncoderLayerConfig::new`]: `d_model` and `nhead` have no default).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TransformerEncoderLayerConfig {
+    /// Embedding size E.
+    pub d_model: usize,
+    /// Attention heads; must divide `d_model`.
+    pub nhead: usize,
+    /// Hidden size of the feed-forward block (default 2048).
+    pub dim_feedforward: usize,
+    /// Dropout after attention, inside and after the feed-forward block, and on the attention
+    /// weights, in `[0, 1)` (default 0.1). Off in eval mode.
+    pub dropout: f64,
+    /// Feed-forward activation (default [`TransformerActivation::Relu`]).
+    pub activation: TransformerActivation,
+    /// Normalise before each block (pre-norm) instead of after the residual sum (default
+    /// `false`: post-norm, as the original transformer).
+    pub norm_first: bool,
+    /// ε of both layer norms (default 1e-5).
+    pub layer_norm_eps: f64,
+}
+
+impl TransformerEncoderLayerConfig {
+    /// `d_model` and `nhead` with PyTorch's defaults for the rest.
+    pub fn new(d_model: usize, nhead: usize) -> Self {
+        TransformerEncoderLayerConfig {
+            d_model,
+            nhead,
+            dim_feedforward: 2048,
+            dropout: 0.1,
+            activation: TransformerActivation::Relu,
+            norm_first: false,
+            layer_norm_eps: 1e-5,
+        }
+    }
+}
+
+/// One transformer encoder block (PyTorch `nn.TransformerEncoderLayer`, `batch_first=True`),
+/// on `x [B, L, E]` (or unbatched `[L, E]`), output of the same shape:
+///
+/// post-norm (default): `x ← norm1(x + SA(x))`, `x ← norm2(x + FF(x))`;
+/// pre-norm (`norm_first`): `x ← x + SA(norm1(x))`, `x ← x + FF(norm2(x))`;
+///
+/// with `SA(x) = dropout1(self_attn(x, x, x))` and
+/// `FF(x) = dropout2(linear2(dropout(act(linear1(x)))))`. Parameter names follow PyTorch:
+/// `self_attn.in_proj_weight`, `self_attn.in_proj_bias`, `self_attn.out_proj.{weight,bias}`,
+/// `linear1.{weight,bias}`, `linear2.{weight,bias}`, `norm1.{weight,bias}`, `norm2.{weight,bias}`.
+///
+/// ```
+/// use wengert_nn::prelude::*;
+/// let cfg = TransformerEncoderLayerConfig { dim_feedforward: 32, dropout: 0.0, ..TransformerEncoderLayerConfig::new(16, 4) };
+/// let layer = TransformerEncoderLayer::<f32>::with_config(cfg);
+/// let tape = Tape::new();
+/// let x = tape.constant(Tensor::ones([2, 7, 16]));
+/// let mask = Tensor::causal_mask(7);                       // each position sees only the past
+/// assert_eq!(layer.forward_masked(x, Some(&mask), None).shape().dims(), &[2, 7, 16]);
+/// assert_eq!(layer.named_params().len(), 12);
+/// ```
+pub struct TransformerEncoderLayer<T: Float = f32> {
+    /// the self-attention block
+    pub self_attn: MultiheadAttention<T>,
+    /// `E -> dim_feedforward`
+    pub linear1: Linear<T>,
+    /// inside the feed-forward block
+    pub dropout: Dropout,
+    /// `dim_feedforward -> E`
+    pub linear2: Linear<T>,
+    /// norm around the attention block
+    pub norm1: LayerNorm<T>,
+    /// norm around the feed-forward block
+    pub norm2: LayerNorm<T>,
+    /// after the attention block
+    pub dropout1: Dropout,
+    /// after the feed-forward block
+    pub dropout2: Dropout,
+    activation: TransformerActivation,
+    norm_first: bool,
+}
+
+impl<T: Float> TransformerEncoderLayer<T> {
+    /// `d_model`, `nhead` and PyTorch's defaults (feed-forward 2048, dropout 0.1, ReLU,
+    /// post-norm), initialised from the per-thread generator.
+    #[track_caller]
+    pub fn new(d_model: usize, nhead: usize) -> Self {
+        Self::with_config(TransformerEncoderLayerConfig::new(d_model, nhead))
+    }
+
+    /// With explicit options, initialised from the per-thread generator (seed it with
+    /// [`crate::init::manual_seed`]). Panics when `nhead` does not divide `d_model` or the
+    /// dropout probability is outside `[0, 1)`.
+    #[track_caller]
+    pub fn with_config(cfg: TransformerEncoderLayerConfig) -> Self {
+        let attn_cfg = MultiheadAttentionConfig { num_heads: cfg.nhead, dropout: cfg.dropout, bias: true };
+        let self_attn = with_rng(|rng| MultiheadAttention::with_config(cfg.d_model, attn_cfg, rng));
+        let norm = LayerNormConfig { eps: cfg.layer_norm_eps, affine: true };
+        TransformerEncoderLayer {
+            self_attn,
+            linear1: Linear::new(cfg.d_model, cfg.dim_feedforward),
+            dropout: Dropout::new(cfg.dropout),
+            linear2: Linear::new(cfg.dim_feedforward, cfg.d_model),
+            norm1: LayerNorm::with_config(cfg.d_model, norm),
+            norm2: LayerNorm::with_config(cfg.d_model, norm),
+            dropout1: Dropout::new(cfg.dropout),
+            dropout2: Dropout::new(cfg.dropout),
+            activation: cfg.activation,
+            norm_first: cfg.norm_first,
+        }
+    }
+
+    /// The block with masks: `attn_mask` (`[L, L]`, `true` = may not attend, e.g.
+    /// [`Tensor::causal_mask`]) and `key_padding_mask` (`[B, L]`, `true` = padding), as in
+    /// [`MultiheadAttention::forward_qkv`].
+    #[track_caller]
+    pub fn forward_masked<'t>(&self, x: Var<'t, T>, attn_mask: Option<&Tensor<bool>>, key_padding_mask: Option<&Tensor<bool>>) -> Var<'t, T> {
+        let sa = |x: Var<'t, T>| self.dropout1.forward(self.self_attn.forward_qkv(x, x, x, attn_mask, key_padding_mask));
+        if self.norm_first {
+            let x = x + sa(self.norm1.forward(x));
+            x + self.feed_forward(self.norm2.forward(x))
+        } else {
+            let x = self.norm1.forward(x + sa(x));
+            self.norm2.forward(x + self.feed_forward(x))
+        }
+    }
+
+    fn feed_forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
+        let h = self.linear1.forward(x);
+        let h = match self.activation {
+            TransformerActivation::Relu => h.relu(),
+            TransformerActivation::Gelu => gelu(h),
+        };
+        self.dropout2.forward(self.linear2.forward(self.dropout.forward(h)))
+    }
+}
+
+impl<T: Float> Module<T> for TransformerEncoderLayer<T> {
+    /// The block without masks.
+    #[track_caller]
+    fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
+        self.forward_masked(x, None, None)
+    }
+    fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Param<T>)) {
+        self.self_attn.visit_params(&format!("{prefix}self_attn."), f);
+        self.linear1.visit_params(&format!("{prefix}linear1."), f);
+        self.linear2.visit_params(&format!("{prefix}linear2."), f);
+        self.norm1.visit_params(&format!("{prefix}norm1."), f);
+        self.norm2.visit_params(&format!("{prefix}norm2."), f);
+    }
+    fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Param<T>)) {
+        self.self_attn.visit_params_mut(&format!("{prefix}self_attn."), f);
+        self.linear1.visit_params_mut(&format!("{prefix}linear1."), f);
+        self.linear2.visit_params_mut(&format!("{prefix}linear2."), f);
+        self.norm1.visit_params_mut(&format!("{prefix}norm1."), f);
+        self.norm2.visit_params_mut(&format!("{prefix}norm2."), f);
+    }
+    fn set_training(&mut self, training: bool) {
+        self.self_attn.set_training(training);
+        for d in [&mut self.dropout, &mut self.dropout1, &mut self.dropout2] {
+            Module::<T>::set_training(d, training);
+        }
+    }
+}

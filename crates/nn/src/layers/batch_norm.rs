@@ -1,0 +1,340 @@
+//! Batch normalisation over the channel axis (axis 1): `BatchNorm1d` for `[N, C]` / `[N, C, L]`,
+//! `BatchNorm2d` for `[N, C, H, W]`, with PyTorch's running statistics.
+//!
+//! The running mean and variance are *buffers*, not parameters: no optimizer touches them and
+//! [`Module::visit_params`] does not visit them (PyTorch's `state_dict` holds them next to the
+//! parameters as `running_mean`, `running_var` and `num_batches_tracked`). Read and restore them
+//! with `buffers()` / `set_buffer()` when saving a model that contains batch norm.
+
+use std::cell::{Cell, RefCell};
+
+use wengert_core::{Float, Param, Tensor, Var};
+
+use crate::error::{Error, Result};
+use crate::module::Module;
+
+/// Options for [`BatchNorm1d`] and [`BatchNorm2d`], defaults as PyTorch's `nn.BatchNorm*d`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchNormConfig {
+    /// Added to the variance before the square root (default 1e-5).
+    pub eps: f64,
+    /// Weight of the new batch in the running averages,
+    /// `running ← (1 - momentum)·running + momentum·batch` (default 0.1).
+    pub momentum: f64,
+    /// Learn a per-channel scale γ (init 1) and shift β (init 0) (default `true`).
+    pub affine: bool,
+    /// Keep running statistics in training and normalise with them in eval mode (default
+    /// `true`). When `false` the batch statistics are used in both modes and there are no
+    /// buffers.
+    pub track_running_stats: bool,
+}
+
+impl Default for BatchNormConfig {
+    fn default() -> Self {
+        BatchNormConfig { eps: 1e-5, momentum: 0.1, affine: true, track_running_stats: true }
+    }
+}
+
+/// The state and arithmetic both layers share; they differ only in the ranks they accept.
+struct Norm<T: Float> {
+    num_features: usize,
+    eps: f64,
+    momentum: f64,
+    track: bool,
+    training: bool,
+    running_mean: RefCell<Tensor<T>>,
+    running_var: RefCell<Tensor<T>>,
+    num_batches_tracked: Cell<usize>,
+}
+
+impl<T: Float> Norm<T> {
+    fn new(num_features: usize, cfg: &BatchNormConfig) -> Self {
+        Norm {
+            num_features,
+            eps: cfg.eps,
+            momentum: cfg.momentum,
+            track: cfg.track_running_stats,
+            training: true,
+            running_mean: RefCell::new(Tensor::zeros([num_features])),
+            running_var: RefCell::new(Tensor::ones([num_features])),
+            num_batches_tracked: Cell::new(0),
+        }
+    }
+
+    /// Normalises `x` (channel axis 1), then applies γ and β.
+    #[track_caller]
+    fn forward<'t>(&self, name: &str, x: Var<'t, T>, weight: Option<&Param<T>>, bias: Option<&Param<T>>) -> Var<'t, T> {
+        let shape = x.shape();
+        let c = self.num_features;
+        // [1, C, 1, ..]: per-channel values broadcast against x
+        let mut bshape = vec![1; shape.ndim()];
+        bshape[1] = c;
+        let tape = x.tape();
+        let y = if self.training || !self.track {
+            let axes: Vec<isize> = (0..shape.ndim() as isize).filter(|&a| a != 1).collect();
+            let n = shape.numel() / c.max(1);
+            if n <= 1 && self.training {
+                panic!("wengert: {name}({c}): expected more than 1 value per channel when training, got input of shape {shape}");
+            }
+            let mean = x.mean_axes(&axes, true);
+            let centered = x - mean;
+            let var = centered.square().mean_axes(&axes, true);
+            if self.training && self.track {
+                self.update_running(&mean.value(), &var.value(), n);
+            }
+            centered / (var + self.eps).sqrt()
+        } else {
+            let mean = self.running_mean.borrow().reshape(bshape.clone());
+            let inv_std = self.running_var.borrow().map(|v| T::from_f64(1.0 / (v.to_f64() + self.eps).sqrt()));
+            (x - tape.constant(mean)) * tape.constant(inv_std.reshape(bshape.clone()))
+        };
+        let y = match weight {
+            Some(w) => y * tape.param(w).reshape(bshape.clone()),
+            None => y,
+        };
+        match bias {
+            Some(b) => y + tape.param(b).reshape(bshape),
+            None => y,
+        }
+    }
+
+    /// `running ← (1 - m)·running + m·batch`, the variance unbiased (× n/(n-1)) as PyTorch.
+    fn update_running(&self, mean: &Tensor<T>, var: &Tensor<T>, n: usize) {
+        let m = self.momentum;
+        let unbias = n as f64 / (n as f64 - 1.0);
+        let blend = |run: &RefCell<Tensor<T>>, batch: &Tensor<T>, k: f64| {
+            let mut r = run.borrow_mut();
+            for (r, &b) in r.data_mut().iter_mut().zip(batch.as_slice()) {
+                *r = T::from_f64((1.0 - m) * r.to_f64() + m * k * b.to_f64());
+            }
+        };
+        blend(&self.running_mean, mean, 1.0);
+        blend(&self.running_var, var, unbias);
+        self.num_batches_tracked.set(self.num_batches_tracked.get() + 1);
+    }
+
+    fn buffers(&self) -> Vec<(String, Tensor<T>)> {
+        if !self.track {
+            return Vec::new();
+        }
+        vec![
+            ("running_mean".into(), self.running_mean.borrow().clone()),
+            ("running_var".into(), self.running_var.borrow().clone()),
+            ("num_batches_tracked".into(), Tensor::scalar(T::from_usize(self.num_batches_tracked.get()))),
+        ]
+    }
+
+    fn set_buffer(&mut self, layer: &str, name: &str, value: Tensor<T>) -> Result<()> {
+        let expected = match name {
+            "running_mean" | "running_var" if self.track => vec![self.num_features],
+            "num_batches_tracked" if self.track => vec![],
+            _ => {
+                return Err(Error::InvalidArgument {
+                    reason: format!("{layer}({}): no buffer named `{name}`", self.num_features),
+                })
+            }
+        };
+        if value.dims() != expected.as_slice() {
+            return Err(Error::TensorMismatch {
+                name: name.into(),
+                expected: Box::new(expected.as_slice().into()),
+                found: Box::new(value.shape().clone()),
+                reason: "shape differs".into(),
+            });
+        }
+        match name {
+            "running_mean" => *self.running_mean.get_mut() = value,
+            "running_var" => *self.running_var.get_mut() = value,
+            _ => {
+                let n = value.item().to_f64();
+                if n < 0.0 || n.fract() != 0.0 {
+                    return Err(Error::InvalidArgument {
+                        reason: format!("{layer}: num_batches_tracked must be a whole non-negative number, got {n}"),
+                    });
+                }
+                self.num_batches_tracked.set(n as usize);
+            }
+        }
+        Ok(())
+    }
+}
+
+macro_rules! batch_norm_layer {
+    ($(#[$doc:meta])* $Name:ident, $label:literal, $ranks:pat, $expect:literal) => {
+        $(#[$doc])*
+        pub struct $Name<T: Float = f32> {
+            /// γ, `[C]` (init 1); `None` when `affine` is off
+            pub weight: Option<Param<T>>,
+            /// β, `[C]` (init 0); `None` when `affine` is off
+            pub bias: Option<Param<T>>,
+            norm: Norm<T>,
+        }
+
+        impl<T: Float> $Name<T> {
+            /// Normalises `num_features` channels with the default options.
+            pub fn new(num_features: usize) -> Self {
+                Self::with_config(num_features, BatchNormConfig::default())
+            }
+
+            /// With explicit options.
+            pub fn with_config(num_features: usize, cfg: BatchNormConfig) -> Self {
+                $Name {
+                    weight: cfg.affine.then(|| Param::new(Tensor::ones([num_features]))),
+                    bias: cfg.affine.then(|| Param::new(Tensor::zeros([num_features]))),
+                    norm: Norm::new(num_features, &cfg),
+                }
+            }
+
+            /// Number of channels C.
+            pub fn num_features(&self) -> usize {
+                self.norm.num_features
+            }
+
+            /// Whether it is in training mode (the default, as in PyTorch).
+            pub fn is_training(&self) -> bool {
+                self.norm.training
+            }
+
+            /// The running mean `[C]` (zeros initially; left at zeros without
+            /// `track_running_stats`).
+            pub fn running_mean(&self) -> Tensor<T> {
+                self.norm.running_mean.borrow().clone()
+            }
+
+            /// The running (unbiased) variance `[C]` (ones initially; left at ones without
+            /// `track_running_stats`).
+            pub fn running_var(&self) -> Tensor<T> {
+                self.norm.running_var.borrow().clone()
+            }
+
+            /// Training batches seen since construction (or the last restore).
+            pub fn num_batches_tracked(&self) -> usize {
+                self.norm.num_batches_tracked.get()
+            }
+
+            /// The buffers under PyTorch's `state_dict` names: `running_mean` `[C]`,
+            /// `running_var` `[C]` and `num_batches_tracked` (a 0-d tensor; an int64 in
+            /// PyTorch, stored here as a float holding a whole number). Empty without
+            /// `track_running_stats`. These are what [`Module::visit_params`] leaves out.
+            pub fn buffers(&self) -> Vec<(String, Tensor<T>)> {
+                self.norm.buffers()
+            }
+
+            /// Restores one buffer by its name in [`Self::buffers`]. Errors for an unknown name
+            /// or a shape other than the buffer's.
+            pub fn set_buffer(&mut self, name: &str, value: Tensor<T>) -> Result<()> {
+                self.norm.set_buffer($label, name, value)
+            }
+        }
+
+        impl<T: Float> Module<T> for $Name<T> {
+            #[track_caller]
+            fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
+                let s = x.shape();
+                let c = self.norm.num_features;
+                if !matches!(s.ndim(), $ranks) || s[1] != c {
+                    panic!("wengert: {}({c}): input of shape {s} must be {} with C = {c}", $label, $expect);
+                }
+                self.norm.forward($label, x, self.weight.as_ref(), self.bias.as_ref())
+            }
+            fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Param<T>)) {
+                if let (Some(w), Some(b)) = (&self.weight, &self.bias) {
+                    f(format!("{prefix}weight"), w);
+                    f(format!("{prefix}bias"), b);
+                }
+            }
+            fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Param<T>)) {
+                if let (Some(w), Some(b)) = (&mut self.weight, &mut self.bias) {
+                    f(format!("{prefix}weight"), w);
+                    f(format!("{prefix}bias"), b);
+                }
+            }
+            fn set_training(&mut self, training: bool) {
+                self.norm.training = training;
+            }
+        }
+    };
+}
+
+batch_norm_layer!(
+    /// Batch normalisation of `[N, C]` or `[N, C, L]` inputs (PyTorch `nn.BatchNorm1d`):
+    ///
+    /// y = (x - μ_c) / √(σ²_c + ε) · γ_c + β_c
+    ///
+    /// In training mode μ_c and σ²_c are the mean and *biased* variance of channel c over the
+    /// batch (and length) axes, and the running statistics are updated with momentum m:
+    /// `running_mean ← (1-m)·running_mean + m·μ`, `running_var ← (1-m)·running_var + m·σ²·n/(n-1)`
+    /// (the *unbiased* variance, n values per channel). In eval mode the running statistics
+    /// are used instead, so the output of one sample no longer depends on the batch. Gradients
+    /// (through μ and σ² in training) come from the tape. The running statistics are buffers,
+    /// outside [`Module::visit_params`]: see [`BatchNorm1d::buffers`].
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let bn = BatchNorm1d::<f64>::new(2);
+    /// let tape = Tape::new();
+    /// let x = tape.constant(Tensor::new(vec![1.0, 10.0, 3.0, 30.0], [2, 2]));
+    /// let y = bn.forward(x).value();                 // each channel: values ±1 after normalising
+    /// assert!((y.get(&[0, 0]) + 1.0).abs() < 1e-4 && (y.get(&[1, 1]) - 1.0).abs() < 1e-4);
+    /// // running mean moved 10% of the way to the batch means [2, 20]
+    /// assert_eq!(bn.running_mean().to_vec(), vec![0.2, 2.0]);
+    /// ```
+    BatchNorm1d, "BatchNorm1d", 2 | 3, "[N, C] or [N, C, L]"
+);
+
+batch_norm_layer!(
+    /// Batch normalisation of images `[N, C, H, W]` (PyTorch `nn.BatchNorm2d`): as
+    /// [`BatchNorm1d`], with the statistics of channel c taken over N, H and W.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let mut bn = BatchNorm2d::<f32>::new(3);
+    /// let tape = Tape::new();
+    /// let x = tape.constant(Tensor::from_fn([2, 3, 4, 4], |i| (i[0] + i[2] * i[3]) as f32));
+    /// assert_eq!(bn.forward(x).shape().dims(), &[2, 3, 4, 4]);
+    /// bn.eval();                                      // now uses the running statistics
+    /// assert_eq!(bn.num_batches_tracked(), 1);
+    /// ```
+    BatchNorm2d, "BatchNorm2d", 4, "[N, C, H, W]"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wengert_core::Tape;
+
+    #[test]
+    fn buffers_round_trip_and_reject_bad_names() {
+        let bn = BatchNorm1d::<f64>::new(2);
+        let tape = Tape::new();
+        let _ = bn.forward(tape.constant(Tensor::new(vec![0.0, 1.0, 2.0, 5.0], [2, 2])));
+        let saved = bn.buffers();
+        let names: Vec<_> = saved.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["running_mean", "running_var", "num_batches_tracked"]);
+        let mut other = BatchNorm1d::<f64>::new(2);
+        for (n, t) in saved {
+            other.set_buffer(&n, t).unwrap();
+        }
+        assert_eq!(other.running_mean(), bn.running_mean());
+        assert_eq!(other.running_var(), bn.running_var());
+        assert_eq!(other.num_batches_tracked(), 1);
+        assert!(other.set_buffer("running_mean", Tensor::zeros([3])).is_err());
+        assert!(other.set_buffer("weight", Tensor::zeros([2])).is_err());
+        let untracked = BatchNorm1d::<f64>::with_config(2, BatchNormConfig { track_running_stats: false, ..Default::default() });
+        assert!(untracked.buffers().is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "wengert: BatchNorm2d(3): input of shape [2, 4, 5, 5] must be [N, C, H, W] with C = 3")]
+    fn names_its_shapes() {
+        let tape = Tape::<f32>::new();
+        let _ = BatchNorm2d::<f32>::new(3).forward(tape.constant(Tensor::zeros([2, 4, 5, 5])));
+    }
+
+    #[test]
+    #[should_panic(expected = "expected more than 1 value per channel when training")]
+    fn one_value_per_channel_cannot_train() {
+        let tape = Tape::<f32>::new();
+        let _ = BatchNorm1d::<f32>::new(3).forward(tape.constant(Tensor::zeros([1, 3])));
+    }
+}
