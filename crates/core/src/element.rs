@@ -220,6 +220,21 @@ macro_rules! impl_float {
 impl_float!(f32, matrixmultiply::sgemm, fast_exp_f32);
 impl_float!(f64, matrixmultiply::dgemm, f64::exp);
 
+/// a·b + c, fused into one instruction where the target has FMA (the repo's
+/// `.cargo/config.toml` builds for the native CPU); a plain multiply-add elsewhere, since a
+/// software `fmaf` call would be far slower.
+#[inline(always)]
+fn fma(a: f32, b: f32, c: f32) -> f32 {
+    #[cfg(target_feature = "fma")]
+    {
+        a.mul_add(b, c)
+    }
+    #[cfg(not(target_feature = "fma"))]
+    {
+        a * b + c
+    }
+}
+
 /// eˣ for f32 without a libm call, so loops over it vectorize.
 ///
 /// x = n·ln2 + r with n = round(x/ln2) and |r| ≤ ln2/2 (ln2 split in two parts so r is exact);
@@ -235,17 +250,17 @@ fn fast_exp_f32(x: f32) -> f32 {
     const ROUND: f32 = 12_582_912.0;
     // Beyond these, eˣ is 0 (below the smallest denormal) or +∞.
     let x = x.clamp(-104.0, 89.0);
-    let t = x * LOG2E + ROUND;
+    let t = fma(x, LOG2E, ROUND);
     let n = t - ROUND;
     let ni = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
-    let r = x - n * LN2_HI - n * LN2_LO;
+    let r = fma(n, -LN2_LO, fma(n, -LN2_HI, x));
     let p = 1.987_569_1e-4_f32;
-    let p = p * r + 1.398_199_9e-3;
-    let p = p * r + 8.333_452e-3;
-    let p = p * r + 4.166_579_6e-2;
-    let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 0.5;
-    let e = (p * r * r + r) + 1.0;
+    let p = fma(p, r, 1.398_199_9e-3);
+    let p = fma(p, r, 8.333_452e-3);
+    let p = fma(p, r, 4.166_579_6e-2);
+    let p = fma(p, r, 1.666_666_5e-1);
+    let p = fma(p, r, 0.5);
+    let e = fma(p, r * r, r) + 1.0;
     let h = ni >> 1;
     let s1 = f32::from_bits(((h + 127) << 23) as u32);
     let s2 = f32::from_bits(((ni - h + 127) << 23) as u32);
