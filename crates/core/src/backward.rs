@@ -111,8 +111,10 @@ impl<T: Float> Tape<T> {
     }
 
     fn context<'t>(&'t self, i: NodeId, inputs: &[NodeId]) -> Context<'t, T> {
+        let nodes = self.nodes.borrow();
         Context {
             inputs: inputs.iter().map(|&id| Var { tape: self, id }).collect(),
+            needs: inputs.iter().map(|&id| nodes[id].requires_grad).collect(),
             output: Var { tape: self, id: i },
         }
     }

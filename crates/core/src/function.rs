@@ -20,6 +20,7 @@ pub type InputGrads<'t, T> = SmallVec<[Option<Var<'t, T>>; 2]>;
 /// What a backward rule can see: the op's inputs and output as `Var`s.
 pub struct Context<'t, T: Float> {
     pub(crate) inputs: SmallVec<[Var<'t, T>; 2]>,
+    pub(crate) needs: SmallVec<[bool; 2]>,
     pub(crate) output: Var<'t, T>,
 }
 
@@ -28,6 +29,12 @@ impl<'t, T: Float> Context<'t, T> {
     #[track_caller]
     pub fn input(&self, i: usize) -> Var<'t, T> {
         self.inputs[i]
+    }
+
+    /// Whether input `i` needs a gradient (PyTorch's `ctx.needs_input_grad`): a rule may
+    /// return `None` for the others and skip computing them.
+    pub fn needs_grad(&self, i: usize) -> bool {
+        self.needs.get(i).copied().unwrap_or(false)
     }
 
     /// All inputs of the op.

@@ -28,9 +28,14 @@ pub fn permute<E: Element>(x: &Tensor<E>, perm: &[usize]) -> Result<Tensor<E>> {
     if x.numel() > 0 {
         let inner = out_shape[n - 1];
         let s = strides[n - 1];
-        for_each_outer(&out_shape[..n - 1], [&strides[..n - 1]], |[o]| {
-            v.extend(src[o..].iter().step_by(s).take(inner).copied());
-        });
+        if s == 1 {
+            // the last axis stays last: copy whole rows
+            for_each_outer(&out_shape[..n - 1], [&strides[..n - 1]], |[o]| v.extend_from_slice(&src[o..o + inner]));
+        } else {
+            for_each_outer(&out_shape[..n - 1], [&strides[..n - 1]], |[o]| {
+                v.extend(src[o..].iter().step_by(s).take(inner).copied());
+            });
+        }
     }
     Ok(Tensor::from_parts(v, out_shape))
 }

@@ -1,6 +1,8 @@
 //! Matrix multiplication on top of `matrixmultiply` (packed, SIMD micro-kernels, arbitrary
 //! strides so a transposed operand is never copied).
 
+use rayon::prelude::*;
+
 use crate::element::Float;
 use crate::error::{Error, OrPanic, Result};
 use crate::kernels::{broadcast_strides, for_each_outer};
@@ -72,11 +74,11 @@ pub fn matmul_t<T: Float>(a: &Tensor<T>, b: &Tensor<T>, t: Transpose) -> Result<
     let (b_rows, b_cols) = (b.dims()[rb - 2], b.dims()[rb - 1]);
     let (rsa, csa) = if t.a { (1, a_cols as isize) } else { (a_cols as isize, 1) };
     let (rsb, csb) = if t.b { (1, b_cols as isize) } else { (b_cols as isize, 1) };
-    let (pa, pb, pc) = (a.as_slice().as_ptr(), b.as_slice().as_ptr(), out.as_mut_ptr());
 
     // A batch of row-major A against one shared B is a single tall gemm.
     if !t.a && batch_b.numel() == 1 && batch.numel() > 1 && batch == batch_a {
         let rows = batch.numel() * m;
+        let (pa, pb, pc) = (a.as_slice().as_ptr(), b.as_slice().as_ptr(), out.as_mut_ptr());
         // SAFETY: A is [rows, k] contiguous, B is k x n with the given strides, C is [rows, n].
         unsafe { T::gemm(rows, k, n, T::ONE, pa, rsa, csa, pb, rsb, csb, T::ZERO, pc, n as isize, 1) };
         return Ok(Tensor::from_parts(out, out_shape));
@@ -85,22 +87,64 @@ pub fn matmul_t<T: Float>(a: &Tensor<T>, b: &Tensor<T>, t: Transpose) -> Result<
     let mat_b = b_rows * b_cols;
     let sa: Vec<usize> = broadcast_strides(&batch_a, &batch).iter().map(|s| s * mat_a).collect();
     let sb: Vec<usize> = broadcast_strides(&batch_b, &batch).iter().map(|s| s * mat_b).collect();
-    let mut ci = 0;
-    for_each_outer(&batch, [&sa, &sb], |[oa, ob]| {
-        // SAFETY: oa/ob address whole matrices inside A and B (offsets from broadcast strides
-        // over their batch dims); ci steps through C one m x n matrix at a time.
-        unsafe {
-            T::gemm(
-                m, k, n, T::ONE,
-                pa.add(oa), rsa, csa,
-                pb.add(ob), rsb, csb,
-                T::ZERO, pc.add(ci), n as isize, 1,
-            )
-        };
-        ci += m * n;
-    });
+    let mut offsets = Vec::with_capacity(batch.numel());
+    for_each_outer(&batch, [&sa, &sb], |[oa, ob]| offsets.push((oa, ob)));
+    let (xa, xb) = (a.as_slice(), b.as_slice());
+    let one = |c: &mut [T], (oa, ob): (usize, usize)| {
+        let (ma, mb) = (&xa[oa..oa + mat_a], &xb[ob..ob + mat_b]);
+        if !t.a && t.b && n <= SKINNY {
+            dots_kernel(ma, mb, c, m, k, n);
+        } else {
+            // SAFETY: ma/mb hold whole stored matrices (strides from their own shapes), c is
+            // this product's m x n block, disjoint from every other.
+            unsafe {
+                T::gemm(m, k, n, T::ONE, ma.as_ptr(), rsa, csa, mb.as_ptr(), rsb, csb, T::ZERO, c.as_mut_ptr(), n as isize, 1)
+            }
+        }
+    };
+    let flops = 2 * m * n * k * offsets.len();
+    if offsets.len() > 1 && flops >= PARALLEL_BATCH_FLOPS {
+        let pool = crate::runtime::thread_pool();
+        pool.install(|| out.par_chunks_mut(m * n).zip(offsets.par_iter()).for_each(|(c, &o)| one(c, o)));
+    } else {
+        out.chunks_mut(m * n).zip(offsets).for_each(|(c, o)| one(c, o));
+    }
     Ok(Tensor::from_parts(out, out_shape))
 }
+
+/// Products A·Bᵀ with an output this narrow use [`dots_kernel`]: measured on the conv weight
+/// gradient (32x676 · (9x676)ᵀ per sample, 32 samples) it takes 0.38 ms against 0.56 ms for
+/// `matrixmultiply`, whose packing costs more than the arithmetic here. (A direct kernel for
+/// a short inner dimension measured slower than `matrixmultiply` and was dropped.)
+const SKINNY: usize = 16;
+
+/// A batch of products whose total work reaches this many FLOPs is split across threads
+/// (one product per task); smaller batches are not worth the hand-off.
+const PARALLEL_BATCH_FLOPS: usize = 1 << 20;
+
+/// C = A·Bᵀ for row-major A `[m, k]` and B `[n, k]`: each element is a dot product of two
+/// contiguous rows.
+fn dots_kernel<T: Float>(a: &[T], b: &[T], c: &mut [T], m: usize, k: usize, n: usize) {
+    for (ar, cr) in a.chunks_exact(k.max(1)).take(m).zip(c.chunks_exact_mut(n)) {
+        for (br, cv) in b.chunks_exact(k.max(1)).take(n).zip(cr.iter_mut()) {
+            *cv = dot(ar, br);
+        }
+    }
+}
+
+/// Lanes of independent partial sums in [`dot`] (so the loop vectorizes).
+const DOT_LANES: usize = 16;
+
+fn dot<T: Float>(x: &[T], y: &[T]) -> T {
+    let mut acc = [T::ZERO; DOT_LANES];
+    let (cx, cy) = (x.chunks_exact(DOT_LANES), y.chunks_exact(DOT_LANES));
+    let tail: T = cx.remainder().iter().zip(cy.remainder()).map(|(&p, &q)| p * q).sum();
+    for (px, py) in cx.zip(cy) {
+        acc.iter_mut().zip(px.iter().zip(py)).for_each(|(s, (&p, &q))| *s += p * q);
+    }
+    acc.iter().copied().sum::<T>() + tail
+}
+
 
 /// NumPy `matmul` semantics: a 1-D left operand is a row vector, a 1-D right operand a column
 /// vector, and the added dim is removed from the result.

@@ -11,19 +11,21 @@ use crate::element::Float;
 use crate::error::OrPanic;
 use crate::function::{Backward, Context, InputGrads};
 use crate::kernels::elementwise::zip_broadcast;
-use crate::ops::{one, two};
+use crate::ops::one;
 use crate::var::Var;
 
 macro_rules! binary_op {
     ($(#[$doc:meta])* $name:ident, $op:literal, $Rule:ident, |$x:ident, $y:ident| $f:expr,
-     |$a:ident, $b:ident, $out:ident, $g:ident, $ctx:ident| $rule:expr) => {
+     |$a:ident, $b:ident, $out:ident, $g:ident, $ctx:ident| $ga:expr, $gb:expr) => {
         struct $Rule;
         impl<T: Float> Backward<T> for $Rule {
             #[allow(unused_variables)]
             fn backward<'t>(&self, $ctx: &Context<'t, T>, $g: Var<'t, T>) -> InputGrads<'t, T> {
                 let ($a, $b, $out) = ($ctx.input(0), $ctx.input(1), $ctx.output());
-                let (ga, gb) = $rule;
-                two(ga.sum_to($a.shape()), gb.sum_to($b.shape()))
+                // only the gradients someone needs are computed
+                let ga = $ctx.needs_grad(0).then(|| ($ga).sum_to($a.shape()));
+                let gb = $ctx.needs_grad(1).then(|| ($gb).sum_to($b.shape()));
+                smallvec::smallvec![ga, gb]
             }
         }
         impl<'t, T: Float> Var<'t, T> {
@@ -39,57 +41,44 @@ macro_rules! binary_op {
 
 binary_op!(
     /// `a + b` with broadcasting. ∂/∂a = ∂/∂b = 1.
-    add, "add", AddRule, |x, y| x + y, |a, b, out, g, ctx| (g, g)
+    add, "add", AddRule, |x, y| x + y, |a, b, out, g, ctx| g, g
 );
 binary_op!(
     /// `a - b` with broadcasting. ∂/∂a = 1, ∂/∂b = -1.
-    sub, "sub", SubRule, |x, y| x - y, |a, b, out, g, ctx| (g, -g)
+    sub, "sub", SubRule, |x, y| x - y, |a, b, out, g, ctx| g, -g
 );
 binary_op!(
     /// `a * b` elementwise with broadcasting. ∂/∂a = b, ∂/∂b = a.
-    mul, "mul", MulRule, |x, y| x * y, |a, b, out, g, ctx| (g * b, g * a)
+    mul, "mul", MulRule, |x, y| x * y, |a, b, out, g, ctx| g * b, g * a
 );
 binary_op!(
     /// `a / b` elementwise with broadcasting. ∂/∂a = 1/b, ∂/∂b = -a/b² = -out/b.
-    div, "div", DivRule, |x, y| x / y, |a, b, out, g, ctx| (g / b, -(g * out / b))
+    div, "div", DivRule, |x, y| x / y, |a, b, out, g, ctx| g / b, -(g * out / b)
 );
 binary_op!(
     /// `a^b` elementwise with broadcasting. ∂/∂a = b·a^(b-1), ∂/∂b = a^b·ln a (0 where a = 0).
     pow, "pow", PowRule, |x, y| x.powf(y),
-    |a, b, out, g, ctx| {
-        (g * b * a.pow(b - 1.0f64), g * out * a.ln_or_zero())
-    }
+    |a, b, out, g, ctx| g * b * a.pow(b - 1.0f64), g * out * a.ln_or_zero()
 );
 binary_op!(
     /// `max(a, b)` elementwise with broadcasting; the gradient goes to the larger input
     /// (split evenly on ties, as in PyTorch).
     maximum, "maximum", MaximumRule, |x, y| if x >= y { x } else { y },
-    |a, b, out, g, ctx| {
-        let (wa, wb) = tie_weights(&a.value(), &b.value(), |x, y| x > y);
-        (g * ctx.constant(wa), g * ctx.constant(wb))
-    }
+    |a, b, out, g, ctx| g * ctx.constant(tie_weights(&a.value(), &b.value(), |x, y| x > y)),
+    g * ctx.constant(tie_weights(&b.value(), &a.value(), |x, y| x > y))
 );
 binary_op!(
     /// `min(a, b)` elementwise with broadcasting; the gradient goes to the smaller input
     /// (split evenly on ties).
     minimum, "minimum", MinimumRule, |x, y| if x <= y { x } else { y },
-    |a, b, out, g, ctx| {
-        let (wa, wb) = tie_weights(&a.value(), &b.value(), |x, y| x < y);
-        (g * ctx.constant(wa), g * ctx.constant(wb))
-    }
+    |a, b, out, g, ctx| g * ctx.constant(tie_weights(&a.value(), &b.value(), |x, y| x < y)),
+    g * ctx.constant(tie_weights(&b.value(), &a.value(), |x, y| x < y))
 );
 
-/// Weights (1, ½ or 0) of each input of max/min: who wins, ties split.
-fn tie_weights<T: Float>(
-    a: &crate::Tensor<T>,
-    b: &crate::Tensor<T>,
-    wins: impl Fn(T, T) -> bool + Copy + Sync,
-) -> (crate::Tensor<T>, crate::Tensor<T>) {
+/// Weight (1, ½ or 0) of input `a` of max/min against `b`: 1 where it wins, ½ on ties.
+fn tie_weights<T: Float>(a: &crate::Tensor<T>, b: &crate::Tensor<T>, wins: impl Fn(T, T) -> bool + Sync) -> crate::Tensor<T> {
     let half = T::from_f64(0.5);
-    let w = |x: T, y: T| if wins(x, y) { T::ONE } else if x == y { half } else { T::ZERO };
-    let wa = zip_broadcast("maximum", a, b, w).or_panic();
-    let wb = zip_broadcast("maximum", a, b, move |x, y| w(y, x)).or_panic();
-    (wa, wb)
+    zip_broadcast("maximum", a, b, |x, y| if wins(x, y) { T::ONE } else if x == y { half } else { T::ZERO }).or_panic()
 }
 
 impl<'t, T: Float> Var<'t, T> {

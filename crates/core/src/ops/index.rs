@@ -7,7 +7,7 @@ use crate::element::Float;
 use crate::error::OrPanic;
 use crate::function::{Backward, Context, InputGrads};
 use crate::kernels::{elementwise, index};
-use crate::ops::{one, two};
+use crate::ops::one;
 use crate::tensor::Tensor;
 use crate::var::Var;
 
@@ -27,8 +27,9 @@ struct IndexAddRule {
     indices: Arc<[usize]>,
 }
 impl<T: Float> Backward<T> for IndexAddRule {
-    fn backward<'t>(&self, _: &Context<'t, T>, g: Var<'t, T>) -> InputGrads<'t, T> {
-        two(g, g.index_select_shared(self.axis, self.indices.clone()))
+    fn backward<'t>(&self, ctx: &Context<'t, T>, g: Var<'t, T>) -> InputGrads<'t, T> {
+        let src = ctx.needs_grad(1).then(|| g.index_select_shared(self.axis, self.indices.clone()));
+        smallvec::smallvec![Some(g), src]
     }
 }
 
@@ -48,8 +49,9 @@ struct ScatterAddRule {
     index: Tensor<usize>,
 }
 impl<T: Float> Backward<T> for ScatterAddRule {
-    fn backward<'t>(&self, _: &Context<'t, T>, g: Var<'t, T>) -> InputGrads<'t, T> {
-        two(g, g.gather(self.axis, &self.index))
+    fn backward<'t>(&self, ctx: &Context<'t, T>, g: Var<'t, T>) -> InputGrads<'t, T> {
+        let src = ctx.needs_grad(1).then(|| g.gather(self.axis, &self.index));
+        smallvec::smallvec![Some(g), src]
     }
 }
 
@@ -60,10 +62,10 @@ impl<T: Float> Backward<T> for WhereRule {
     fn backward<'t>(&self, ctx: &Context<'t, T>, g: Var<'t, T>) -> InputGrads<'t, T> {
         let zero = ctx.constant(Tensor::scalar(T::ZERO));
         let (a, b) = (ctx.input(0), ctx.input(1));
-        two(
-            Var::where_(&self.mask, g, zero).sum_to(a.shape()),
-            Var::where_(&self.mask, zero, g).sum_to(b.shape()),
-        )
+        smallvec::smallvec![
+            ctx.needs_grad(0).then(|| Var::where_(&self.mask, g, zero).sum_to(a.shape())),
+            ctx.needs_grad(1).then(|| Var::where_(&self.mask, zero, g).sum_to(b.shape())),
+        ]
     }
 }
 

@@ -5,7 +5,6 @@ use crate::element::Float;
 use crate::error::OrPanic;
 use crate::function::{Backward, Context, InputGrads};
 use crate::kernels::matmul::{self, Transpose};
-use crate::ops::two;
 use crate::var::Var;
 
 /// For C = op(A)·op(B) with upstream G:
@@ -22,13 +21,25 @@ struct MatMulRule(Transpose);
 impl<T: Float> Backward<T> for MatMulRule {
     fn backward<'t>(&self, ctx: &Context<'t, T>, g: Var<'t, T>) -> InputGrads<'t, T> {
         let (a, b) = (ctx.input(0), ctx.input(1));
-        let (da, db) = match (self.0.a, self.0.b) {
-            (false, false) => (g.matmul_t(b, Transpose::NT), a.matmul_t(g, Transpose::TN)),
-            (false, true) => (g.matmul_t(b, Transpose::NN), g.matmul_t(a, Transpose::TN)),
-            (true, false) => (b.matmul_t(g, Transpose::NT), a.matmul_t(g, Transpose::NN)),
-            (true, true) => (b.matmul_t(g, Transpose::TT), g.matmul_t(a, Transpose::TT)),
-        };
-        two(da.sum_to(a.shape()), db.sum_to(b.shape()))
+        let da = ctx.needs_grad(0).then(|| {
+            match (self.0.a, self.0.b) {
+                (false, false) => g.matmul_t(b, Transpose::NT),
+                (false, true) => g.matmul_t(b, Transpose::NN),
+                (true, false) => b.matmul_t(g, Transpose::NT),
+                (true, true) => b.matmul_t(g, Transpose::TT),
+            }
+            .sum_to(a.shape())
+        });
+        let db = ctx.needs_grad(1).then(|| {
+            match (self.0.a, self.0.b) {
+                (false, false) => a.matmul_t(g, Transpose::TN),
+                (false, true) => g.matmul_t(a, Transpose::TN),
+                (true, false) => a.matmul_t(g, Transpose::NN),
+                (true, true) => g.matmul_t(a, Transpose::TT),
+            }
+            .sum_to(b.shape())
+        });
+        smallvec::smallvec![da, db]
     }
 }
 

@@ -38,11 +38,6 @@ pub(crate) fn one<'t, T: Float>(g: Var<'t, T>) -> InputGrads<'t, T> {
     smallvec![Some(g)]
 }
 
-/// Two input gradients.
-pub(crate) fn two<'t, T: Float>(a: Var<'t, T>, b: Var<'t, T>) -> InputGrads<'t, T> {
-    smallvec![Some(a), Some(b)]
-}
-
 impl<'t, T: Float> Var<'t, T> {
     /// Runs `f` on the value without cloning it.
     #[inline]
