@@ -37,7 +37,8 @@ pub struct Limits {
     pub peak_flops: f64,
     /// the same on one thread
     pub peak_flops_1t: f64,
-    /// streaming bandwidth (triad `c = 1.5a + b`) with data in L2, all threads, bytes/s
+    /// streaming bandwidth (triad `c = 1.5a + b`) with data in L2, one core's rate times the
+    /// thread count (L2 is per core), bytes/s
     pub bw_l2: f64,
     /// the same for 1M f32 per array (about L3 size)
     pub bw_l3: f64,
@@ -57,8 +58,9 @@ const PEAK_ITERS: usize = 1 << 16;
 #[target_feature(enable = "avx512f")]
 unsafe fn fma_loop_avx512() -> f32 {
     use std::arch::x86_64::*;
-    let mut acc = [_mm512_set1_ps(0.0); ACC];
-    let (a, b) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
+    // opaque inputs, so the compiler cannot evaluate the loop ahead of time
+    let mut acc = [_mm512_set1_ps(black_box(0.0)); ACC];
+    let (a, b) = (_mm512_set1_ps(black_box(0.999_999)), _mm512_set1_ps(black_box(1e-7)));
     for _ in 0..PEAK_ITERS {
         for x in acc.iter_mut() {
             *x = _mm512_fmadd_ps(*x, a, b);
@@ -75,8 +77,8 @@ unsafe fn fma_loop_avx512() -> f32 {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn fma_loop_avx2() -> f32 {
     use std::arch::x86_64::*;
-    let mut acc = [_mm256_set1_ps(0.0); ACC];
-    let (a, b) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
+    let mut acc = [_mm256_set1_ps(black_box(0.0)); ACC];
+    let (a, b) = (_mm256_set1_ps(black_box(0.999_999)), _mm256_set1_ps(black_box(1e-7)));
     for _ in 0..PEAK_ITERS {
         for x in acc.iter_mut() {
             *x = _mm256_fmadd_ps(*x, a, b);
@@ -92,10 +94,11 @@ unsafe fn fma_loop_avx2() -> f32 {
 }
 
 fn fma_loop_scalar() -> f32 {
-    let mut acc = [0.0f32; ACC * 4];
+    let mut acc = [black_box(0.0f32); ACC * 4];
+    let (a, b) = (black_box(0.999_999f32), black_box(1e-7f32));
     for _ in 0..PEAK_ITERS {
         for x in acc.iter_mut() {
-            *x = x.mul_add(0.999_999, 1e-7);
+            *x = x.mul_add(a, b);
         }
     }
     acc.iter().sum()
@@ -136,6 +139,15 @@ fn triad_bandwidth(n: usize) -> f64 {
     let b = vec![2.0f32; n];
     let mut c = vec![0.0f32; n];
     let pool = runtime::thread_pool();
+    if n < crate::kernels::PARALLEL_MIN_ELEMENTS {
+        // L2 is private to each core: time one core (a pool hand-off would dominate) and
+        // count every core's L2 alike.
+        let secs = median_seconds(Duration::from_millis(200), || {
+            c.iter_mut().zip(a.iter().zip(&b)).for_each(|(c, (&a, &b))| *c = 1.5 * a + b);
+            c[0]
+        });
+        return (3 * 4 * n) as f64 / secs * pool.current_num_threads() as f64;
+    }
     let chunk = n.div_ceil(pool.current_num_threads()).max(1024);
     let secs = median_seconds(Duration::from_millis(200), || {
         pool.install(|| {

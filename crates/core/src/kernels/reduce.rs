@@ -11,9 +11,24 @@ use crate::tensor::Tensor;
 /// (a single running sum is a dependency chain it may not reorder).
 const SUM_LANES: usize = 16;
 
-/// Sum of a slice, vectorized with independent partial sums.
+/// Sum of a slice, vectorized with independent partial sums, and split across the thread pool
+/// for large slices.
 #[inline]
 pub fn sum_slice<T: Float>(x: &[T]) -> T {
+    if x.len() >= PARALLEL_SUM_ELEMENTS {
+        use rayon::prelude::*;
+        let pool = crate::runtime::thread_pool();
+        let chunk = x.len().div_ceil(pool.current_num_threads()).max(PARALLEL_SUM_ELEMENTS / 4);
+        return pool.install(|| x.par_chunks(chunk).map(sum_lanes).collect::<Vec<T>>()).into_iter().sum();
+    }
+    sum_lanes(x)
+}
+
+/// Slices this long are summed on several threads: below it (measured, 2 cores) one core
+/// streams the data faster than the pool hands the halves out.
+const PARALLEL_SUM_ELEMENTS: usize = 1 << 18;
+
+fn sum_lanes<T: Float>(x: &[T]) -> T {
     let chunks = x.chunks_exact(SUM_LANES);
     let rest = chunks.remainder();
     let mut acc = [T::ZERO; SUM_LANES];
@@ -21,6 +36,19 @@ pub fn sum_slice<T: Float>(x: &[T]) -> T {
         acc.iter_mut().zip(c).for_each(|(a, &v)| *a += v);
     }
     acc.iter().copied().sum::<T>() + rest.iter().copied().sum::<T>()
+}
+
+/// `combine` folded over a non-empty slice in independent lanes (so it vectorizes), then
+/// over the lanes; `combine` must be associative and commutative (max, min).
+pub(crate) fn fold_lanes<T: Float>(x: &[T], combine: impl Fn(T, T) -> T) -> T {
+    let mut acc = [x[0]; SUM_LANES];
+    let chunks = x.chunks_exact(SUM_LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        acc.iter_mut().zip(c).for_each(|(a, &v)| *a = combine(*a, v));
+    }
+    let lanes = acc.iter().fold(acc[0], |a, &b| combine(a, b));
+    rest.iter().fold(lanes, |a, &b| combine(a, b))
 }
 
 /// Which reduction to apply.
@@ -48,16 +76,18 @@ fn reduce_one_axis<T: Float>(x: &Tensor<T>, axis: usize, op: ReduceOp) -> Tensor
         };
         return Tensor::full(shape, fill);
     }
+    // NaN-propagating, and branch-free so the loops below vectorize (compare + blend)
+    #[allow(clippy::eq_op)]
     let combine = |a: T, b: T| match op {
         ReduceOp::Sum => a + b,
-        ReduceOp::Max => if b > a || b.is_nan() { b } else { a },
-        ReduceOp::Min => if b < a || b.is_nan() { b } else { a },
+        ReduceOp::Max => if b > a || b != b { b } else { a },
+        ReduceOp::Min => if b < a || b != b { b } else { a },
     };
     let mut out = Vec::with_capacity(outer * inner);
     if inner == 1 {
         out.extend(src.chunks_exact(n).map(|row| match op {
             ReduceOp::Sum => sum_slice(row),
-            _ => row[1..].iter().fold(row[0], |a, &b| combine(a, b)),
+            _ => fold_lanes(row, combine),
         }));
     } else {
         for block in src.chunks_exact(n * inner) {
@@ -284,6 +314,20 @@ mod tests {
         let g = Tensor::<f64>::ones([2, 3, 4]);
         assert_eq!(sum_to(&g, &Shape::new(&[3, 1])).unwrap().to_vec(), vec![8.0; 3]);
         assert!(sum_to(&g, &Shape::new(&[5])).is_err());
+    }
+
+    #[test]
+    fn max_and_min_propagate_nan_and_cover_remainders() {
+        for n in [1usize, 5, 16, 17, 40] {
+            let mut v: Vec<f64> = (0..n).map(|i| ((i * 7) % 11) as f64 - 4.0).collect();
+            let x = Tensor::new(v.clone(), [n]);
+            assert_eq!(x.max_axes(&[0], false).item(), v.iter().cloned().fold(f64::MIN, f64::max));
+            assert_eq!(x.min_axes(&[0], false).item(), v.iter().cloned().fold(f64::MAX, f64::min));
+            v[n / 2] = f64::NAN;
+            let x = Tensor::new(v, [1, n]);
+            assert!(x.max_axes(&[1], false).item().is_nan() && x.min_axes(&[1], false).item().is_nan());
+            assert!(x.max_axes(&[0], false).get(&[n / 2]).is_nan());
+        }
     }
 
     #[test]

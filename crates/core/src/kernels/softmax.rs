@@ -5,10 +5,24 @@ use crate::error::{OrPanic, Result};
 use crate::kernels::split_at_axis;
 use crate::tensor::Tensor;
 
-/// Softmax of contiguous rows in place: `x_i <- exp(x_i - max) / Σ exp(x_j - max)`.
+/// Softmax of contiguous rows in place: `x_i <- exp(x_i - max) / Σ exp(x_j - max)`, rows
+/// split across the thread pool for large inputs.
 fn softmax_rows<T: Float>(v: &mut [T], n: usize, log: bool) {
+    if v.len() >= crate::kernels::PARALLEL_MIN_ELEMENTS && v.len() > n {
+        use rayon::prelude::*;
+        let pool = crate::runtime::thread_pool();
+        let rows = v.len() / n;
+        let per_task = rows.div_ceil(pool.current_num_threads() * 2).max(1);
+        pool.install(|| v.par_chunks_mut(per_task * n).for_each(|part| softmax_rows_seq(part, n, log)));
+    } else {
+        softmax_rows_seq(v, n, log);
+    }
+}
+
+fn softmax_rows_seq<T: Float>(v: &mut [T], n: usize, log: bool) {
     for row in v.chunks_exact_mut(n) {
-        let m = row.iter().copied().fold(T::NEG_INFINITY, T::max);
+        #[allow(clippy::eq_op)]
+        let m = crate::kernels::reduce::fold_lanes(row, |a, b| if b > a || b != b { b } else { a });
         let m = if m.is_finite() { m } else { T::ZERO };
         if log {
             let lse = row.iter().map(|&x| (x - m).fast_exp()).sum::<T>().ln() + m;
