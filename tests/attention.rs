@@ -176,44 +176,10 @@ fn causal_mask_zeroes_the_future() {
 
 // ---------------------------------------------------------------- layer parameter gradients
 
-/// Checks d(Σ f(m)·r)/dθ for every parameter θ of `m` against central differences, with a
-/// fixed weighting r of the output so every output element matters.
+/// The public parameter gradcheck (d(Σ f(m)·r)/dθ against central differences for every
+/// parameter θ), as a proptest failure.
 fn check_params<M: Module<f64>>(m: &mut M, f: impl for<'t> Fn(&M, &'t Tape<f64>) -> Var<'t, f64>) -> Result<(), TestCaseError> {
-    let out_shape = {
-        let tape = Tape::new();
-        f(m, &tape).shape()
-    };
-    let r = Tensor::from_fn(out_shape, |i| ((i.iter().sum::<usize>() * 37 % 11) as f64) / 5.0 - 1.0);
-    let loss = |m: &M| {
-        let tape = Tape::new();
-        (f(m, &tape) * tape.constant(r.clone())).sum().item()
-    };
-    let grads = {
-        let tape = Tape::new();
-        let g = (f(m, &tape) * tape.constant(r.clone())).sum().backward();
-        let mut v = Vec::new();
-        m.visit_params("", &mut |name, p| v.push((name, g.param(p).cloned())));
-        v
-    };
-    let eps = 1e-6;
-    for (k, (name, g)) in grads.into_iter().enumerate() {
-        let g = g.ok_or_else(|| TestCaseError::fail(format!("{name} got no gradient")))?;
-        for j in 0..g.numel() {
-            let bump = |m: &mut M, d: f64| {
-                let mut ps = m.named_params_mut();
-                ps[k].1.value_mut().data_mut()[j] += d;
-            };
-            bump(m, eps);
-            let plus = loss(m);
-            bump(m, -2.0 * eps);
-            let minus = loss(m);
-            bump(m, eps);
-            let numeric = (plus - minus) / (2.0 * eps);
-            let a = g.as_slice()[j];
-            prop_assert!((a - numeric).abs() <= 1e-5 + 1e-3 * numeric.abs(), "{name}[{j}]: analytic {a} vs numeric {numeric}");
-        }
-    }
-    Ok(())
+    wengert::nn::gradcheck::check_params(m, f).map_err(|e| TestCaseError::fail(e.to_string()))
 }
 
 /// Moves every parameter off its initial value (zero biases, unit norm weights) so each

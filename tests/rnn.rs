@@ -68,7 +68,7 @@ fn weights(shape: &[usize], which: usize) -> Tensor<f64> {
 }
 
 /// Checks d(Σ out·r₁ + Σ h_n·r₂ [+ Σ c_n·r₃])/dθ for every parameter θ of `m` against central
-/// differences (as `check_module` in gradcheck_nn.rs), with the initial states given as
+/// differences with the public `check_params`, with the initial states given as
 /// constants (or zeros when `None`).
 fn check_params<M: Recurrent>(m: &mut M, x: &Tensor<f64>, state: Option<(&Tensor<f64>, &Tensor<f64>)>) -> Result<(), TestCaseError> {
     fn loss<'t, M: Recurrent>(m: &M, tape: &'t Tape<f64>, x: &Tensor<f64>, state: Option<(&Tensor<f64>, &Tensor<f64>)>) -> Var<'t, f64> {
@@ -82,36 +82,7 @@ fn check_params<M: Recurrent>(m: &mut M, x: &Tensor<f64>, state: Option<(&Tensor
             .collect();
         terms.into_iter().reduce(|a, b| a + b).unwrap()
     }
-    let value = |m: &M| {
-        let tape = Tape::new();
-        loss(m, &tape, x, state).item()
-    };
-    let grads = {
-        let tape = Tape::new();
-        let g = loss(m, &tape, x, state).backward();
-        let mut v = Vec::new();
-        m.visit_params("", &mut |name, p| v.push((name, g.param(p).cloned())));
-        v
-    };
-    let eps = 1e-6;
-    for (k, (name, g)) in grads.into_iter().enumerate() {
-        let g = g.ok_or_else(|| TestCaseError::fail(format!("{name} got no gradient")))?;
-        for j in 0..g.numel() {
-            let bump = |m: &mut M, d: f64| {
-                let mut ps = m.named_params_mut();
-                ps[k].1.value_mut().data_mut()[j] += d;
-            };
-            bump(m, eps);
-            let plus = value(m);
-            bump(m, -2.0 * eps);
-            let minus = value(m);
-            bump(m, eps);
-            let numeric = (plus - minus) / (2.0 * eps);
-            let a = g.as_slice()[j];
-            prop_assert!((a - numeric).abs() <= 1e-5 + 1e-3 * numeric.abs(), "{name}[{j}]: analytic {a} vs numeric {numeric}");
-        }
-    }
-    Ok(())
+    wengert::nn::gradcheck::check_params(m, |m, tape| loss(m, tape, x, state)).map_err(|e| TestCaseError::fail(e.to_string()))
 }
 
 /// Input gradients (x, and h0/c0 when given) of every output through `gradcheck`.

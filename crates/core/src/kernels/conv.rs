@@ -72,6 +72,39 @@ impl Window2d {
     }
 }
 
+/// A run of window positions that read one input line: columns row `row` (kernel tap
+/// `i·kw + j`), entries `col..col + len` of that row, read from the input plane at `input`,
+/// `input + sw`, ... (every plane of every sample has the same runs, so they are worked out
+/// once per call).
+struct Segment {
+    row: usize,
+    col: usize,
+    input: usize,
+    len: usize,
+}
+
+/// The runs of [`Segment`]s an unfold/fold with this window, input size and grid moves.
+fn segments(win: &Window2d, (h, w): (usize, usize), (oh, ow): (usize, usize)) -> Vec<Segment> {
+    let (kh, kw) = win.kernel;
+    let (sh, sw) = win.stride;
+    let mut out = Vec::new();
+    for i in 0..kh {
+        let (y_lo, y_hi, y0) = Window2d::valid_range(h, oh, i, sh, win.padding.0, win.dilation.0);
+        for j in 0..kw {
+            let (x_lo, x_hi, x0) = Window2d::valid_range(w, ow, j, sw, win.padding.1, win.dilation.1);
+            if x_lo >= x_hi {
+                continue;
+            }
+            for oy in y_lo..y_hi {
+                let iy = ((oy * sh) as isize + y0) as usize;
+                let first = ((x_lo * sw) as isize + x0) as usize;
+                out.push(Segment { row: i * kw + j, col: oy * ow + x_lo, input: iy * w + first, len: x_hi - x_lo });
+            }
+        }
+    }
+    out
+}
+
 fn check_4d<E: Element>(op: &'static str, x: &Tensor<E>) -> Result<(usize, usize, usize, usize)> {
     match *x.dims() {
         [n, c, h, w] => Ok((n, c, h, w)),
@@ -92,33 +125,18 @@ pub fn unfold2d<T: Float>(x: &Tensor<T>, win: &Window2d, pad: T) -> Result<Tenso
 pub fn unfold2d_grid<T: Float>(x: &Tensor<T>, win: &Window2d, pad: T, grid: (usize, usize)) -> Result<Tensor<T>> {
     let (n, c, h, w) = check_4d("unfold2d", x)?;
     win.validate("unfold2d")?;
-    let (oh, ow) = grid;
     let (kh, kw) = win.kernel;
-    let (sh, sw) = win.stride;
-    let l = oh * ow;
+    let l = grid.0 * grid.1;
     let mut out = vec![pad; n * c * kh * kw * l];
-    let src = x.as_slice();
-    let mut rows = out.chunks_exact_mut(l.max(1));
-    for plane in src.chunks_exact((h * w).max(1)).take(n * c) {
-        for i in 0..kh {
-            let (y_lo, y_hi, y0) = Window2d::valid_range(h, oh, i, sh, win.padding.0, win.dilation.0);
-            for j in 0..kw {
-                let row = rows.next().expect("one row per (n, c, i, j)");
-                let (x_lo, x_hi, x0) = Window2d::valid_range(w, ow, j, sw, win.padding.1, win.dilation.1);
-                if x_lo >= x_hi {
-                    continue;
-                }
-                for oy in y_lo..y_hi {
-                    let iy = (oy * sh) as isize + y0;
-                    let line = &plane[iy as usize * w..][..w];
-                    let dst = &mut row[oy * ow + x_lo..oy * ow + x_hi];
-                    let first = (x_lo * sw) as isize + x0;
-                    if sw == 1 {
-                        dst.copy_from_slice(&line[first as usize..first as usize + dst.len()]);
-                    } else {
-                        dst.iter_mut().zip(line[first as usize..].iter().step_by(sw)).for_each(|(d, &s)| *d = s);
-                    }
-                }
+    let segments = segments(win, (h, w), grid);
+    let sw = win.stride.1;
+    for (plane, rows) in x.as_slice().chunks_exact((h * w).max(1)).zip(out.chunks_exact_mut((kh * kw * l).max(1))).take(n * c) {
+        for s in &segments {
+            let dst = &mut rows[s.row * l + s.col..][..s.len];
+            if sw == 1 {
+                dst.copy_from_slice(&plane[s.input..s.input + s.len]);
+            } else {
+                dst.iter_mut().zip(plane[s.input..].iter().step_by(sw)).for_each(|(d, &v)| *d = v);
             }
         }
     }
@@ -139,7 +157,6 @@ pub fn fold2d_grid<T: Float>(cols: &Tensor<T>, win: &Window2d, size: (usize, usi
     let (h, w) = size;
     let (oh, ow) = grid;
     let (kh, kw) = win.kernel;
-    let (sh, sw) = win.stride;
     let l = oh * ow;
     let (n, ckk) = match *cols.dims() {
         [n, ckk, ll] if ll == l && ckk % (kh * kw) == 0 => (n, ckk),
@@ -152,27 +169,15 @@ pub fn fold2d_grid<T: Float>(cols: &Tensor<T>, win: &Window2d, size: (usize, usi
     };
     let c = ckk / (kh * kw);
     let mut out = vec![T::ZERO; n * c * h * w];
-    let mut rows = cols.as_slice().chunks_exact(l.max(1));
-    for plane in out.chunks_exact_mut((h * w).max(1)).take(n * c) {
-        for i in 0..kh {
-            let (y_lo, y_hi, y0) = Window2d::valid_range(h, oh, i, sh, win.padding.0, win.dilation.0);
-            for j in 0..kw {
-                let row = rows.next().expect("one row per (n, c, i, j)");
-                let (x_lo, x_hi, x0) = Window2d::valid_range(w, ow, j, sw, win.padding.1, win.dilation.1);
-                if x_lo >= x_hi {
-                    continue;
-                }
-                for oy in y_lo..y_hi {
-                    let iy = (oy * sh) as isize + y0;
-                    let line = &mut plane[iy as usize * w..][..w];
-                    let src = &row[oy * ow + x_lo..oy * ow + x_hi];
-                    let first = ((x_lo * sw) as isize + x0) as usize;
-                    if sw == 1 {
-                        line[first..first + src.len()].iter_mut().zip(src).for_each(|(d, &s)| *d += s);
-                    } else {
-                        line[first..].iter_mut().step_by(sw).zip(src).for_each(|(d, &s)| *d += s);
-                    }
-                }
+    let segments = segments(win, (h, w), grid);
+    let sw = win.stride.1;
+    for (plane, rows) in out.chunks_exact_mut((h * w).max(1)).zip(cols.as_slice().chunks_exact((kh * kw * l).max(1))).take(n * c) {
+        for s in &segments {
+            let src = &rows[s.row * l + s.col..][..s.len];
+            if sw == 1 {
+                plane[s.input..s.input + s.len].iter_mut().zip(src).for_each(|(d, &v)| *d += v);
+            } else {
+                plane[s.input..].iter_mut().step_by(sw).zip(src).for_each(|(d, &v)| *d += v);
             }
         }
     }
