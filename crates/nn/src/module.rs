@@ -164,3 +164,22 @@ where
     fn visit_params<'a>(&'a self, _: &str, _: &mut dyn FnMut(String, &'a Param<T>)) {}
     fn visit_params_mut<'a>(&'a mut self, _: &str, _: &mut dyn FnMut(String, &'a mut Param<T>)) {}
 }
+
+/// The two parameter visitors of a layer with a `weight` and an optional `bias` field.
+macro_rules! visit_weight_bias {
+    () => {
+        fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Param<T>)) {
+            f(format!("{prefix}weight"), &self.weight);
+            if let Some(b) = &self.bias {
+                f(format!("{prefix}bias"), b);
+            }
+        }
+        fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Param<T>)) {
+            f(format!("{prefix}weight"), &mut self.weight);
+            if let Some(b) = &mut self.bias {
+                f(format!("{prefix}bias"), b);
+            }
+        }
+    };
+}
+pub(crate) use visit_weight_bias;

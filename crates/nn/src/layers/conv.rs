@@ -4,7 +4,7 @@ use rand::Rng;
 use wengert_core::{Conv2dOptions, ConvTranspose2dOptions, Float, Param, Var};
 
 use crate::init::{fans, with_rng, Init};
-use crate::module::Module;
+use crate::module::{visit_weight_bias, Module};
 
 /// Options of [`Conv2d`] and [`Conv1d`] beyond the channel counts and kernel size; defaults
 /// are PyTorch's.
@@ -46,22 +46,6 @@ fn check_groups(layer: &str, cin: usize, cout: usize, groups: usize) {
     }
 }
 
-macro_rules! visit_weight_bias {
-    () => {
-        fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Param<T>)) {
-            f(format!("{prefix}weight"), &self.weight);
-            if let Some(b) = &self.bias {
-                f(format!("{prefix}bias"), b);
-            }
-        }
-        fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Param<T>)) {
-            f(format!("{prefix}weight"), &mut self.weight);
-            if let Some(b) = &mut self.bias {
-                f(format!("{prefix}bias"), b);
-            }
-        }
-    };
-}
 
 /// 2-D convolution: `[N, C_in, H, W]` -> `[N, C_out, OH, OW]`, weight `[C_out, C_in/groups, k, k]`.
 ///

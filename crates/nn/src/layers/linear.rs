@@ -4,7 +4,7 @@ use rand::Rng;
 use wengert_core::{Float, Param, Transpose, Var};
 
 use crate::init::{with_rng, Init};
-use crate::module::Module;
+use crate::module::{visit_weight_bias, Module};
 
 /// Options for [`Linear`], defaults as PyTorch's `nn.Linear`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -88,16 +88,5 @@ impl<T: Float> Module<T> for Linear<T> {
             None => y,
         }
     }
-    fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Param<T>)) {
-        f(format!("{prefix}weight"), &self.weight);
-        if let Some(b) = &self.bias {
-            f(format!("{prefix}bias"), b);
-        }
-    }
-    fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Param<T>)) {
-        f(format!("{prefix}weight"), &mut self.weight);
-        if let Some(b) = &mut self.bias {
-            f(format!("{prefix}bias"), b);
-        }
-    }
+    visit_weight_bias!();
 }
