@@ -111,6 +111,15 @@ impl Chart {
         let _ = writeln!(s, r#"<rect x="{l}" y="{t}" width="{pw}" height="{ph}" fill="none" stroke="black"/>"#);
         let _ = writeln!(s, r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#, l + pw / 2.0, HEIGHT - 10.0, escape(&self.x_label));
         let _ = writeln!(s, r#"<text x="16" y="{0}" text-anchor="middle" transform="rotate(-90 16 {0})">{1}</text>"#, t + ph / 2.0, escape(&self.y_label));
+        if !self.series.is_empty() {
+            let _ = writeln!(
+                s,
+                r##"<rect x="{}" y="{}" width="190" height="{}" fill="white" fill-opacity="0.85" stroke="#ccc"/>"##,
+                l + pw - 196.0,
+                t + 4.0,
+                16.0 * self.series.len() as f64 + 6.0
+            );
+        }
         for (i, ser) in self.series.iter().enumerate() {
             let c = COLORS[i % COLORS.len()];
             match ser.style {
@@ -125,7 +134,7 @@ impl Chart {
                 }
             }
             let ly = t + 14.0 + 16.0 * i as f64;
-            let _ = writeln!(s, r#"<rect x="{}" y="{}" width="12" height="3" fill="{c}"/><text x="{}" y="{}">{}</text>"#, l + pw - 120.0, ly - 4.0, l + pw - 104.0, ly, escape(&ser.name));
+            let _ = writeln!(s, r#"<rect x="{}" y="{}" width="12" height="3" fill="{c}"/><text x="{}" y="{}">{}</text>"#, l + pw - 190.0, ly - 4.0, l + pw - 174.0, ly, escape(&ser.name));
         }
         s.push_str("</svg>\n");
         s
