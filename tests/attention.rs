@@ -6,12 +6,16 @@
 // The check! macros clone each input into the slice gradcheck takes, whatever their count.
 #![allow(clippy::cloned_ref_to_slice_refs)]
 
+#[macro_use]
+mod common;
+use common::cfg;
+
 use proptest::collection::vec;
 use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use wengert::core::testing::tensor_of;
-use wengert::core::{gradcheck, gradgradcheck, Tape, Tensor, Var};
+use wengert::core::{Tape, Tensor, Var};
 use wengert::nn::init::manual_seed;
 use wengert::nn::prelude::{
     BatchNorm1d, BatchNorm2d, BatchNormConfig, LearnedPositionalEncoding, Module, MultiheadAttention, MultiheadAttentionConfig,
@@ -21,21 +25,8 @@ use wengert::nn::prelude::{
 #[path = "../examples/attention_sequence.rs"]
 mod attention_sequence;
 
-fn cfg(cases: u32) -> ProptestConfig {
-    ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
-}
 
-macro_rules! check {
-    ($f:expr, $($x:expr),+ $(,)?) => {
-        gradcheck($f, &[$($x.clone()),+]).map_err(|e| TestCaseError::fail(e.to_string()))?
-    };
-}
 
-macro_rules! check2 {
-    ($f:expr, $($x:expr),+ $(,)?) => {
-        gradgradcheck($f, &[$($x.clone()),+]).map_err(|e| TestCaseError::fail(e.to_string()))?
-    };
-}
 
 /// A deterministic pseudo-random tensor in [-1, 1).
 fn rand_tensor(shape: &[usize], seed: u64) -> Tensor<f64> {

@@ -4,24 +4,20 @@
 // The check! macros clone each input into the slice gradcheck takes, whatever their count.
 #![allow(clippy::cloned_ref_to_slice_refs)]
 
+#[macro_use]
+mod common;
+use common::cfg;
+
 use proptest::prelude::*;
 use wengert::core::testing::{shape, tensor, tensor_of};
-use wengert::core::{gradcheck, gradgradcheck, Tape, Tensor};
+use wengert::core::{gradgradcheck, Tape, Tensor};
 use wengert::nn::activation::{elu, gelu, leaky_relu, silu};
 use wengert::nn::gradcheck::check_params_at;
 use wengert::nn::init::manual_seed;
 use wengert::nn::loss::*;
 use wengert::nn::prelude::{Embedding, LayerNorm, Linear, Module, ReLU, Sequential, Tanh};
 
-fn cfg(cases: u32) -> ProptestConfig {
-    ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
-}
 
-macro_rules! check {
-    ($f:expr, $($x:expr),+ $(,)?) => {
-        gradcheck($f, &[$($x.clone()),+]).map_err(|e| TestCaseError::fail(e.to_string()))?
-    };
-}
 
 /// Logits `[n, c]` and class targets `[n]`.
 fn classification() -> impl Strategy<Value = (Tensor<f64>, Tensor<usize>)> {

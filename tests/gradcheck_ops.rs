@@ -5,27 +5,17 @@
 // The check! macros clone each input into the slice gradcheck takes, whatever their count.
 #![allow(clippy::cloned_ref_to_slice_refs)]
 
+#[macro_use]
+mod common;
+use common::cfg;
+
 use proptest::prelude::*;
 use proptest::sample::subsequence;
 use wengert::core::testing::{broadcast_shapes, shape, tensor, tensor_in, tensor_of};
-use wengert::core::{gradcheck, gradgradcheck, Tensor, Transpose, Var};
+use wengert::core::{Tensor, Transpose, Var};
 
-fn cfg(cases: u32) -> ProptestConfig {
-    ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
-}
 
-/// Runs gradcheck and turns a failure into a proptest failure showing the worst element.
-macro_rules! check {
-    ($f:expr, $($x:expr),+ $(,)?) => {
-        gradcheck($f, &[$($x.clone()),+]).map_err(|e| TestCaseError::fail(e.to_string()))?
-    };
-}
 
-macro_rules! check2 {
-    ($f:expr, $($x:expr),+ $(,)?) => {
-        gradgradcheck($f, &[$($x.clone()),+]).map_err(|e| TestCaseError::fail(e.to_string()))?
-    };
-}
 
 /// A tensor, a subset of its axes (some written negative; empty = all) and keepdim.
 fn tensor_axes() -> impl Strategy<Value = (Tensor<f64>, Vec<isize>, bool)> {
