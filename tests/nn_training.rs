@@ -28,11 +28,12 @@ fn fit_with_validation_split_reports_metric_and_writes_curves() {
     let plot = dir.path().join("curves.svg");
     let cfg = FitConfig { epochs: 15, batch_size: 16, validation_split: Some(0.25), verbose: false, plot: Some(plot.clone()), ..Default::default() };
     let h = fit(&mut model, &mut opt, &blobs(200), |o, y| cross_entropy(o, y), Some(accuracy()), &cfg).unwrap();
-    assert_eq!((h.train_loss.len(), h.val_loss.len(), h.val_metric.len()), (15, 15, 15));
+    assert_eq!((h.train_loss.len(), h.val_loss.len(), h.val_metric.len(), h.train_metric.len()), (15, 15, 15, 15));
+    assert!(h.train_metric[14] > h.train_metric[0] || h.train_metric[0] > 0.95);
     assert!(h.train_loss[14] < h.train_loss[0]);
     assert!(h.val_metric[14] > 0.95, "val accuracy {}", h.val_metric[14]);
     let svg = std::fs::read_to_string(plot).unwrap();
-    assert_eq!(svg.matches("<polyline").count(), 3, "train loss, val loss, val acc");
+    assert_eq!(svg.matches("<polyline").count(), 4, "train loss, val loss, train acc, val acc");
 }
 
 #[test]

@@ -96,6 +96,8 @@ pub fn accuracy<T: Float>() -> Metric<T, usize> {
 pub struct History {
     /// mean training loss over each epoch's batches
     pub train_loss: Vec<f64>,
+    /// the metric on the training batches as they were seen (empty without a metric)
+    pub train_metric: Vec<f64>,
     /// validation loss after each epoch (empty without a validation split)
     pub val_loss: Vec<f64>,
     /// validation metric after each epoch (empty without a metric and validation split)
@@ -190,17 +192,25 @@ where
     model.set_training(true);
     for epoch in 0..cfg.epochs {
         let t0 = Instant::now();
-        let (mut sum, mut count) = (0.0, 0usize);
+        let (mut sum, mut msum, mut count) = (0.0, 0.0, 0usize);
         for batch in train.batches(cfg.batch_size, Some(&mut rng), false) {
             let tape = Tape::new();
-            let l = loss(model.forward(tape.constant(batch.x.clone())), &batch.y);
+            let out = model.forward(tape.constant(batch.x.clone()));
+            let l = loss(out, &batch.y);
             let grads = l.backward();
             sum += l.item().to_f64() * batch.len() as f64;
+            if let Some(m) = metric {
+                msum += (m.score)(&out.value(), &batch.y) * batch.len() as f64;
+            }
             count += batch.len();
             opt.step(model, &grads)?;
         }
         h.train_loss.push(sum / count as f64);
         let mut line = format!("epoch {:>3}/{}  loss {:.4}", epoch + 1, cfg.epochs, sum / count as f64);
+        if let Some(m) = metric {
+            h.train_metric.push(msum / count as f64);
+            line += &format!("  {} {:.4}", m.name, msum / count as f64);
+        }
         if let Some(v) = &val {
             let (vl, vm) = evaluate(model, v, &loss, metric, 256);
             h.val_loss.push(vl);
@@ -245,6 +255,9 @@ pub fn plot_history(h: &History, metric_name: Option<&str>) -> Chart {
     let mut c = Chart::new("training", "epoch", "loss / metric").series("train loss", pts(&h.train_loss), Style::Line);
     if !h.val_loss.is_empty() {
         c = c.series("val loss", pts(&h.val_loss), Style::Line);
+    }
+    if let (Some(name), false) = (metric_name, h.train_metric.is_empty()) {
+        c = c.series(&format!("train {name}"), pts(&h.train_metric), Style::Line);
     }
     if let (Some(name), false) = (metric_name, h.val_metric.is_empty()) {
         c = c.series(&format!("val {name}"), pts(&h.val_metric), Style::Line);
