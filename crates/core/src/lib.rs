@@ -19,7 +19,7 @@
 //! * [`Tape`] records ops on [`Var`] handles; [`Var::backward`] walks it in reverse.
 //! * Backward rules are written with `Var` ops, so [`Tape::grad_graph`] records a gradient that
 //!   can be differentiated again.
-//! * [`function::Function`] defines a custom op; [`gradcheck`] proves gradients numerically;
+//! * [`function::Function`] defines a custom op; [`gradcheck()`] proves gradients numerically;
 //!   `testing` (feature `proptest`) generates random tensors for property tests.
 
 #![warn(missing_docs)]

@@ -423,7 +423,7 @@ impl fmt::Display for ClassificationReport {
 // ---------------------------------------------------------------------------------------------
 
 /// A curve traced by sweeping a decision threshold over binary scores: point `i` is
-/// `(x[i], y[i])` for the rule "positive iff score >= thresholds[i]". Thresholds run from
+/// `(x[i], y[i])` for the rule "positive iff score >= `thresholds[i]`". Thresholds run from
 /// `+inf` (nothing predicted positive) down to the smallest score (everything positive), one
 /// point per distinct score. All three vectors have the same length.
 #[derive(Clone, Debug, PartialEq)]

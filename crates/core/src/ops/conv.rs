@@ -121,7 +121,7 @@ impl<'t, T: Float> Var<'t, T> {
     }
 
     /// 2-D cross-correlation (PyTorch's `conv2d`):
-    /// out[n, o, y, x] = b[o] + Σ_{c,i,j} w[o, c, i, j] · in[n, g(o)·C/G + c, y·sh + i·dh - ph, x·sw + j·dw - pw].
+    /// `out[n, o, y, x] = b[o] + Σ_{c,i,j} w[o, c, i, j] · in[n, g(o)·C/G + c, y·sh + i·dh - ph, x·sw + j·dw - pw]`.
     /// Shapes: `[N, C, H, W]` * `[O, C/G, kh, kw]` (+ `[O]`) -> `[N, O, OH, OW]` with
     /// OH = ⌊(H + 2ph - dh(kh-1) - 1)/sh⌋ + 1.
     ///
