@@ -23,8 +23,8 @@ macro_rules! binary_op {
             fn backward<'t>(&self, $ctx: &Context<'t, T>, $g: Var<'t, T>) -> InputGrads<'t, T> {
                 let ($a, $b, $out) = ($ctx.input(0), $ctx.input(1), $ctx.output());
                 // only the gradients someone needs are computed
-                let ga = $ctx.needs_grad(0).then(|| ($ga).sum_to($a.shape()));
-                let gb = $ctx.needs_grad(1).then(|| ($gb).sum_to($b.shape()));
+                let ga = $ctx.needs_grad(0).then(|| ($ga).sum_to_like($a));
+                let gb = $ctx.needs_grad(1).then(|| ($gb).sum_to_like($b));
                 smallvec::smallvec![ga, gb]
             }
         }

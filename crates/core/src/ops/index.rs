@@ -63,8 +63,8 @@ impl<T: Float> Backward<T> for WhereRule {
         let zero = ctx.constant(Tensor::scalar(T::ZERO));
         let (a, b) = (ctx.input(0), ctx.input(1));
         smallvec::smallvec![
-            ctx.needs_grad(0).then(|| Var::where_(&self.mask, g, zero).sum_to(a.shape())),
-            ctx.needs_grad(1).then(|| Var::where_(&self.mask, zero, g).sum_to(b.shape())),
+            ctx.needs_grad(0).then(|| Var::where_(&self.mask, g, zero).sum_to_like(a)),
+            ctx.needs_grad(1).then(|| Var::where_(&self.mask, zero, g).sum_to_like(b)),
         ]
     }
 }

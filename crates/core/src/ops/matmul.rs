@@ -28,7 +28,7 @@ impl<T: Float> Backward<T> for MatMulRule {
                 (true, false) => b.matmul_t(g, Transpose::NT),
                 (true, true) => b.matmul_t(g, Transpose::TT),
             }
-            .sum_to(a.shape())
+            .sum_to_like(a)
         });
         let db = ctx.needs_grad(1).then(|| {
             match (self.0.a, self.0.b) {
@@ -37,7 +37,7 @@ impl<T: Float> Backward<T> for MatMulRule {
                 (true, false) => a.matmul_t(g, Transpose::NN),
                 (true, true) => g.matmul_t(a, Transpose::TT),
             }
-            .sum_to(b.shape())
+            .sum_to_like(b)
         });
         smallvec::smallvec![da, db]
     }

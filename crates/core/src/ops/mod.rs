@@ -45,6 +45,12 @@ impl<'t, T: Float> Var<'t, T> {
         f(&self.tape.nodes.borrow()[self.id].value)
     }
 
+    /// Whether the value has this shape (compared in place, without copying the shape).
+    #[inline]
+    pub(crate) fn has_shape(&self, shape: &crate::Shape) -> bool {
+        self.tape.nodes.borrow()[self.id].value.shape() == shape
+    }
+
     /// Runs `f` on this value and another's (which must be on the same tape).
     #[inline]
     #[track_caller]

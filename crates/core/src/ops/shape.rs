@@ -84,7 +84,7 @@ impl<'t, T: Float> Var<'t, T> {
     #[track_caller]
     pub fn reshape(self, shape: impl Into<Shape>) -> Var<'t, T> {
         let shape = shape.into();
-        if shape == self.shape() {
+        if self.has_shape(&shape) {
             return self;
         }
         let v = self.with_value(|x| x.try_reshape(shape)).or_panic();
@@ -132,11 +132,26 @@ impl<'t, T: Float> Var<'t, T> {
     #[track_caller]
     pub fn broadcast_to(self, shape: impl Into<Shape>) -> Var<'t, T> {
         let shape = shape.into();
-        if shape == self.shape() {
+        if self.has_shape(&shape) {
             return self;
         }
         let v = self.with_value(|x| elementwise::broadcast_to(x, &shape)).or_panic();
         self.tape.push_op("broadcast_to", v, &[self], BroadcastRule)
+    }
+
+    /// Sums down to the shape of `like` (a no-op, with no shape copied, when they already
+    /// match): how broadcast gradients are reduced back to each input.
+    #[track_caller]
+    pub fn sum_to_like(self, like: Var<'t, T>) -> Var<'t, T> {
+        let same = {
+            let nodes = self.tape.nodes.borrow();
+            nodes[self.id].value.shape() == nodes[like.id].value.shape()
+        };
+        if same {
+            self
+        } else {
+            self.sum_to(like.shape())
+        }
     }
 
     /// Sums down to `shape`, a shape that broadcasts to this one (the adjoint of
@@ -144,7 +159,7 @@ impl<'t, T: Float> Var<'t, T> {
     #[track_caller]
     pub fn sum_to(self, shape: impl Into<Shape>) -> Var<'t, T> {
         let shape = shape.into();
-        if shape == self.shape() {
+        if self.has_shape(&shape) {
             return self;
         }
         let v = self.with_value(|x| reduce::sum_to(x, &shape)).or_panic();
