@@ -80,15 +80,6 @@ impl fmt::Display for GradcheckError {
 
 impl std::error::Error for GradcheckError {}
 
-fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
-    let mut ix = vec![0; shape.len()];
-    for d in (0..shape.len()).rev() {
-        ix[d] = flat % shape[d];
-        flat /= shape[d];
-    }
-    ix
-}
-
 /// Evaluates `f` on a fresh tape and returns its output value.
 fn eval<F>(f: &F, inputs: &[Tensor<f64>]) -> Tensor<f64>
 where
@@ -166,8 +157,8 @@ where
                         excess,
                         GradcheckError::Mismatch {
                             input: i,
-                            index: unravel(k, inputs[i].dims()),
-                            output_index: unravel(j, y0.dims()),
+                            index: inputs[i].shape().unravel(k),
+                            output_index: y0.shape().unravel(j),
                             analytic: a,
                             numeric,
                         },

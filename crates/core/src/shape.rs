@@ -51,6 +51,20 @@ impl Shape {
         &self.0
     }
 
+    /// The multi-index of the element at row-major position `flat`.
+    ///
+    /// ```
+    /// assert_eq!(wengert_core::Shape::new(&[2, 3]).unravel(4), vec![1, 1]);
+    /// ```
+    pub fn unravel(&self, mut flat: usize) -> Vec<usize> {
+        let mut ix = vec![0; self.ndim()];
+        for (i, &d) in ix.iter_mut().zip(self.0.iter()).rev() {
+            *i = flat % d;
+            flat /= d;
+        }
+        ix
+    }
+
     /// Row-major (C-contiguous) strides in elements.
     pub fn strides(&self) -> SmallVec<[usize; 6]> {
         let mut strides: SmallVec<[usize; 6]> = SmallVec::from_elem(0, self.0.len());

@@ -104,13 +104,7 @@ where
             let analytic = g.as_slice()[j];
             let excess = (analytic - numeric).abs() - (opts.atol + opts.rtol * numeric.abs());
             if excess > 0.0 && worst.as_ref().is_none_or(|(w, _)| excess > *w) {
-                let mut index = vec![0; g.ndim()];
-                let mut rem = j;
-                for d in (0..g.ndim()).rev() {
-                    index[d] = rem % g.dims()[d];
-                    rem /= g.dims()[d];
-                }
-                worst = Some((excess, ParamGradError { param: name.clone(), index, analytic, numeric }));
+                worst = Some((excess, ParamGradError { param: name.clone(), index: g.shape().unravel(j), analytic, numeric }));
             }
         }
     }

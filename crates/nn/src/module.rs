@@ -183,3 +183,23 @@ macro_rules! visit_weight_bias {
     };
 }
 pub(crate) use visit_weight_bias;
+
+/// The two parameter visitors of a normalisation layer whose `weight` and `bias` are both
+/// present (affine) or both absent.
+macro_rules! visit_affine {
+    () => {
+        fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Param<T>)) {
+            if let (Some(w), Some(b)) = (&self.weight, &self.bias) {
+                f(format!("{prefix}weight"), w);
+                f(format!("{prefix}bias"), b);
+            }
+        }
+        fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Param<T>)) {
+            if let (Some(w), Some(b)) = (&mut self.weight, &mut self.bias) {
+                f(format!("{prefix}weight"), w);
+                f(format!("{prefix}bias"), b);
+            }
+        }
+    };
+}
+pub(crate) use visit_affine;

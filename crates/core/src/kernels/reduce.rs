@@ -29,13 +29,20 @@ pub fn sum_slice<T: Float>(x: &[T]) -> T {
 const PARALLEL_SUM_ELEMENTS: usize = 1 << 18;
 
 fn sum_lanes<T: Float>(x: &[T]) -> T {
+    sum_map_lanes(x, |v| v)
+}
+
+/// Σ f(x) in independent lanes (a plain `.sum()` is one long dependency chain that does not
+/// vectorize).
+#[inline]
+pub(crate) fn sum_map_lanes<T: Float>(x: &[T], f: impl Fn(T) -> T) -> T {
     let chunks = x.chunks_exact(SUM_LANES);
-    let rest = chunks.remainder();
+    let rest: T = chunks.remainder().iter().map(|&v| f(v)).sum();
     let mut acc = [T::ZERO; SUM_LANES];
     for c in chunks {
-        acc.iter_mut().zip(c).for_each(|(a, &v)| *a += v);
+        acc.iter_mut().zip(c).for_each(|(a, &v)| *a += f(v));
     }
-    acc.iter().copied().sum::<T>() + rest.iter().copied().sum::<T>()
+    acc.iter().copied().sum::<T>() + rest
 }
 
 /// `combine` folded over a non-empty slice in independent lanes (so it vectorizes), then

@@ -19,25 +19,13 @@ fn softmax_rows<T: Float>(v: &mut [T], n: usize, log: bool) {
     }
 }
 
-/// Σ exp(x - m) in independent lanes (a plain `.sum()` is one long dependency chain).
-fn sum_exp_lanes<T: Float>(row: &[T], m: T) -> T {
-    const LANES: usize = 16;
-    let mut acc = [T::ZERO; LANES];
-    let chunks = row.chunks_exact(LANES);
-    let tail: T = chunks.remainder().iter().map(|&x| (x - m).fast_exp()).sum();
-    for c in chunks {
-        acc.iter_mut().zip(c).for_each(|(a, &x)| *a += (x - m).fast_exp());
-    }
-    acc.iter().copied().sum::<T>() + tail
-}
-
 fn softmax_rows_seq<T: Float>(v: &mut [T], n: usize, log: bool) {
     for row in v.chunks_exact_mut(n) {
         #[allow(clippy::eq_op)]
         let m = crate::kernels::reduce::fold_lanes(row, |a, b| if b > a || b != b { b } else { a });
         let m = if m.is_finite() { m } else { T::ZERO };
         if log {
-            let lse = sum_exp_lanes(row, m).ln() + m;
+            let lse = crate::kernels::reduce::sum_map_lanes(row, |x| (x - m).fast_exp()).ln() + m;
             row.iter_mut().for_each(|x| *x -= lse);
         } else {
             row.iter_mut().for_each(|x| *x = (*x - m).fast_exp());

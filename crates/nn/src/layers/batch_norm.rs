@@ -11,7 +11,7 @@ use std::cell::{Cell, RefCell};
 use wengert_core::{Float, Param, Tensor, Var};
 
 use crate::error::{Error, Result};
-use crate::module::Module;
+use crate::module::{visit_affine, Module};
 
 /// Options for [`BatchNorm1d`] and [`BatchNorm2d`], defaults as PyTorch's `nn.BatchNorm*d`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -237,18 +237,7 @@ macro_rules! batch_norm_layer {
                 }
                 self.norm.forward($label, x, self.weight.as_ref(), self.bias.as_ref())
             }
-            fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Param<T>)) {
-                if let (Some(w), Some(b)) = (&self.weight, &self.bias) {
-                    f(format!("{prefix}weight"), w);
-                    f(format!("{prefix}bias"), b);
-                }
-            }
-            fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Param<T>)) {
-                if let (Some(w), Some(b)) = (&mut self.weight, &mut self.bias) {
-                    f(format!("{prefix}weight"), w);
-                    f(format!("{prefix}bias"), b);
-                }
-            }
+            visit_affine!();
             fn set_training(&mut self, training: bool) {
                 self.norm.training = training;
             }

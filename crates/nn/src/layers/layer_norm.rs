@@ -2,7 +2,7 @@
 
 use wengert_core::{Float, Param, Tensor, Var};
 
-use crate::module::Module;
+use crate::module::{visit_affine, Module};
 
 /// Options for [`LayerNorm`], defaults as PyTorch's.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -65,16 +65,5 @@ impl<T: Float> Module<T> for LayerNorm<T> {
             None => y,
         }
     }
-    fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Param<T>)) {
-        if let (Some(w), Some(b)) = (&self.weight, &self.bias) {
-            f(format!("{prefix}weight"), w);
-            f(format!("{prefix}bias"), b);
-        }
-    }
-    fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Param<T>)) {
-        if let (Some(w), Some(b)) = (&mut self.weight, &mut self.bias) {
-            f(format!("{prefix}weight"), w);
-            f(format!("{prefix}bias"), b);
-        }
-    }
+    visit_affine!();
 }
