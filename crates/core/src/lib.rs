@@ -31,6 +31,7 @@ pub mod function;
 pub mod gradcheck;
 pub mod kernels;
 pub mod ops;
+pub mod parallel;
 pub mod param;
 pub mod roofline;
 pub mod runtime;

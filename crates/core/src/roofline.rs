@@ -17,7 +17,6 @@ use std::fmt;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use rayon::prelude::*;
 
 use crate::runtime;
 
@@ -138,7 +137,7 @@ fn triad_bandwidth(n: usize) -> f64 {
     let a = vec![1.0f32; n];
     let b = vec![2.0f32; n];
     let mut c = vec![0.0f32; n];
-    let pool = runtime::thread_pool();
+    let threads = runtime::num_threads();
     if n < crate::kernels::PARALLEL_MIN_ELEMENTS {
         // L2 is private to each core: time one core (a pool hand-off would dominate) and
         // count every core's L2 alike.
@@ -146,14 +145,12 @@ fn triad_bandwidth(n: usize) -> f64 {
             c.iter_mut().zip(a.iter().zip(&b)).for_each(|(c, (&a, &b))| *c = 1.5 * a + b);
             c[0]
         });
-        return (3 * 4 * n) as f64 / secs * pool.current_num_threads() as f64;
+        return (3 * 4 * n) as f64 / secs * threads as f64;
     }
-    let chunk = n.div_ceil(pool.current_num_threads()).max(1024);
     let secs = median_seconds(Duration::from_millis(200), || {
-        pool.install(|| {
-            c.par_chunks_mut(chunk).zip(a.par_chunks(chunk).zip(b.par_chunks(chunk))).for_each(|(c, (a, b))| {
-                c.iter_mut().zip(a.iter().zip(b)).for_each(|(c, (&a, &b))| *c = 1.5 * a + b)
-            })
+        crate::parallel::for_each_part_mut(&mut c, threads, 16, |start, c| {
+            let (a, b) = (&a[start..start + c.len()], &b[start..start + c.len()]);
+            c.iter_mut().zip(a.iter().zip(b)).for_each(|(c, (&a, &b))| *c = 1.5 * a + b)
         });
         c[0]
     });
@@ -166,9 +163,12 @@ impl Limits {
     pub fn measure() -> Limits {
         let (flops, kernel, isa) = peak_kernel();
         let one = median_seconds(Duration::from_millis(300), kernel);
-        let pool = runtime::thread_pool();
-        let t = pool.current_num_threads();
-        let all = median_seconds(Duration::from_millis(300), || pool.install(|| (0..t).into_par_iter().map(|_| kernel()).sum::<f32>()));
+        let t = runtime::num_threads();
+        let all = median_seconds(Duration::from_millis(300), || {
+            let mut sums = vec![0.0f32; t];
+            crate::parallel::for_each_part_mut(&mut sums, t, 1, |_, s| s[0] = kernel());
+            sums.iter().sum::<f32>()
+        });
         Limits {
             peak_flops_1t: flops / one,
             peak_flops: flops * t as f64 / all,

@@ -51,9 +51,10 @@ pub fn allocator_tuned() -> bool {
 
 // ------------------------------------------------------------------------------ threads
 
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::AtomicUsize;
 
-static POOL: RwLock<Option<Arc<rayon::ThreadPool>>> = RwLock::new(None);
+/// 0 until first read: then `WENGERT_NUM_THREADS` or the core count.
+static THREADS: AtomicUsize = AtomicUsize::new(0);
 
 fn default_threads() -> usize {
     std::env::var("WENGERT_NUM_THREADS")
@@ -63,39 +64,28 @@ fn default_threads() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-fn build_pool(n: usize) -> Arc<rayon::ThreadPool> {
-    Arc::new(
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .thread_name(|i| format!("wengert-{i}"))
-            .build()
-            .expect("the OS refused to start wengert's worker threads"),
-    )
-}
-
-/// The pool large kernels split their work over: `WENGERT_NUM_THREADS` threads if set, else
-/// one per available core; replace it with [`set_num_threads`].
-pub fn thread_pool() -> Arc<rayon::ThreadPool> {
-    if let Some(p) = POOL.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
-        return p.clone();
-    }
-    let mut slot = POOL.write().unwrap_or_else(|e| e.into_inner());
-    slot.get_or_insert_with(|| build_pool(default_threads())).clone()
-}
-
 /// Sets the number of threads large kernels use (1 = everything on the calling thread).
-/// Matrix products follow `MATMUL_NUM_THREADS`, read by `matrixmultiply` at its first use;
-/// wengert sets it from `WENGERT_NUM_THREADS` when that is given and it is not.
+/// Matrix products follow `matrixmultiply`'s own `MATMUL_NUM_THREADS` (read once, at its
+/// first use), except batches of products, which wengert splits itself.
 ///
 /// ```
 /// wengert_core::runtime::set_num_threads(1);
 /// assert_eq!(wengert_core::runtime::num_threads(), 1);
 /// ```
 pub fn set_num_threads(n: usize) {
-    *POOL.write().unwrap_or_else(|e| e.into_inner()) = Some(build_pool(n.max(1)));
+    THREADS.store(n.max(1), Ordering::Relaxed);
 }
 
-/// The number of threads large kernels use.
+/// The number of threads large kernels use ([`crate::parallel`] runs their tasks):
+/// `WENGERT_NUM_THREADS` if set, else one per available core, until [`set_num_threads`].
+#[inline]
 pub fn num_threads() -> usize {
-    thread_pool().current_num_threads()
+    match THREADS.load(Ordering::Relaxed) {
+        0 => {
+            let n = default_threads();
+            THREADS.store(n, Ordering::Relaxed);
+            n
+        }
+        n => n,
+    }
 }

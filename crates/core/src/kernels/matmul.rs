@@ -1,7 +1,6 @@
 //! Matrix multiplication on top of `matrixmultiply` (packed, SIMD micro-kernels, arbitrary
 //! strides so a transposed operand is never copied).
 
-use rayon::prelude::*;
 
 use crate::element::Float;
 use crate::error::{Error, OrPanic, Result};
@@ -80,7 +79,7 @@ pub fn matmul_t<T: Float>(a: &Tensor<T>, b: &Tensor<T>, t: Transpose) -> Result<
         let rows = batch.numel() * m;
         let (pa, pb, pc) = (a.as_slice().as_ptr(), b.as_slice().as_ptr(), out.as_mut_ptr());
         // SAFETY: A is [rows, k] contiguous, B is k x n with the given strides, C is [rows, n].
-        unsafe { T::gemm(rows, k, n, T::ONE, pa, rsa, csa, pb, rsb, csb, T::ZERO, pc, n as isize, 1) };
+        unsafe { gemm_split(rows, k, n, pa, rsa, csa, pb, rsb, csb, pc) };
         return Ok(Tensor::from_parts(out, out_shape));
     }
     let mat_a = a_rows * a_cols;
@@ -97,19 +96,77 @@ pub fn matmul_t<T: Float>(a: &Tensor<T>, b: &Tensor<T>, t: Transpose) -> Result<
         } else {
             // SAFETY: ma/mb hold whole stored matrices (strides from their own shapes), c is
             // this product's m x n block, disjoint from every other.
-            unsafe {
-                T::gemm(m, k, n, T::ONE, ma.as_ptr(), rsa, csa, mb.as_ptr(), rsb, csb, T::ZERO, c.as_mut_ptr(), n as isize, 1)
-            }
+            unsafe { gemm_split(m, k, n, ma.as_ptr(), rsa, csa, mb.as_ptr(), rsb, csb, c.as_mut_ptr()) }
         }
     };
     let flops = 2 * m * n * k * offsets.len();
     if offsets.len() > 1 && flops >= PARALLEL_BATCH_FLOPS {
-        let pool = crate::runtime::thread_pool();
-        pool.install(|| out.par_chunks_mut(m * n).zip(offsets.par_iter()).for_each(|(c, &o)| one(c, o)));
+        let parts = offsets.len().min(crate::runtime::num_threads());
+        crate::parallel::for_each_part_mut(&mut out, parts, m * n, |start, part| {
+            let first = start / (m * n).max(1);
+            part.chunks_mut(m * n).zip(&offsets[first..]).for_each(|(c, &o)| one(c, o))
+        });
     } else {
         out.chunks_mut(m * n).zip(offsets).for_each(|(c, o)| one(c, o));
     }
     Ok(Tensor::from_parts(out, out_shape))
+}
+
+/// A single product is split across threads from this many FLOPs up (measured: a 128x64x64
+/// product, 1 MFLOP, takes about 6 µs on one core, enough to repay the hand-off).
+const PARALLEL_GEMM_FLOPS: usize = 1 << 20;
+
+/// `C = op(A)·op(B)` into a row-major `m x n` C (overwritten), with `A` and `B` given by
+/// pointer and strides; large products are cut into row blocks of C (or column blocks, when
+/// C is too short), one per thread, each a single-threaded `matrixmultiply` call. Batches of
+/// products reach here from inside their own tasks, and then run whole on their thread.
+///
+/// # Safety
+/// The pointers and strides must address valid `m x k`, `k x n` and `m x n` matrices, and C
+/// must not alias A or B.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_split<T: Float>(m: usize, k: usize, n: usize, a: *const T, rsa: isize, csa: isize, b: *const T, rsb: isize, csb: isize, c: *mut T) {
+    /// Row and column blocks are cut at multiples of this (the micro-kernel's tile edge).
+    const TILE: usize = 16;
+    let threads = crate::runtime::num_threads();
+    let parts = if 2 * m * n * k >= PARALLEL_GEMM_FLOPS { threads } else { 1 };
+    let by_rows = m >= parts * TILE || m >= n;
+    let len = if by_rows { m } else { n };
+    let parts = parts.min(len.div_ceil(TILE)).max(1);
+    let bound = |i: usize| (len.div_ceil(TILE) * i / parts * TILE).min(len);
+    let (a, b, c) = (SendPtr(a as *mut T), SendPtr(b as *mut T), SendPtr(c));
+    crate::parallel::for_each_task(parts, |i| {
+        let (lo, hi) = (bound(i), bound(i + 1));
+        // SAFETY: the caller's matrices are valid; block i reads rows lo..hi of op(A) (or
+        // columns lo..hi of op(B)) and writes only its own disjoint block of C.
+        unsafe {
+            if by_rows {
+                let (pa, pc) = (a.get().offset(lo as isize * rsa), c.get().add(lo * n));
+                T::gemm(hi - lo, k, n, T::ONE, pa, rsa, csa, b.get(), rsb, csb, T::ZERO, pc, n as isize, 1)
+            } else {
+                let (pb, pc) = (b.get().offset(lo as isize * csb), c.get().add(lo));
+                T::gemm(m, k, hi - lo, T::ONE, a.get(), rsa, csa, pb, rsb, csb, T::ZERO, pc, n as isize, 1)
+            }
+        }
+    });
+}
+
+/// A pointer shared by the tasks of one product, each using its own disjoint block.
+struct SendPtr<T>(*mut T);
+impl<T> Clone for SendPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for SendPtr<T> {}
+// SAFETY: see gemm_split: tasks read A and B and write disjoint blocks of C.
+unsafe impl<T> Sync for SendPtr<T> {}
+unsafe impl<T> Send for SendPtr<T> {}
+impl<T> SendPtr<T> {
+    /// The pointer (a method, so closures capture the Sync wrapper, not the raw field).
+    fn get(self) -> *mut T {
+        self.0
+    }
 }
 
 /// Products A·Bᵀ with an output this narrow use [`dots_kernel`]: measured on the conv weight

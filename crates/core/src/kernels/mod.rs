@@ -14,20 +14,14 @@ pub mod matmul;
 pub mod reduce;
 pub mod softmax;
 
-use rayon::prelude::*;
 use smallvec::SmallVec;
 
-use crate::runtime;
 use crate::shape::Shape;
 
 /// Elementwise kernels split their work across threads from this many elements up. Measured
 /// on the 2-core dev machine with `benches/ops.rs`: handing a chunk to the pool costs a few
 /// microseconds, which a 64K-element f32 map (~10 µs on one core) just repays.
 pub const PARALLEL_MIN_ELEMENTS: usize = 1 << 16;
-
-/// How many chunks per thread a parallel kernel cuts its work into (a little slack for
-/// uneven progress without many tiny tasks).
-const CHUNKS_PER_THREAD: usize = 2;
 
 /// `f` applied to each element, on the thread pool when the slice is large.
 #[inline]
@@ -45,17 +39,15 @@ pub(crate) fn par_zip<A: Copy + Sync, B: Copy + Sync, C: Send>(a: &[A], b: &[B],
         out.extend(a.iter().zip(b).map(|(&x, &y)| f(x, y)));
         return out;
     }
-    let pool = runtime::thread_pool();
-    let chunk = n.div_ceil(pool.current_num_threads() * CHUNKS_PER_THREAD).max(PARALLEL_MIN_ELEMENTS / 4);
+    let parts = crate::parallel::parts_for(n, PARALLEL_MIN_ELEMENTS / 4);
     let dst = &mut out.spare_capacity_mut()[..n];
-    pool.install(|| {
-        dst.par_chunks_mut(chunk).zip(a.par_chunks(chunk).zip(b.par_chunks(chunk))).for_each(|(d, (xa, xb))| {
-            d.iter_mut().zip(xa.iter().zip(xb)).for_each(|(d, (&x, &y))| {
-                d.write(f(x, y));
-            })
+    crate::parallel::for_each_part_mut(dst, parts, 16, |start, d| {
+        let (xa, xb) = (&a[start..start + d.len()], &b[start..start + d.len()]);
+        d.iter_mut().zip(xa.iter().zip(xb)).for_each(|(d, (&x, &y))| {
+            d.write(f(x, y));
         })
     });
-    // SAFETY: the chunks above cover dst = out's first n slots, and every slot was written.
+    // SAFETY: the parts above cover dst = out's first n slots, and every slot was written.
     unsafe { out.set_len(n) };
     out
 }

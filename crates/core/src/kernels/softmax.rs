@@ -4,33 +4,41 @@ use crate::element::Float;
 use crate::error::{OrPanic, Result};
 use crate::kernels::split_at_axis;
 use crate::tensor::Tensor;
+use std::mem::MaybeUninit;
 
-/// Softmax of contiguous rows in place: `x_i <- exp(x_i - max) / Σ exp(x_j - max)`, rows
-/// split across the thread pool for large inputs.
-fn softmax_rows<T: Float>(v: &mut [T], n: usize, log: bool) {
-    if v.len() >= crate::kernels::PARALLEL_MIN_ELEMENTS && v.len() > n {
-        use rayon::prelude::*;
-        let pool = crate::runtime::thread_pool();
-        let rows = v.len() / n;
-        let per_task = rows.div_ceil(pool.current_num_threads() * 2).max(1);
-        pool.install(|| v.par_chunks_mut(per_task * n).for_each(|part| softmax_rows_seq(part, n, log)));
+/// Softmax (or log-softmax) of the contiguous rows of `src` (each `n` long) into `dst`:
+/// `dst_i = exp(x_i - max) / Σ_j exp(x_j - max)`, rows split across the thread pool for
+/// large inputs.
+fn softmax_rows<T: Float>(src: &[T], dst: &mut [MaybeUninit<T>], n: usize, log: bool) {
+    if src.len() >= crate::kernels::PARALLEL_MIN_ELEMENTS && src.len() > n {
+        let parts = crate::parallel::parts_for(src.len(), crate::kernels::PARALLEL_MIN_ELEMENTS / 4);
+        crate::parallel::for_each_part_mut(dst, parts, n, |start, d| {
+            softmax_rows_seq(&src[start..start + d.len()], d, n, log)
+        });
     } else {
-        softmax_rows_seq(v, n, log);
+        softmax_rows_seq(src, dst, n, log);
     }
 }
 
-fn softmax_rows_seq<T: Float>(v: &mut [T], n: usize, log: bool) {
-    for row in v.chunks_exact_mut(n) {
-        #[allow(clippy::eq_op)]
-        let m = crate::kernels::reduce::fold_lanes(row, |a, b| if b > a || b != b { b } else { a });
+/// Three passes per row, the last two over the row while it sits in L1: the max, then
+/// `e_i = exp(x_i - max)` written out and summed in the same pass, then the scale (or, for
+/// log-softmax, the shift by the log of the sum). The max ignores NaN (a plain vector max):
+/// a NaN in the row still makes the sum and so every output NaN, as it should.
+fn softmax_rows_seq<T: Float>(src: &[T], dst: &mut [MaybeUninit<T>], n: usize, log: bool) {
+    use crate::kernels::reduce::{fold_lanes, map_sum_lanes, sum_map_lanes};
+    for (row, out) in src.chunks_exact(n).zip(dst.chunks_exact_mut(n)) {
+        let m = fold_lanes(row, |a, b| if b > a { b } else { a });
         let m = if m.is_finite() { m } else { T::ZERO };
         if log {
-            let lse = crate::kernels::reduce::sum_map_lanes(row, |x| (x - m).fast_exp()).ln() + m;
-            row.iter_mut().for_each(|x| *x -= lse);
+            let lse = sum_map_lanes(row, |x| (x - m).fast_exp()).ln() + m;
+            out.iter_mut().zip(row).for_each(|(o, &x)| {
+                o.write(x - lse);
+            });
         } else {
-            row.iter_mut().for_each(|x| *x = (*x - m).fast_exp());
-            let inv = T::ONE / crate::kernels::reduce::sum_slice(row);
-            row.iter_mut().for_each(|x| *x *= inv);
+            let inv = T::ONE / map_sum_lanes(row, out, |x| (x - m).fast_exp());
+            // SAFETY: map_sum_lanes wrote every slot of `out`.
+            let out = unsafe { &mut *(out as *mut [MaybeUninit<T>] as *mut [T]) };
+            out.iter_mut().for_each(|x| *x *= inv);
         }
     }
 }
@@ -41,19 +49,23 @@ fn softmax_impl<T: Float>(op: &'static str, x: &Tensor<T>, axis: isize, log: boo
     if x.numel() == 0 {
         return Ok(x.clone());
     }
+    let rows_of = |src: &[T]| {
+        let mut out = Vec::with_capacity(src.len());
+        softmax_rows(src, &mut out.spare_capacity_mut()[..src.len()], n, log);
+        // SAFETY: softmax_rows writes every element of every row, and the rows cover src.
+        unsafe { out.set_len(src.len()) };
+        out
+    };
     if inner == 1 {
-        let mut v = x.to_vec();
-        softmax_rows(&mut v, n, log);
-        return Ok(Tensor::from_parts(v, x.shape().clone()));
+        return Ok(Tensor::from_parts(rows_of(x.as_slice()), x.shape().clone()));
     }
     // Move the axis last, work on rows, move it back.
     let last = x.ndim() - 1;
     let mut perm: Vec<usize> = (0..x.ndim()).collect();
     perm.swap(ax, last);
-    let mut v = x.permute(&perm).into_vec();
-    softmax_rows(&mut v, n, log);
+    let moved = x.permute(&perm);
     let shape: Vec<usize> = perm.iter().map(|&p| x.dims()[p]).collect();
-    Ok(Tensor::new(v, shape).permute(&perm))
+    Ok(Tensor::new(rows_of(moved.as_slice()), shape).permute(&perm))
 }
 
 /// `exp(x_i) / Σ_j exp(x_j)` along `axis`, shifted by the max so it never overflows.
