@@ -23,7 +23,7 @@ fn main() {
     let mut report = Report::new(limits);
     const M: usize = 1 << 20;
     let (a, b, c) = (t(&[M], 1), t(&[M], 2), t(&[M], 3));
-    report.add("a*b+c (two ops)", "1M f32", Work::Bytes(6.0 * 4.0 * M as f64), || &(&a * &b) + &c);
+    report.add("a*b+c (two ops)", "1M f32", Work::Bytes(6.0 * 4.0 * M as f64), || &a * &b + &c);
     report.add("exp", "1M f32", Work::Bytes(2.0 * 4.0 * M as f64), || a.exp());
     report.add("sum", "1M f32", Work::Bytes(4.0 * M as f64), || a.sum());
     let m = t(&[1024, 1024], 4);

@@ -160,6 +160,11 @@ impl<E: Element> Tensor<E> {
         v
     }
 
+    /// Mutable access to the elements when this tensor is the storage's only owner.
+    pub(crate) fn unique_data_mut(&mut self) -> Option<&mut [E]> {
+        Arc::get_mut(&mut self.data).map(|v| v.as_mut_slice())
+    }
+
     /// Whether two tensors share one storage (a clone of a clone, a reshape...).
     pub fn shares_storage(&self, other: &Tensor<E>) -> bool {
         Arc::ptr_eq(&self.data, &other.data)
