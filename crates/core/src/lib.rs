@@ -36,6 +36,7 @@ pub mod param;
 pub mod roofline;
 pub mod runtime;
 pub mod shape;
+pub mod storage;
 pub mod tape;
 pub mod tensor;
 #[cfg(feature = "proptest")]

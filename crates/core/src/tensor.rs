@@ -1,4 +1,5 @@
-//! The plain n-d array: contiguous row-major storage shared behind an `Arc`, and a [`Shape`].
+//! The plain n-d array: contiguous row-major elements (inline when tiny, else a buffer shared
+//! behind an `Arc`, see [`crate::storage`]) and a [`Shape`].
 //!
 //! `Tensor` knows nothing of the tape: its math (in [`crate::kernels`]) is the no-grad path.
 //! Cloning is cheap (the storage is shared); writes go through [`Tensor::data_mut`], which copies
@@ -6,7 +7,7 @@
 //! under it.
 
 use std::fmt;
-use std::sync::Arc;
+use crate::storage::Storage;
 
 use rand::Rng;
 
@@ -25,7 +26,7 @@ use crate::shape::Shape;
 /// ```
 #[derive(Clone)]
 pub struct Tensor<E: Element = f32> {
-    data: Arc<Vec<E>>,
+    data: Storage<E>,
     shape: Shape,
 }
 
@@ -43,10 +44,7 @@ impl<E: Element> Tensor<E> {
                 ),
             ));
         }
-        Ok(Tensor {
-            data: Arc::new(data),
-            shape,
-        })
+        Ok(Tensor::from_parts(data, shape))
     }
 
     /// Like [`Tensor::from_vec`], panicking (at the caller) on a count mismatch.
@@ -58,26 +56,21 @@ impl<E: Element> Tensor<E> {
     /// A tensor of the given shape filled with `value`.
     pub fn full(shape: impl Into<Shape>, value: E) -> Self {
         let shape = shape.into();
-        Tensor {
-            data: Arc::new(vec![value; shape.numel()]),
-            shape,
-        }
+        let n = shape.numel();
+        Tensor::from_parts(Storage::from_exact_iter(n, std::iter::repeat_n(value, n)), shape)
     }
 
     /// A 0-dimensional tensor holding one value.
     pub fn scalar(value: E) -> Self {
         Tensor {
-            data: Arc::new(vec![value]),
+            data: Storage::inline(&[value]),
             shape: Shape::scalar(),
         }
     }
 
     /// A 1-D tensor copied from a slice.
     pub fn from_slice(values: &[E]) -> Self {
-        Tensor {
-            data: Arc::new(values.to_vec()),
-            shape: Shape::new(&[values.len()]),
-        }
+        Tensor::from_parts(values.to_vec(), Shape::new(&[values.len()]))
     }
 
     /// A tensor whose element at each multi-index is `f(index)`.
@@ -102,21 +95,20 @@ impl<E: Element> Tensor<E> {
                 ix[d] = 0;
             }
         }
-        Tensor {
-            data: Arc::new(data),
-            shape,
-        }
+        Tensor::from_parts(data, shape)
     }
 
-    pub(crate) fn from_parts(data: Vec<E>, shape: Shape) -> Self {
-        debug_assert_eq!(data.len(), shape.numel());
-        if std::mem::size_of_val(data.as_slice()) >= crate::runtime::LARGE_TENSOR_BYTES {
-            crate::runtime::keep_freed_memory();
+    /// A tensor from its elements (a `Vec`, or storage a kernel built) and its shape.
+    #[inline]
+    pub(crate) fn from_parts(data: impl Into<Storage<E>>, shape: Shape) -> Self {
+        let data = data.into();
+        debug_assert_eq!(data.as_slice().len(), shape.numel());
+        if let Storage::Shared(v) = &data {
+            if std::mem::size_of_val(v.as_slice()) >= crate::runtime::LARGE_TENSOR_BYTES {
+                crate::runtime::keep_freed_memory();
+            }
         }
-        Tensor {
-            data: Arc::new(data),
-            shape,
-        }
+        Tensor { data, shape }
     }
 
     /// The shape.
@@ -136,44 +128,43 @@ impl<E: Element> Tensor<E> {
 
     /// Number of elements.
     pub fn numel(&self) -> usize {
-        self.data.len()
+        self.data.as_slice().len()
     }
 
     /// The elements in row-major order.
     pub fn as_slice(&self) -> &[E] {
-        &self.data
+        self.data.as_slice()
     }
 
     /// The elements, copied into a `Vec`.
     pub fn to_vec(&self) -> Vec<E> {
-        self.data.as_ref().clone()
+        self.data.as_slice().to_vec()
     }
 
     /// The elements as a `Vec`, without a copy when this tensor is the storage's only owner.
     pub fn into_vec(self) -> Vec<E> {
-        Arc::try_unwrap(self.data).unwrap_or_else(|shared| shared.as_ref().clone())
+        self.data.into_vec()
     }
 
     /// Mutable access to the elements; copies the storage first if it is shared.
     pub fn data_mut(&mut self) -> &mut [E] {
-        let v: &mut Vec<E> = Arc::make_mut(&mut self.data);
-        v
+        self.data.make_mut()
     }
 
     /// Mutable access to the elements when this tensor is the storage's only owner.
     pub(crate) fn unique_data_mut(&mut self) -> Option<&mut [E]> {
-        Arc::get_mut(&mut self.data).map(|v| v.as_mut_slice())
+        self.data.unique_mut()
     }
 
     /// Whether two tensors share one storage (a clone of a clone, a reshape...).
     pub fn shares_storage(&self, other: &Tensor<E>) -> bool {
-        Arc::ptr_eq(&self.data, &other.data)
+        self.data.ptr_eq(&other.data)
     }
 
     /// The element at a multi-index; panics (naming the index and shape) when out of range.
     #[track_caller]
     pub fn get(&self, index: &[usize]) -> E {
-        self.offset(index).map(|o| self.data[o]).or_panic()
+        self.offset(index).map(|o| self.as_slice()[o]).or_panic()
     }
 
     fn offset(&self, index: &[usize]) -> Result<usize> {
@@ -208,7 +199,7 @@ impl<E: Element> Tensor<E> {
                 self.numel()
             );
         }
-        self.data[0]
+        self.as_slice()[0]
     }
 
     /// The same elements under a new shape with the same element count (no copy).
@@ -236,13 +227,13 @@ impl<E: Element> Tensor<E> {
     /// Applies `f` to every element, giving a tensor of the same shape.
     #[inline]
     pub fn map<F: Element>(&self, f: impl Fn(E) -> F) -> Tensor<F> {
-        Tensor::from_parts(self.data.iter().map(|&x| f(x)).collect(), self.shape.clone())
+        Tensor::from_parts(Storage::from_exact_iter(self.numel(), self.as_slice().iter().map(|&x| f(x))), self.shape.clone())
     }
 
     /// [`Tensor::map`] split across the thread pool for large tensors (`f` must be `Sync`).
     #[inline]
     pub fn par_map<F: Element>(&self, f: impl Fn(E) -> F + Sync) -> Tensor<F> {
-        Tensor::from_parts(crate::kernels::par_map(&self.data, f), self.shape.clone())
+        Tensor::from_parts(crate::kernels::par_map(self.as_slice(), f), self.shape.clone())
     }
 
     /// Converts each element with `f` (e.g. a `bool` mask to 0/1 floats).
@@ -327,7 +318,7 @@ impl<T: Float> Tensor<T> {
     pub fn uniform(shape: impl Into<Shape>, low: T, high: T, rng: &mut impl Rng) -> Self {
         let shape = shape.into();
         let (lo, hi) = (low.to_f64(), high.to_f64());
-        let v = (0..shape.numel())
+        let v: Vec<T> = (0..shape.numel())
             .map(|_| T::from_f64(lo + (hi - lo) * rng.gen::<f64>()))
             .collect();
         Tensor::from_parts(v, shape)
@@ -359,13 +350,13 @@ impl<T: Float> Tensor<T> {
 
     /// Whether every element is finite (no NaN or infinity).
     pub fn all_finite(&self) -> bool {
-        self.data.iter().all(|x| x.is_finite())
+        self.as_slice().iter().all(|x| x.is_finite())
     }
 
     /// Whether two tensors have the same shape and elements within `atol + rtol * |other|`.
     pub fn allclose(&self, other: &Tensor<T>, rtol: f64, atol: f64) -> bool {
         self.shape == other.shape
-            && self.data.iter().zip(other.data.iter()).all(|(&a, &b)| {
+            && self.as_slice().iter().zip(other.as_slice()).all(|(&a, &b)| {
                 let (a, b) = (a.to_f64(), b.to_f64());
                 (a - b).abs() <= atol + rtol * b.abs() || (a.is_nan() && b.is_nan())
             })
@@ -387,7 +378,7 @@ impl<E: Element> Tensor<E> {
         summarise: bool,
     ) -> fmt::Result {
         if dim == self.ndim() {
-            return write!(f, "{:?}", self.data[offset]);
+            return write!(f, "{:?}", self.as_slice()[offset]);
         }
         let n = self.shape[dim];
         write!(f, "[")?;
@@ -432,7 +423,7 @@ impl<E: Element> fmt::Debug for Tensor<E> {
 impl<E: Element> PartialEq for Tensor<E> {
     /// Same shape and the same elements.
     fn eq(&self, other: &Self) -> bool {
-        self.shape == other.shape && self.data == other.data
+        self.shape == other.shape && self.as_slice() == other.as_slice()
     }
 }
 
@@ -461,12 +452,18 @@ mod tests {
 
     #[test]
     fn copy_on_write() {
-        let a = Tensor::new(vec![1.0f32, 2.0], [2]);
+        let a = Tensor::new(vec![1.0f32, 2.0, 3.0, 4.0, 5.0], [5]);
         let mut b = a.clone();
         assert!(a.shares_storage(&b));
         b.data_mut()[0] = 9.0;
-        assert_eq!(a.to_vec(), vec![1.0, 2.0]);
-        assert_eq!(b.to_vec(), vec![9.0, 2.0]);
+        assert_eq!(a.to_vec(), vec![1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(b.to_vec(), vec![9.0, 2.0, 3.0, 4.0, 5.0]);
+        // tiny tensors hold their elements inline: a clone is a copy
+        let s = Tensor::new(vec![1.0f32, 2.0], [2]);
+        let mut t = s.clone();
+        assert!(!s.shares_storage(&t));
+        t.data_mut()[1] = 7.0;
+        assert_eq!((s.to_vec(), t.to_vec()), (vec![1.0, 2.0], vec![1.0, 7.0]));
     }
 
     #[test]

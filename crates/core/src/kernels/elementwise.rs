@@ -138,7 +138,7 @@ pub fn where_<E: Element>(mask: &Tensor<bool>, a: &Tensor<E>, b: &Tensor<E>) -> 
     let s = Shape::broadcast("where", &s, b.shape())
         .map_err(|_| crate::Error::shapes("where", &[mask.shape(), a.shape(), b.shape()], "cannot broadcast"))?;
     let (m, a, b) = (broadcast_to(mask, &s)?, broadcast_to(a, &s)?, broadcast_to(b, &s)?);
-    let v = m
+    let v: Vec<E> = m
         .as_slice()
         .iter()
         .zip(a.as_slice().iter().zip(b.as_slice()))

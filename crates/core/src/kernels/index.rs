@@ -243,7 +243,7 @@ fn gather_offsets(x: &Shape, ax: usize, index: &Tensor<usize>) -> Vec<usize> {
 pub fn gather<E: Element>(x: &Tensor<E>, axis: isize, index: &Tensor<usize>) -> Result<Tensor<E>> {
     let ax = check_gather("gather", x.shape(), axis, index)?;
     let src = x.as_slice();
-    let v = gather_offsets(x.shape(), ax, index).into_iter().map(|o| src[o]).collect();
+    let v: Vec<E> = gather_offsets(x.shape(), ax, index).into_iter().map(|o| src[o]).collect();
     Ok(Tensor::from_parts(v, index.shape().clone()))
 }
 

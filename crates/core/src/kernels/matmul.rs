@@ -130,7 +130,8 @@ unsafe fn gemm_split<T: Float>(m: usize, k: usize, n: usize, a: *const T, rsa: i
     const TILE: usize = 16;
     let threads = crate::runtime::num_threads();
     let parts = if 2 * m * n * k >= PARALLEL_GEMM_FLOPS { threads } else { 1 };
-    let by_rows = m >= parts * TILE || m >= n;
+    // Each block packs all of the operand it does not split: split the longer side of C.
+    let by_rows = if m >= n { m >= parts * TILE || n < parts * TILE } else { n < parts * TILE };
     let len = if by_rows { m } else { n };
     let parts = parts.min(len.div_ceil(TILE)).max(1);
     let bound = |i: usize| (len.div_ceil(TILE) * i / parts * TILE).min(len);

@@ -16,7 +16,9 @@ pub mod softmax;
 
 use smallvec::SmallVec;
 
+use crate::element::Element;
 use crate::shape::Shape;
+use crate::storage::Storage;
 
 /// Elementwise kernels split their work across threads from this many elements up. Measured
 /// on the 2-core dev machine with `benches/ops.rs`: handing a chunk to the pool costs a few
@@ -25,20 +27,19 @@ pub const PARALLEL_MIN_ELEMENTS: usize = 1 << 16;
 
 /// `f` applied to each element, on the thread pool when the slice is large.
 #[inline]
-pub(crate) fn par_map<A: Copy + Sync, C: Send>(src: &[A], f: impl Fn(A) -> C + Sync) -> Vec<C> {
+pub(crate) fn par_map<A: Copy + Sync, C: Element>(src: &[A], f: impl Fn(A) -> C + Sync) -> Storage<C> {
     par_zip(src, src, |a, _| f(a))
 }
 
 /// `f` applied pairwise to two equally long slices, on the thread pool when they are large.
 #[inline]
-pub(crate) fn par_zip<A: Copy + Sync, B: Copy + Sync, C: Send>(a: &[A], b: &[B], f: impl Fn(A, B) -> C + Sync) -> Vec<C> {
+pub(crate) fn par_zip<A: Copy + Sync, B: Copy + Sync, C: Element>(a: &[A], b: &[B], f: impl Fn(A, B) -> C + Sync) -> Storage<C> {
     debug_assert_eq!(a.len(), b.len());
     let n = a.len();
-    let mut out: Vec<C> = Vec::with_capacity(n);
     if n < PARALLEL_MIN_ELEMENTS {
-        out.extend(a.iter().zip(b).map(|(&x, &y)| f(x, y)));
-        return out;
+        return Storage::from_exact_iter(n, a.iter().zip(b).map(|(&x, &y)| f(x, y)));
     }
+    let mut out: Vec<C> = Vec::with_capacity(n);
     let parts = crate::parallel::parts_for(n, PARALLEL_MIN_ELEMENTS / 4);
     let dst = &mut out.spare_capacity_mut()[..n];
     crate::parallel::for_each_part_mut(dst, parts, 16, |start, d| {
@@ -49,7 +50,7 @@ pub(crate) fn par_zip<A: Copy + Sync, B: Copy + Sync, C: Send>(a: &[A], b: &[B],
     });
     // SAFETY: the parts above cover dst = out's first n slots, and every slot was written.
     unsafe { out.set_len(n) };
-    out
+    out.into()
 }
 
 /// Strides of `shape` seen as broadcast to `out` (0 on broadcast dims), aligned to `out`.

@@ -147,7 +147,8 @@ impl<T: Float> Optimizer<T> for Adam<T> {
         let (l2, shrink) = cfg.weight_decay.coefficients::<T>(cfg.lr);
         // lr·m̂/(√v̂ + ε) = (lr / (1 − β₁ᵗ))·m / (√v / √(1 − β₂ᵗ) + ε), as PyTorch computes it.
         let step_size = T::from_f64(cfg.lr / (1.0 - b1.powf(t)));
-        let bc2_sqrt = T::from_f64((1.0 - b2.powf(t)).sqrt());
+        // multiplying by 1/√(1 − β₂ᵗ) spares a vector division per element (they are slow)
+        let inv_bc2_sqrt = T::from_f64(1.0 / (1.0 - b2.powf(t)).sqrt());
         let (eps, one_b1, one_b2) = (T::from_f64(cfg.eps), T::from_f64(1.0 - b1), T::from_f64(1.0 - b2));
         let (b1, b2) = (T::from_f64(b1), T::from_f64(b2));
 
@@ -158,7 +159,7 @@ impl<T: Float> Optimizer<T> for Adam<T> {
             *m = b1 * *m + one_b1 * g;
             *v = b2 * *v + one_b2 * g * g;
         };
-        let descend = |p: &mut T, m: T, v: T| *p -= step_size * (m / (v.sqrt() / bc2_sqrt + eps));
+        let descend = |p: &mut T, m: T, v: T| *p -= step_size * (m / (v.sqrt() * inv_bc2_sqrt + eps));
 
         let it = value.data_mut().iter_mut().zip(grad.as_slice()).zip(st.m.iter_mut().zip(st.v.iter_mut()));
         if cfg.amsgrad {
