@@ -4,7 +4,7 @@ use std::ops::{Add, Div, Mul, Neg, Sub};
 
 use crate::element::{Element, Float};
 use crate::error::{OrPanic, Result};
-use crate::kernels::{broadcast_strides, for_each_outer, par_map, par_zip};
+use crate::kernels::{broadcast_strides, coalesce, for_each_outer, for_each_outer_from, par_map, par_zip, PARALLEL_MIN_ELEMENTS};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 
@@ -37,34 +37,49 @@ pub fn zip_broadcast<A: Element, B: Element, C: Element>(
         let x = xa[0];
         return Ok(Tensor::from_parts(par_map(xb, |y| f(x, y)), out));
     }
-    let n = out.ndim();
-    let sa = broadcast_strides(a.shape(), &out);
-    let sb = broadcast_strides(b.shape(), &out);
-    let inner = out[n - 1];
+    let (sa, sb) = (broadcast_strides(a.shape(), &out), broadcast_strides(b.shape(), &out));
+    let (dims, [sa, sb]) = coalesce(&out, [&sa, &sb]);
+    let n = dims.len();
+    let inner = dims[n - 1];
     let (ia, ib) = (sa[n - 1], sb[n - 1]);
-    let mut v: Vec<C> = Vec::with_capacity(out.numel());
-    for_each_outer(&out[..n - 1], [&sa[..n - 1], &sb[..n - 1]], |[oa, ob]| {
-        match (ia != 0, ib != 0) {
-            (true, true) => v.extend(
-                xa[oa..oa + inner]
-                    .iter()
-                    .zip(&xb[ob..ob + inner])
-                    .map(|(&x, &y)| f(x, y)),
-            ),
-            (false, true) => {
-                let x = xa[oa];
-                v.extend(xb[ob..ob + inner].iter().map(|&y| f(x, y)))
+    let total = out.numel();
+    if total == 0 {
+        return Ok(Tensor::from_parts(Vec::new(), out));
+    }
+    let mut v: Vec<C> = Vec::with_capacity(total);
+    let parts = if total >= PARALLEL_MIN_ELEMENTS { crate::parallel::parts_for(total, PARALLEL_MIN_ELEMENTS / 4) } else { 1 };
+    crate::parallel::for_each_part_mut(&mut v.spare_capacity_mut()[..total], parts, inner, |start, dst| {
+        let count = dst.len() / inner;
+        let mut rows = dst.chunks_exact_mut(inner);
+        for_each_outer_from(&dims[..n - 1], [&sa[..n - 1], &sb[..n - 1]], start / inner, count, |[oa, ob]| {
+            let row = rows.next().expect("one row per outer position");
+            match (ia != 0, ib != 0) {
+                (true, true) => row.iter_mut().zip(&xa[oa..oa + inner]).zip(&xb[ob..ob + inner]).for_each(|((o, &x), &y)| {
+                    o.write(f(x, y));
+                }),
+                (false, true) => {
+                    let x = xa[oa];
+                    row.iter_mut().zip(&xb[ob..ob + inner]).for_each(|(o, &y)| {
+                        o.write(f(x, y));
+                    })
+                }
+                (true, false) => {
+                    let y = xb[ob];
+                    row.iter_mut().zip(&xa[oa..oa + inner]).for_each(|(o, &x)| {
+                        o.write(f(x, y));
+                    })
+                }
+                (false, false) => {
+                    let z = f(xa[oa], xb[ob]);
+                    row.iter_mut().for_each(|o| {
+                        o.write(z);
+                    })
+                }
             }
-            (true, false) => {
-                let y = xb[ob];
-                v.extend(xa[oa..oa + inner].iter().map(|&x| f(x, y)))
-            }
-            (false, false) => {
-                let z = f(xa[oa], xb[ob]);
-                v.extend(std::iter::repeat_n(z, inner))
-            }
-        }
+        });
     });
+    // SAFETY: the parts cover all `total` slots, row by row, and every row was written.
+    unsafe { v.set_len(total) };
     Ok(Tensor::from_parts(v, out))
 }
 
@@ -371,6 +386,25 @@ impl<T: Float> Neg for &Tensor<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Broadcast pairs large enough to split across threads, with dims that coalesce and
+    /// dims that do not, against element-by-element indexing.
+    #[test]
+    fn large_broadcasts_match_indexing() {
+        let x = Tensor::<f64>::from_fn([3, 200, 130], |i| (i[0] * 7 + i[1] * 3 + i[2]) as f64);
+        for other in [vec![200, 1], vec![3, 1, 130], vec![130], vec![3, 200, 1], vec![1, 1, 1]] {
+            let y = Tensor::<f64>::from_fn(other.clone(), |i| i.iter().sum::<usize>() as f64 * 0.5 + 1.0);
+            let got = &x * &y;
+            let off = 3 - other.len();
+            let want = Tensor::<f64>::from_fn([3, 200, 130], |i| {
+                let j: Vec<usize> = other.iter().enumerate().map(|(d, &len)| if len == 1 { 0 } else { i[d + off] }).collect();
+                x.get(i) * y.get(&j)
+            });
+            assert_eq!(got.to_vec(), want.to_vec(), "[3, 200, 130] * {other:?}");
+            let got = &y - &x;
+            assert_eq!(got.to_vec(), (&(&x * -1.0) + &y).to_vec(), "{other:?} - [3, 200, 130]");
+        }
+    }
 
     #[test]
     fn owned_operands_are_overwritten_only_when_unshared() {

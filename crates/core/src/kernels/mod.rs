@@ -70,19 +70,34 @@ pub(crate) fn broadcast_strides(shape: &Shape, out: &Shape) -> SmallVec<[usize; 
 
 /// Walks the outer dims of `out` (all but the last `inner_dims`) in row-major order, calling
 /// `f(offsets)` with each operand's element offset at the start of that inner block.
-pub(crate) fn for_each_outer<const K: usize>(
+pub(crate) fn for_each_outer<const K: usize>(out: &[usize], strides: [&[usize]; K], f: impl FnMut([usize; K])) {
+    let outer: usize = out.iter().product();
+    for_each_outer_from(out, strides, 0, outer, f);
+}
+
+/// Like [`for_each_outer`] for the `count` positions from flat position `start` on.
+pub(crate) fn for_each_outer_from<const K: usize>(
     out: &[usize],
     strides: [&[usize]; K],
+    start: usize,
+    count: usize,
     mut f: impl FnMut([usize; K]),
 ) {
     let n = out.len();
-    let outer: usize = out.iter().product();
-    if outer == 0 {
+    if count == 0 || out.contains(&0) {
         return;
     }
     let mut idx: SmallVec<[usize; 6]> = SmallVec::from_elem(0, n);
     let mut offs = [0usize; K];
-    for _ in 0..outer {
+    let mut rest = start;
+    for d in (0..n).rev() {
+        idx[d] = rest % out[d];
+        rest /= out[d];
+        for (o, s) in offs.iter_mut().zip(strides.iter()) {
+            *o += s[d] * idx[d];
+        }
+    }
+    for _ in 0..count {
         f(offs);
         for d in (0..n).rev() {
             idx[d] += 1;
@@ -98,6 +113,40 @@ pub(crate) fn for_each_outer<const K: usize>(
             idx[d] = 0;
         }
     }
+}
+
+/// Merges neighbouring dims that every operand walks as one (each operand's stride on the
+/// outer dim is its stride on the inner one times the inner length: contiguous, or 0 for
+/// both), so `[32, 32, 26, 26] + [32, 1, 1]` loops over rows of 676, not of 26.
+pub(crate) fn coalesce<const K: usize>(dims: &[usize], strides: [&[usize]; K]) -> (SmallVec<[usize; 6]>, [SmallVec<[usize; 6]>; K]) {
+    let mut d: SmallVec<[usize; 6]> = SmallVec::new();
+    let mut s: [SmallVec<[usize; 6]>; K] = std::array::from_fn(|_| SmallVec::new());
+    for i in 0..dims.len() {
+        if let Some(&last) = d.last() {
+            if dims[i] == 1 {
+                continue;
+            }
+            let j = d.len() - 1;
+            if last == 1 || (0..K).all(|k| s[k][j] == strides[k][i] * dims[i]) {
+                d[j] = if last == 1 { dims[i] } else { last * dims[i] };
+                for k in 0..K {
+                    s[k][j] = strides[k][i];
+                }
+                continue;
+            }
+        }
+        d.push(dims[i]);
+        for k in 0..K {
+            s[k].push(strides[k][i]);
+        }
+    }
+    if d.is_empty() {
+        d.push(1);
+        for sk in s.iter_mut() {
+            sk.push(0);
+        }
+    }
+    (d, s)
 }
 
 /// Splits a shape at `axis` into (outer, len, inner) element counts.

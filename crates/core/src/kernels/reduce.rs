@@ -35,6 +35,12 @@ impl<T: Float> Acc<T> {
         }
     }
 
+    /// Like [`Acc::update`] for one register's `LANE` positions (the tail of a slice).
+    #[inline(always)]
+    fn update_one(&mut self, mut g: impl FnMut(T, usize) -> T) {
+        self.0[0].iter_mut().enumerate().for_each(|(i, a)| *a = g(*a, i));
+    }
+
     /// The partial results combined (pairwise across the four registers, then along one).
     #[inline(always)]
     fn reduce(self, combine: impl Fn(T, T) -> T) -> T {
@@ -72,14 +78,46 @@ fn sum_lanes<T: Float>(x: &[T]) -> T {
 /// vectorize).
 #[inline]
 pub(crate) fn sum_map_lanes<T: Float>(x: &[T], f: impl Fn(T) -> T) -> T {
-    let chunks = x.chunks_exact(SUM_LANES);
-    let rest: T = chunks.remainder().iter().map(|&v| f(v)).sum();
     let mut acc = Acc::splat(T::ZERO);
-    for c in chunks {
+    let mut chunks = x.chunks_exact(SUM_LANES);
+    for c in &mut chunks {
         let c: &[T; SUM_LANES] = c.try_into().expect("chunks_exact gives whole blocks");
         acc.update(|a, i| a + f(c[i]));
     }
+    let mut tail = chunks.remainder().chunks_exact(LANE);
+    for c in &mut tail {
+        acc.update_one(|a, i| a + f(c[i]));
+    }
+    let rest: T = tail.remainder().iter().map(|&v| f(v)).sum();
     acc.reduce(|p, q| p + q) + rest
+}
+
+/// Σ x_i·y_i over two equally long slices, in four registers of independent lanes (written
+/// out lane by lane: through [`Acc`]'s closure LLVM vectorized this into shuffles).
+#[inline]
+#[allow(clippy::needless_range_loop)]
+pub(crate) fn dot_lanes<T: Float>(x: &[T], y: &[T]) -> T {
+    let n = x.len().min(y.len());
+    let (x, y) = (&x[..n], &y[..n]);
+    let (mut s0, mut s1, mut s2, mut s3) = ([T::ZERO; LANE], [T::ZERO; LANE], [T::ZERO; LANE], [T::ZERO; LANE]);
+    let (mut cx, mut cy) = (x.chunks_exact(SUM_LANES), y.chunks_exact(SUM_LANES));
+    for (px, py) in (&mut cx).zip(&mut cy) {
+        let (px, py): (&[T; SUM_LANES], &[T; SUM_LANES]) = (px.try_into().expect("whole block"), py.try_into().expect("whole block"));
+        for t in 0..LANE {
+            s0[t] += px[t] * py[t];
+            s1[t] += px[LANE + t] * py[LANE + t];
+            s2[t] += px[2 * LANE + t] * py[2 * LANE + t];
+            s3[t] += px[3 * LANE + t] * py[3 * LANE + t];
+        }
+    }
+    let (mut tx, mut ty) = (cx.remainder().chunks_exact(LANE), cy.remainder().chunks_exact(LANE));
+    for (px, py) in (&mut tx).zip(&mut ty) {
+        for t in 0..LANE {
+            s0[t] += px[t] * py[t];
+        }
+    }
+    let rest: T = tx.remainder().iter().zip(ty.remainder()).map(|(&p, &q)| p * q).sum();
+    Acc([s0, s1, s2, s3]).reduce(|p, q| p + q) + rest
 }
 
 /// Writes `dst[i] = f(src[i])` (every slot of `dst`) and returns Σ dst, in one pass with

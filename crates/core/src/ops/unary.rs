@@ -53,7 +53,7 @@ unary_op! {
     /// ln(1 + eˣ), stable for large |x|. Derivative: σ(x).
     softplus, SoftplusRule, |x, y, g, ctx| g * x.sigmoid();
     /// max(x, 0). Derivative: 1 where x > 0, else 0.
-    relu, ReluRule, |x, y, g, ctx| g * ctx.constant(x.value().map(|v| if v > T::ZERO { T::ONE } else { T::ZERO }));
+    relu, ReluRule, |x, y, g, ctx| g * ctx.constant(x.value().par_map(|v| if v > T::ZERO { T::ONE } else { T::ZERO }));
     /// x². Derivative: 2x.
     square, SquareRule, |x, y, g, ctx| g * x * 2.0;
     /// 1/x. Derivative: -1/x².
@@ -75,7 +75,7 @@ struct ClampRule<T>(T, T);
 impl<T: Float> Backward<T> for ClampRule<T> {
     fn backward<'t>(&self, ctx: &Context<'t, T>, g: Var<'t, T>) -> InputGrads<'t, T> {
         let (lo, hi) = (self.0, self.1);
-        let inside = ctx.input(0).value().map(|v| if v >= lo && v <= hi { T::ONE } else { T::ZERO });
+        let inside = ctx.input(0).value().par_map(|v| if v >= lo && v <= hi { T::ONE } else { T::ZERO });
         one(g * ctx.constant(inside))
     }
 }
