@@ -95,7 +95,7 @@ fn conv(c: &mut Criterion) {
             let tape = Tape::new();
             let (w, b) = (tape.var(w0.clone()), tape.var(b0.clone()));
             let y = tape.constant(x.clone()).conv2d(w, Some(b), Default::default()).relu().sum();
-            black_box(y.backward());
+            black_box(y.backward_release());
         })
     });
     g.finish();

@@ -20,7 +20,7 @@ fn mlp_step(c: &mut Criterion) {
         b.iter(|| {
             let tape = Tape::new();
             let loss = cross_entropy(model.forward(tape.constant(x.clone())), &y);
-            let grads = loss.backward();
+            let grads = loss.backward_release();
             opt.step(&mut model, &grads).unwrap();
             black_box(loss.item());
         })
@@ -43,7 +43,7 @@ fn digits_epoch(c: &mut Criterion) {
             for batch in train.batches(32, Some(&mut rng), false) {
                 let tape = Tape::new();
                 let loss = cross_entropy(model.forward(tape.constant(batch.x)), &batch.y);
-                let grads = loss.backward();
+                let grads = loss.backward_release();
                 opt.step(&mut model, &grads).unwrap();
             }
         })

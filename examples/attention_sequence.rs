@@ -144,7 +144,7 @@ pub fn run(steps: usize, seed: u64, verbose: bool) -> Report {
         let logits = model.logits(&tape, &b.x).reshape([BATCH * LEN, VOCAB]).index_select(0, &b.real);
         let loss = cross_entropy(logits, &b.y);
         losses.push(loss.item() as f64);
-        let grads = loss.backward();
+        let grads = loss.backward_release();
         opt.step(&mut model, &grads).expect("every parameter gets a gradient");
         if verbose && (step + 1) % 100 == 0 {
             let recent = &losses[losses.len() - 100..];

@@ -35,7 +35,7 @@ pub fn fit(n: usize, epochs: usize, lr: f32, seed: u64) -> Fit {
         let (xv, yv) = (tape.constant(x.clone()), tape.constant(y.clone()));
         let pred = xv.matmul(tape.param(&w)) + tape.param(&b);
         let loss = (pred - yv).square().mean();
-        let grads = loss.backward();
+        let grads = loss.backward_release();
         losses.push(loss.item());
         for p in [&mut w, &mut b] {
             let g = grads.param(p).expect("both parameters are on the graph").clone();

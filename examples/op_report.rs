@@ -42,7 +42,7 @@ fn main() {
     report.add("conv2d+relu+sum fwd+bwd", "32x1x28x28 k3 c32", Work::Flops(3.0 * 2.0 * (32 * 32 * 26 * 26 * 9) as f64), || {
         let tape = Tape::new();
         let (w, b) = (tape.var(w0.clone()), tape.var(b0.clone()));
-        tape.constant(x.clone()).conv2d(w, Some(b), Default::default()).relu().sum().backward()
+        tape.constant(x.clone()).conv2d(w, Some(b), Default::default()).relu().sum().backward_release()
     });
 
     // one Adam step of an MLP 784-256-10, batch 128
@@ -53,7 +53,7 @@ fn main() {
     report.add("MLP step (fwd+bwd+Adam)", "784-256-10 b128", Work::Flops(3.0 * 2.0 * 128.0 * (784.0 * 256.0 + 2560.0)), || {
         let tape = Tape::new();
         let loss = cross_entropy(mlp.forward(tape.constant(xb.clone())), &yb);
-        let g = loss.backward();
+        let g = loss.backward_release();
         opt.step(&mut mlp, &g).unwrap();
     });
 

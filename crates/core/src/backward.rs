@@ -120,8 +120,10 @@ impl<T: Float> Tape<T> {
     }
 
     /// First-order sweep from `root` seeded with `seed`; adjoints of nodes where `keep` holds
-    /// are kept in the result, the rest are dropped as soon as they are used.
-    fn sweep_values(&self, root: NodeId, seed: Tensor<T>, keep: impl Fn(NodeId) -> bool) -> Vec<Option<Tensor<T>>> {
+    /// are kept in the result, the rest are dropped as soon as they are used. With `release`,
+    /// each op node's value below the root is dropped once its rule has run: every consumer
+    /// of a value comes later on the tape, so by then nothing in the sweep reads it again.
+    fn sweep_values(&self, root: NodeId, seed: Tensor<T>, keep: impl Fn(NodeId) -> bool, release: bool) -> Vec<Option<Tensor<T>>> {
         let _g = GradModeGuard::set(self, false);
         let mut adj: Vec<Option<Tensor<T>>> = vec![None; root + 1];
         adj[root] = Some(seed);
@@ -151,6 +153,9 @@ impl<T: Float> Tape<T> {
                 }
             }
             self.truncate(mark);
+            if release && i != root {
+                self.release(i);
+            }
         }
         adj
     }
@@ -225,7 +230,7 @@ impl<T: Float> Tape<T> {
     pub fn grad_with(&self, y: Var<'_, T>, xs: &[Var<'_, T>], seed: Tensor<T>) -> Vec<Tensor<T>> {
         self.check_seed(&y, seed.shape(), "grad_with");
         let ids: SmallVec<[NodeId; 8]> = xs.iter().map(|x| x.id).collect();
-        let adj = self.sweep_values(y.id, seed, |i| ids.contains(&i));
+        let adj = self.sweep_values(y.id, seed, |i| ids.contains(&i), false);
         xs.iter()
             .map(|x| adj.get(x.id).cloned().flatten().unwrap_or_else(|| Tensor::zeros(x.shape())))
             .collect()
@@ -284,10 +289,47 @@ impl<'t, T: Float> Var<'t, T> {
     /// Backward from a seed gradient `dL/dself` of this value's shape (for a non-scalar output).
     #[track_caller]
     pub fn backward_with(self, seed: Tensor<T>) -> Gradients<T> {
+        self.tape.check_seed(&self, seed.shape(), "backward_with");
+        self.backward_impl(seed, false)
+    }
+
+    /// As [`Var::backward`], and frees memory as it goes: each intermediate value is dropped
+    /// as soon as the reverse sweep is past it, so activations are released while gradients
+    /// are made and peak memory falls (PyTorch frees a graph's saved tensors this way unless
+    /// `retain_graph=True`). This value, the vars and the constants stay readable, and so do
+    /// parameters through their [`Param`] (the tape's reference is dropped, so the optimizer
+    /// updates them in place rather than copying). Reading any other value of the
+    /// differentiated graph afterwards, or running backward through it again, panics and
+    /// names the op. Training loops use it; read what you need (`Var::value` is a cheap
+    /// clone) before the call.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::from_slice(&[1.0, 2.0]));
+    /// let h = x * x; // an intermediate
+    /// let y = (h * 3.0).sum();
+    /// let g = y.backward_release();
+    /// assert_eq!(g.wrt(x).to_vec(), vec![6.0, 12.0]);
+    /// assert!(h.is_released()); // its memory is gone
+    /// assert_eq!((y.item(), x.value().to_vec()), (15.0, vec![1.0, 2.0])); // root and leaves stay
+    /// ```
+    #[track_caller]
+    pub fn backward_release(self) -> Gradients<T> {
+        let seed = self.tape.default_seed(&self, "backward_release");
+        self.backward_impl(seed, true)
+    }
+
+    fn backward_impl(self, seed: Tensor<T>, release: bool) -> Gradients<T> {
         let tape = self.tape;
-        tape.check_seed(&self, seed.shape(), "backward_with");
         let is_leaf: Vec<bool> = tape.nodes.borrow()[..=self.id].iter().map(|n| n.rule.is_none() && n.requires_grad).collect();
-        let adj = tape.sweep_values(self.id, seed, |i| is_leaf[i]);
+        let adj = tape.sweep_values(self.id, seed, |i| is_leaf[i], release);
+        if release {
+            // A bound parameter's value lives on in its Param: dropping the tape's copy lets
+            // the optimizer update the parameter in place instead of copying it first.
+            let bound: SmallVec<[NodeId; 8]> = tape.params.borrow().iter().map(|&(_, node)| node).collect();
+            bound.into_iter().filter(|&n| n != self.id).for_each(|n| tape.release(n));
+        }
         tape.gradients(adj)
     }
 }
@@ -310,6 +352,27 @@ mod tests {
         let len = tape.len();
         assert_eq!(y.backward().wrt(x).to_vec(), vec![5.0, 7.0]);
         assert_eq!(tape.len(), len);
+    }
+
+    #[test]
+    fn backward_release_frees_intermediates_and_says_so_when_read() {
+        let p = Param::new(Tensor::<f64>::from_slice(&[0.5, -1.0]));
+        let tape = Tape::new();
+        let (w, x) = (tape.param(&p), tape.constant(Tensor::from_slice(&[2.0, 3.0])));
+        let h = (w * x).tanh();
+        let y = h.sum();
+        let kept = y.backward().param(&p).unwrap().clone();
+        let g = y.backward_release();
+        assert_eq!(g.param(&p).unwrap().to_vec(), kept.to_vec());
+        assert!(h.is_released() && w.is_released() && !x.is_released() && !y.is_released());
+        assert_eq!(h.shape().dims(), &[2]);
+        assert!(format!("{h:?}").contains("released, shape=[2]"));
+        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h.value()));
+        let msg = read.expect_err("a released value panics when read");
+        let msg = msg.downcast_ref::<String>().expect("a formatted message");
+        assert!(msg.contains("tanh") && msg.contains("released by backward_release"), "{msg}");
+        let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| y.backward()));
+        assert!(again.is_err(), "backward through released values fails loudly");
     }
 
     #[test]

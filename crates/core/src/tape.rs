@@ -34,6 +34,32 @@ pub(crate) struct Node<T: Float> {
     pub(crate) op: &'static str,
     /// Where the user's code called the op.
     pub(crate) at: &'static Location<'static>,
+    /// The value was dropped by [`Var::backward_release`] (only the shape is left).
+    pub(crate) released: bool,
+}
+
+impl<T: Float> Node<T> {
+    /// The value, or a panic naming the op if backward released it.
+    #[inline]
+    #[track_caller]
+    pub(crate) fn value(&self) -> &Tensor<T> {
+        if self.released {
+            released_panic(self);
+        }
+        &self.value
+    }
+}
+
+#[cold]
+#[track_caller]
+fn released_panic<T: Float>(n: &Node<T>) -> ! {
+    panic!(
+        "wengert: the value of {} (shape {}, recorded at {}) was released by backward_release; \
+         read it before that call (Var::value is a cheap clone), or use backward to keep every value",
+        n.op,
+        n.value.shape(),
+        n.at
+    )
 }
 
 static NEXT_TAPE_ID: AtomicU64 = AtomicU64::new(1);
@@ -151,7 +177,7 @@ impl<T: Float> Tape<T> {
         }
         let mut nodes = self.nodes.borrow_mut();
         reserve_node(&mut nodes);
-        nodes.push(Node { value, inputs: SmallVec::new(), rule: None, requires_grad, op, at });
+        nodes.push(Node { value, inputs: SmallVec::new(), rule: None, requires_grad, op, at, released: false });
         Var { tape: self, id: nodes.len() - 1 }
     }
 
@@ -193,12 +219,22 @@ impl<T: Float> Tape<T> {
             requires_grad,
             op,
             at,
+            released: false,
         });
         Var { tape: self, id: nodes.len() - 1 }
     }
 
+    #[track_caller]
     pub(crate) fn value_of(&self, id: NodeId) -> Tensor<T> {
-        self.nodes.borrow()[id].value.clone()
+        self.nodes.borrow()[id].value().clone()
+    }
+
+    /// Drops node `id`'s value, keeping its shape for errors and shape queries.
+    pub(crate) fn release(&self, id: NodeId) {
+        let mut nodes = self.nodes.borrow_mut();
+        let n = &mut nodes[id];
+        n.value = n.value.released();
+        n.released = true;
     }
 
     pub(crate) fn requires_grad_of(&self, id: NodeId) -> bool {

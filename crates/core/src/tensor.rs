@@ -156,6 +156,12 @@ impl<E: Element> Tensor<E> {
         self.data.unique_mut()
     }
 
+    /// An element-less stand-in with this shape, for a value the tape has released (its
+    /// elements are never read: the tape checks first).
+    pub(crate) fn released(&self) -> Tensor<E> {
+        Tensor { data: Storage::inline(&[]), shape: self.shape.clone() }
+    }
+
     /// Whether two tensors share one storage (a clone of a clone, a reshape...).
     pub fn shares_storage(&self, other: &Tensor<E>) -> bool {
         self.data.ptr_eq(&other.data)

@@ -36,6 +36,7 @@ impl<'t, T: Float> Var<'t, T> {
     }
 
     /// The forward value (a cheap clone of shared storage).
+    #[track_caller]
     pub fn value(&self) -> Tensor<T> {
         self.tape.value_of(self.id)
     }
@@ -58,7 +59,12 @@ impl<'t, T: Float> Var<'t, T> {
     /// The single value of a one-element `Var`.
     #[track_caller]
     pub fn item(&self) -> T {
-        self.tape.nodes.borrow()[self.id].value.item()
+        self.tape.nodes.borrow()[self.id].value().item()
+    }
+
+    /// Whether [`Var::backward_release`] has dropped this value (its shape is still known).
+    pub fn is_released(&self) -> bool {
+        self.tape.nodes.borrow()[self.id].released
     }
 
     /// Whether a gradient flows through this value.
@@ -80,6 +86,9 @@ impl<'t, T: Float> Var<'t, T> {
 
 impl<T: Float> fmt::Debug for Var<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_released() {
+            return write!(f, "Var(#{} {}, released, shape={})", self.id, self.op_name(), self.shape());
+        }
         write!(f, "Var(#{} {}, {:?})", self.id, self.op_name(), self.value())
     }
 }

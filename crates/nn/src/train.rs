@@ -4,7 +4,7 @@
 //! ```text
 //! let tape = Tape::new();
 //! let loss = loss_fn(model.forward(tape.constant(batch.x)), &batch.y);
-//! let grads = loss.backward();
+//! let grads = loss.backward_release(); // frees activations as the sweep passes them
 //! opt.step(&mut model, &grads)?;
 //! ```
 
@@ -197,11 +197,11 @@ where
             let tape = Tape::new();
             let out = model.forward(tape.constant(batch.x.clone()));
             let l = loss(out, &batch.y);
-            let grads = l.backward();
-            sum += l.item().to_f64() * batch.len() as f64;
             if let Some(m) = metric {
                 msum += (m.score)(&out.value(), &batch.y) * batch.len() as f64;
             }
+            let grads = l.backward_release();
+            sum += l.item().to_f64() * batch.len() as f64;
             count += batch.len();
             opt.step(model, &grads)?;
         }

@@ -41,8 +41,9 @@ pub(crate) fn one<'t, T: Float>(g: Var<'t, T>) -> InputGrads<'t, T> {
 impl<'t, T: Float> Var<'t, T> {
     /// Runs `f` on the value without cloning it.
     #[inline]
+    #[track_caller]
     pub(crate) fn with_value<R>(&self, f: impl FnOnce(&Tensor<T>) -> R) -> R {
-        f(&self.tape.nodes.borrow()[self.id].value)
+        f(self.tape.nodes.borrow()[self.id].value())
     }
 
     /// Whether the value has this shape (compared in place, without copying the shape).
@@ -57,7 +58,7 @@ impl<'t, T: Float> Var<'t, T> {
     pub(crate) fn with_values<R>(&self, other: &Var<'t, T>, op: &'static str, f: impl FnOnce(&Tensor<T>, &Tensor<T>) -> R) -> R {
         self.same_tape(other, op);
         let nodes = self.tape.nodes.borrow();
-        f(&nodes[self.id].value, &nodes[other.id].value)
+        f(nodes[self.id].value(), nodes[other.id].value())
     }
 
     /// The same value as a constant: no gradient flows back through it (stop-gradient).
