@@ -95,6 +95,10 @@ pub trait Float:
     fn is_finite(self) -> bool;
     /// NaN
     fn is_nan(self) -> bool;
+    /// `self·a + b`, one fused instruction where the target has FMA (the native build here),
+    /// else a multiply then an add. Rust never fuses `x * y + z` on its own, so kernels that
+    /// want the FMA units call this.
+    fn mul_add_fast(self, a: Self, b: Self) -> Self;
 
     /// C = alpha * op(A) * op(B) + beta * C for strided row/column layouts
     /// (the general matrix multiply used by [`crate::kernels::matmul`]).
@@ -148,6 +152,17 @@ macro_rules! impl_float {
             #[inline]
             fn fast_exp(self) -> Self {
                 $fast_exp(self)
+            }
+            #[inline(always)]
+            fn mul_add_fast(self, a: Self, b: Self) -> Self {
+                #[cfg(target_feature = "fma")]
+                {
+                    self.mul_add(a, b)
+                }
+                #[cfg(not(target_feature = "fma"))]
+                {
+                    self * a + b
+                }
             }
             #[inline]
             fn ln_1p(self) -> Self {

@@ -220,10 +220,10 @@ fn short_k_kernel<T: Float>(a: &[T], (rsa, csa): (usize, usize), b: &[T], c: &mu
                 let wk = w[kk];
                 let br: &[T; 4 * W] = b[kk * n + j..kk * n + j + 4 * W].try_into().expect("64 columns");
                 for t in 0..W {
-                    a0[t] += wk * br[t];
-                    a1[t] += wk * br[W + t];
-                    a2[t] += wk * br[2 * W + t];
-                    a3[t] += wk * br[3 * W + t];
+                    a0[t] = wk.mul_add_fast(br[t], a0[t]);
+                    a1[t] = wk.mul_add_fast(br[W + t], a1[t]);
+                    a2[t] = wk.mul_add_fast(br[2 * W + t], a2[t]);
+                    a3[t] = wk.mul_add_fast(br[3 * W + t], a3[t]);
                 }
             }
             for (dst, acc) in cb.chunks_exact_mut(W).zip([a0, a1, a2, a3]) {

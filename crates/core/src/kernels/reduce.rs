@@ -41,12 +41,23 @@ impl<T: Float> Acc<T> {
         self.0[0].iter_mut().enumerate().for_each(|(i, a)| *a = g(*a, i));
     }
 
-    /// The partial results combined (pairwise across the four registers, then along one).
+    /// The partial results combined: the four registers lane by lane, then the sixteen lanes
+    /// as a halving tree (a serial chain over the lanes was most of a 128-long dot product).
     #[inline(always)]
     fn reduce(self, combine: impl Fn(T, T) -> T) -> T {
         let [a0, a1, a2, a3] = self.0;
-        let lanes = a0.iter().zip(&a1).zip(a2.iter().zip(&a3)).map(|((&p, &q), (&r, &s))| combine(combine(p, q), combine(r, s)));
-        lanes.reduce(&combine).expect("LANE > 0")
+        let mut v = [T::ZERO; LANE];
+        for i in 0..LANE {
+            v[i] = combine(combine(a0[i], a1[i]), combine(a2[i], a3[i]));
+        }
+        let mut width = LANE;
+        while width > 1 {
+            width /= 2;
+            for i in 0..width {
+                v[i] = combine(v[i], v[i + width]);
+            }
+        }
+        v[0]
     }
 }
 
@@ -104,16 +115,16 @@ pub(crate) fn dot_lanes<T: Float>(x: &[T], y: &[T]) -> T {
     for (px, py) in (&mut cx).zip(&mut cy) {
         let (px, py): (&[T; SUM_LANES], &[T; SUM_LANES]) = (px.try_into().expect("whole block"), py.try_into().expect("whole block"));
         for t in 0..LANE {
-            s0[t] += px[t] * py[t];
-            s1[t] += px[LANE + t] * py[LANE + t];
-            s2[t] += px[2 * LANE + t] * py[2 * LANE + t];
-            s3[t] += px[3 * LANE + t] * py[3 * LANE + t];
+            s0[t] = px[t].mul_add_fast(py[t], s0[t]);
+            s1[t] = px[LANE + t].mul_add_fast(py[LANE + t], s1[t]);
+            s2[t] = px[2 * LANE + t].mul_add_fast(py[2 * LANE + t], s2[t]);
+            s3[t] = px[3 * LANE + t].mul_add_fast(py[3 * LANE + t], s3[t]);
         }
     }
     let (mut tx, mut ty) = (cx.remainder().chunks_exact(LANE), cy.remainder().chunks_exact(LANE));
     for (px, py) in (&mut tx).zip(&mut ty) {
         for t in 0..LANE {
-            s0[t] += px[t] * py[t];
+            s0[t] = px[t].mul_add_fast(py[t], s0[t]);
         }
     }
     let rest: T = tx.remainder().iter().zip(ty.remainder()).map(|(&p, &q)| p * q).sum();
