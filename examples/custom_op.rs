@@ -16,7 +16,8 @@ impl<T: Float> Function<T> for LogCosh {
 
     fn forward(&self, x: &[&Tensor<T>]) -> Tensor<T> {
         let ln2 = T::from_f64(std::f64::consts::LN_2);
-        x[0].map(|v| v.abs() + (T::from_f64(-2.0) * v.abs()).exp().ln_1p() - ln2)
+        // par_map splits large inputs across the thread pool (map stays on this thread)
+        x[0].par_map(|v| v.abs() + (T::from_f64(-2.0) * v.abs()).exp().ln_1p() - ln2)
     }
 
     /// d ln(cosh x) / dx = tanh x

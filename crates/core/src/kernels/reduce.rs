@@ -211,6 +211,25 @@ fn reduce_lanes<T: Float>(
     combine: impl Fn(T, T) -> T + Sync,
     fold_row: impl Fn(&[T]) -> T + Sync,
 ) {
+    if inner > 1 && out.len() == inner && parts > 1 && n >= 2 * parts {
+        // One output row (sum over rows of a matrix): split the reduced rows rather than the
+        // columns, so each thread streams whole contiguous rows into a partial row (split by
+        // columns, `sum` over the rows of 1024x1024 ran at 82-97 µs against 63 on one thread).
+        let mut partial = vec![T::ZERO; parts * inner];
+        crate::parallel::for_each_part_mut(&mut partial, parts, inner, |start, acc| {
+            let p = start / inner;
+            let (r0, r1) = (n * p / parts, n * (p + 1) / parts);
+            acc.copy_from_slice(&src[r0 * inner..(r0 + 1) * inner]);
+            for row in src[(r0 + 1) * inner..r1 * inner].chunks_exact(inner) {
+                acc.iter_mut().zip(row).for_each(|(a, &b)| *a = combine(*a, b));
+            }
+        });
+        out.copy_from_slice(&partial[..inner]);
+        for row in partial[inner..].chunks_exact(inner) {
+            out.iter_mut().zip(row).for_each(|(a, &b)| *a = combine(*a, b));
+        }
+        return;
+    }
     crate::parallel::for_each_part_mut(out, parts, 1, |start, part| {
         if inner == 1 {
             let rows = src[start * n..].chunks_exact(n);
@@ -434,6 +453,23 @@ mod tests {
 
     fn x() -> Tensor<f64> {
         Tensor::from_fn([2, 3, 4], |i| (i[0] * 12 + i[1] * 4 + i[2]) as f64)
+    }
+
+    /// Reductions large enough to split across threads, over each axis, against indexing.
+    #[test]
+    fn large_reductions_match_indexing() {
+        let (r, c) = (300, 257);
+        let x = Tensor::<f64>::from_fn([r, c], |i| ((i[0] * 31 + i[1] * 17) % 23) as f64 - 11.0);
+        let xr = &x;
+        let col = |j: usize| (0..r).map(move |i| xr.get(&[i, j]));
+        let row = |i: usize| (0..c).map(move |j| xr.get(&[i, j]));
+        assert_eq!(x.sum_axes(&[0], false).to_vec(), (0..c).map(|j| col(j).sum()).collect::<Vec<f64>>());
+        assert_eq!(x.sum_axes(&[1], false).to_vec(), (0..r).map(|i| row(i).sum()).collect::<Vec<f64>>());
+        assert_eq!(x.max_axes(&[0], false).to_vec(), (0..c).map(|j| col(j).fold(f64::MIN, f64::max)).collect::<Vec<f64>>());
+        assert_eq!(x.min_axes(&[1], false).to_vec(), (0..r).map(|i| row(i).fold(f64::MAX, f64::min)).collect::<Vec<f64>>());
+        let y = x.reshape([3, 100, 257]);
+        let want: Vec<f64> = (0..3).flat_map(|b| (0..c).map(move |j| (0..100).map(|i| xr.get(&[b * 100 + i, j])).sum::<f64>())).collect();
+        assert_eq!(y.sum_axes(&[1], false).to_vec(), want);
     }
 
     #[test]
