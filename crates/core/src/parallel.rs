@@ -192,23 +192,24 @@ pub fn parts_for(n: usize, min_part: usize) -> usize {
     (n / min_part.max(1)).clamp(1, crate::runtime::num_threads())
 }
 
-/// A raw pointer the tasks of one job share; each task touches only its own disjoint range.
-struct SharedMut<T>(*mut T);
-impl<T> Clone for SharedMut<T> {
+/// A raw pointer the tasks of one job share, each reading or writing only its own disjoint
+/// range of the memory behind it.
+pub(crate) struct SendPtr<T>(pub(crate) *mut T);
+impl<T> Clone for SendPtr<T> {
     fn clone(&self) -> Self {
         *self
     }
 }
-impl<T> Copy for SharedMut<T> {}
-impl<T> SharedMut<T> {
-    /// The pointer (a method, so closures capture the whole Sync wrapper, not the field).
-    fn get(self) -> *mut T {
+impl<T> Copy for SendPtr<T> {}
+// SAFETY: users hand disjoint ranges (or read-only access) to different tasks.
+unsafe impl<T: Send> Sync for SendPtr<T> {}
+unsafe impl<T: Send> Send for SendPtr<T> {}
+impl<T> SendPtr<T> {
+    /// The pointer (a method, so closures capture the Sync wrapper, not the raw field).
+    pub(crate) fn get(self) -> *mut T {
         self.0
     }
 }
-// SAFETY: used only to hand disjoint ranges of one slice to different tasks.
-unsafe impl<T: Send> Sync for SharedMut<T> {}
-unsafe impl<T: Send> Send for SharedMut<T> {}
 
 /// Calls `f(start, part)` for `parts` contiguous, disjoint parts of `dst` (as equal as
 /// possible, in order), part `i` on thread `i`; `start` is the part's offset in `dst`.
@@ -223,7 +224,7 @@ pub fn for_each_part_mut<T: Send>(dst: &mut [T], parts: usize, align: usize, f: 
         return;
     }
     let bound = |i: usize| (units * i / parts * align).min(n);
-    let base = SharedMut(dst.as_mut_ptr());
+    let base = SendPtr(dst.as_mut_ptr());
     for_each_task(parts, |i| {
         let (lo, hi) = (bound(i), bound(i + 1));
         // SAFETY: the ranges [bound(i), bound(i+1)) are disjoint and inside dst, which the

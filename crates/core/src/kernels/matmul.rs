@@ -149,6 +149,7 @@ unsafe fn gemm_split<T: Float>(m: usize, k: usize, n: usize, a: *const T, rsa: i
     let len = if by_rows { m } else { n };
     let parts = parts.min(len.div_ceil(TILE)).max(1);
     let bound = |i: usize| (len.div_ceil(TILE) * i / parts * TILE).min(len);
+    use crate::parallel::SendPtr;
     let (a, b, c) = (SendPtr(a as *mut T), SendPtr(b as *mut T), SendPtr(c));
     crate::parallel::for_each_task(parts, |i| {
         let (lo, hi) = (bound(i), bound(i + 1));
@@ -164,24 +165,6 @@ unsafe fn gemm_split<T: Float>(m: usize, k: usize, n: usize, a: *const T, rsa: i
             }
         }
     });
-}
-
-/// A pointer shared by the tasks of one product, each using its own disjoint block.
-struct SendPtr<T>(*mut T);
-impl<T> Clone for SendPtr<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<T> Copy for SendPtr<T> {}
-// SAFETY: see gemm_split: tasks read A and B and write disjoint blocks of C.
-unsafe impl<T> Sync for SendPtr<T> {}
-unsafe impl<T> Send for SendPtr<T> {}
-impl<T> SendPtr<T> {
-    /// The pointer (a method, so closures capture the Sync wrapper, not the raw field).
-    fn get(self) -> *mut T {
-        self.0
-    }
 }
 
 /// Products A·Bᵀ with an output this narrow use [`dots_kernel`]: measured on the conv weight
