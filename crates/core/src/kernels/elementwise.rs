@@ -163,39 +163,44 @@ pub fn where_<E: Element>(mask: &Tensor<bool>, a: &Tensor<E>, b: &Tensor<E>) -> 
 }
 
 macro_rules! unary_methods {
-    ($($(#[$doc:meta])* $name:ident => |$x:ident| $body:expr;)*) => {
+    ($($(#[$doc:meta])* $name:ident $(($min:ident))? => |$x:ident| $body:expr;)*) => {
         impl<T: Float> Tensor<T> {
             $(
                 $(#[$doc])*
                 pub fn $name(&self) -> Tensor<T> {
-                    self.par_map(|$x: T| $body)
+                    #[allow(unused_variables)]
+                    let min = crate::kernels::PARALLEL_MIN_ELEMENTS;
+                    $(let min = crate::kernels::$min;)?
+                    Tensor::from_parts(crate::kernels::par_map_from(self.as_slice(), min, |$x: T| $body), self.shape().clone())
                 }
             )*
         }
     };
 }
 
+// Ops marked `(COSTLY_PARALLEL_MIN_ELEMENTS)` compute enough per element to use both cores
+// on smaller tensors than the memory-bound ones.
 unary_methods! {
     /// -x
     neg => |x| -x;
     /// e^x
-    exp => |x| x.fast_exp();
+    exp (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x.fast_exp();
     /// ln x (natural log)
-    ln => |x| x.ln();
+    ln (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x.ln();
     /// √x
     sqrt => |x| x.sqrt();
     /// |x|
     abs => |x| x.abs();
     /// sin x
-    sin => |x| x.sin();
+    sin (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x.sin();
     /// cos x
-    cos => |x| x.cos();
+    cos (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x.cos();
     /// tanh x
-    tanh => |x| x.tanh();
+    tanh (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x.tanh();
     /// 1 / (1 + e^-x); for large -x, e^-x overflows to ∞ and the result is exactly 0
-    sigmoid => |x| T::ONE / (T::ONE + (-x).fast_exp());
+    sigmoid (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| T::ONE / (T::ONE + (-x).fast_exp());
     /// ln(1 + eˣ), computed as max(x, 0) + ln(1 + e^-|x|) so it never overflows
-    softplus => |x| x.max(T::ZERO) + (-x.abs()).exp().ln_1p();
+    softplus (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x.max(T::ZERO) + (-x.abs()).exp().ln_1p();
     /// max(x, 0)
     relu => |x| if x > T::ZERO { x } else { T::ZERO };
     /// x²

@@ -20,10 +20,17 @@ use crate::element::Element;
 use crate::shape::Shape;
 use crate::storage::Storage;
 
-/// Elementwise kernels split their work across threads from this many elements up. Measured
-/// on the 2-core dev machine with `benches/ops.rs`: handing a chunk to the pool costs a few
-/// microseconds, which a 64K-element f32 map (~10 µs on one core) just repays.
+/// Cheap elementwise kernels (add, mul, relu: a few instructions per element, bound by
+/// memory) split their work across threads from this many elements up. Measured on the
+/// 2-core machine: handing out a job costs 0.14 µs, but below 64K f32 both halves stream
+/// from one core's L2 about as fast as one core streams the whole (a 32K-element product
+/// took 3.9 µs on one thread and 4.2 on two).
 pub const PARALLEL_MIN_ELEMENTS: usize = 1 << 16;
+
+/// Elementwise kernels that compute per element (exp, sigmoid, tanh, ln: tens of
+/// instructions) split from this many elements up: `exp` on 16K f32 took 4.4 µs on one
+/// thread and 3.0-3.6 on two, on 32K 10.9 against 7.2 (at 8K two threads do not pay).
+pub const COSTLY_PARALLEL_MIN_ELEMENTS: usize = 1 << 14;
 
 /// `f` applied to each element, on the thread pool when the slice is large.
 #[inline]
@@ -31,16 +38,33 @@ pub(crate) fn par_map<A: Copy + Sync, C: Element>(src: &[A], f: impl Fn(A) -> C 
     par_zip(src, src, |a, _| f(a))
 }
 
+/// `f` applied to each element, on the thread pool from `min_parallel` elements up.
+#[inline]
+pub(crate) fn par_map_from<A: Copy + Sync, C: Element>(src: &[A], min_parallel: usize, f: impl Fn(A) -> C + Sync) -> Storage<C> {
+    par_zip_from(src, src, min_parallel, |a, _| f(a))
+}
+
 /// `f` applied pairwise to two equally long slices, on the thread pool when they are large.
 #[inline]
 pub(crate) fn par_zip<A: Copy + Sync, B: Copy + Sync, C: Element>(a: &[A], b: &[B], f: impl Fn(A, B) -> C + Sync) -> Storage<C> {
+    par_zip_from(a, b, PARALLEL_MIN_ELEMENTS, f)
+}
+
+/// [`par_zip`] on the thread pool from `min_parallel` elements up.
+#[inline]
+pub(crate) fn par_zip_from<A: Copy + Sync, B: Copy + Sync, C: Element>(
+    a: &[A],
+    b: &[B],
+    min_parallel: usize,
+    f: impl Fn(A, B) -> C + Sync,
+) -> Storage<C> {
     debug_assert_eq!(a.len(), b.len());
     let n = a.len();
-    if n < PARALLEL_MIN_ELEMENTS {
+    if n < min_parallel.max(2) {
         return Storage::from_exact_iter(n, a.iter().zip(b).map(|(&x, &y)| f(x, y)));
     }
     let mut out: Vec<C> = Vec::with_capacity(n);
-    let parts = crate::parallel::parts_for(n, PARALLEL_MIN_ELEMENTS / 4);
+    let parts = crate::parallel::parts_for(n, min_parallel / 2);
     let dst = &mut out.spare_capacity_mut()[..n];
     crate::parallel::for_each_part_mut(dst, parts, 16, |start, d| {
         let (xa, xb) = (&a[start..start + d.len()], &b[start..start + d.len()]);
