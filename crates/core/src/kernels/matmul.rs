@@ -167,10 +167,10 @@ unsafe fn gemm_split<T: Float>(m: usize, k: usize, n: usize, a: *const T, rsa: i
     });
 }
 
-/// Products A·Bᵀ with an output this narrow use [`dots_kernel`]: measured on the conv weight
-/// gradient (32x676 · (9x676)ᵀ per sample, 32 samples) it takes 0.38 ms against 0.56 ms for
-/// `matrixmultiply`, whose packing costs more than the arithmetic here. (A direct kernel for
-/// a short inner dimension measured slower than `matrixmultiply` and was dropped.)
+/// Products A·Bᵀ with an output this narrow use [`dots_kernel`], which makes four dot
+/// products per pass over a row of A. On the conv weight gradient (32x676 · (9x676)ᵀ per
+/// sample, 32 samples) it takes 140 µs, against 187 µs one dot product at a time and 0.56 ms
+/// (measured earlier) for `matrixmultiply`, whose packing costs more than the arithmetic here.
 const SKINNY: usize = 16;
 
 /// A batch of products whose total work reaches this many FLOPs is split across threads
@@ -225,9 +225,20 @@ fn short_k_kernel<T: Float>(a: &[T], (rsa, csa): (usize, usize), b: &[T], c: &mu
 /// C = A·Bᵀ for row-major A `[m, k]` and B `[n, k]`: each element is a dot product of two
 /// contiguous rows.
 fn dots_kernel<T: Float>(a: &[T], b: &[T], c: &mut [MaybeUninit<T>], m: usize, k: usize, n: usize) {
+    use crate::kernels::reduce::{dot4_lanes, dot_lanes};
+    let brow = |j: usize| &b[j * k..(j + 1) * k];
     for (ar, cr) in a.chunks_exact(k.max(1)).take(m).zip(c.chunks_exact_mut(n)) {
-        for (br, cv) in b.chunks_exact(k.max(1)).take(n).zip(cr.iter_mut()) {
-            cv.write(crate::kernels::reduce::dot_lanes(ar, br));
+        let mut quads = cr.chunks_exact_mut(4);
+        for (q, cq) in (&mut quads).enumerate() {
+            let j = 4 * q;
+            let d = dot4_lanes(ar, [brow(j), brow(j + 1), brow(j + 2), brow(j + 3)]);
+            cq.iter_mut().zip(d).for_each(|(o, v)| {
+                o.write(v);
+            });
+        }
+        let done = n / 4 * 4;
+        for (t, o) in quads.into_remainder().iter_mut().enumerate() {
+            o.write(dot_lanes(ar, brow(done + t)));
         }
     }
 }

@@ -131,6 +131,48 @@ pub(crate) fn dot_lanes<T: Float>(x: &[T], y: &[T]) -> T {
     Acc([s0, s1, s2, s3]).reduce(|p, q| p + q) + rest
 }
 
+/// `[x·y0, x·y1, x·y2, x·y3]` for one row `x` against four rows of the same length: each
+/// 16-lane chunk of `x` is loaded once for four multiply-adds (against two loads per
+/// multiply-add for separate dot products, which made the conv weight gradient load-bound).
+#[inline]
+#[allow(clippy::needless_range_loop)]
+pub(crate) fn dot4_lanes<T: Float>(x: &[T], y: [&[T]; 4]) -> [T; 4] {
+    let n = x.len();
+    let [y0, y1, y2, y3] = y.map(|r| &r[..n]);
+    let (mut s0, mut s1, mut s2, mut s3) = ([T::ZERO; LANE], [T::ZERO; LANE], [T::ZERO; LANE], [T::ZERO; LANE]);
+    let whole = n / LANE * LANE;
+    for c in (0..whole).step_by(LANE) {
+        let xc: &[T; LANE] = x[c..c + LANE].try_into().expect("whole chunk");
+        let (c0, c1, c2, c3): (&[T; LANE], &[T; LANE], &[T; LANE], &[T; LANE]) = (
+            y0[c..c + LANE].try_into().expect("whole chunk"),
+            y1[c..c + LANE].try_into().expect("whole chunk"),
+            y2[c..c + LANE].try_into().expect("whole chunk"),
+            y3[c..c + LANE].try_into().expect("whole chunk"),
+        );
+        for t in 0..LANE {
+            s0[t] = xc[t].mul_add_fast(c0[t], s0[t]);
+            s1[t] = xc[t].mul_add_fast(c1[t], s1[t]);
+            s2[t] = xc[t].mul_add_fast(c2[t], s2[t]);
+            s3[t] = xc[t].mul_add_fast(c3[t], s3[t]);
+        }
+    }
+    let acc = [s0, s1, s2, s3];
+    let mut out = [T::ZERO; 4];
+    for (q, (o, yq)) in out.iter_mut().zip([y0, y1, y2, y3]).enumerate() {
+        let tail: T = x[whole..].iter().zip(&yq[whole..]).map(|(&p, &r)| p * r).sum();
+        let mut v = acc[q];
+        let mut width = LANE;
+        while width > 1 {
+            width /= 2;
+            for i in 0..width {
+                v[i] += v[i + width];
+            }
+        }
+        *o = v[0] + tail;
+    }
+    out
+}
+
 /// Writes `dst[i] = f(src[i])` (every slot of `dst`) and returns Σ dst, in one pass with
 /// independent lanes.
 #[inline]
