@@ -118,6 +118,9 @@ proptest! {
     #[test]
     fn relu_abs_clamp(x in tensor(3, 4)) {
         check!(|v| v[0].relu(), x);
+        // recorded backward (relu's rule builds a mask then): x·relu(x) has a nonzero second
+        // derivative (2 where x > 0)
+        check2!(|v| v[0].relu() * v[0], x);
         check!(|v| v[0].abs(), x);
         check!(|v| v[0].clamp(-0.7, 0.9), x);
     }

@@ -47,6 +47,13 @@ impl<'t, T: Float> Context<'t, T> {
         self.output
     }
 
+    /// Whether this backward is itself being recorded (`Tape::grad_graph`): then the rule's
+    /// gradient must be built from `Var` ops; otherwise (first-order backward) a rule may
+    /// compute it directly with tensor kernels and return it as a constant, saving passes.
+    pub fn records_graph(&self) -> bool {
+        self.output.tape.is_grad_enabled()
+    }
+
     /// A constant on the tape (a mask, a saved index...): no gradient flows into it.
     #[track_caller]
     pub fn constant(&self, value: Tensor<T>) -> Var<'t, T> {

@@ -57,7 +57,30 @@ impl<E: Element> Tensor<E> {
     pub fn full(shape: impl Into<Shape>, value: E) -> Self {
         let shape = shape.into();
         let n = shape.numel();
-        Tensor::from_parts(Storage::from_exact_iter(n, std::iter::repeat_n(value, n)), shape)
+        if n < crate::kernels::PARALLEL_MIN_ELEMENTS {
+            return Tensor::from_parts(Storage::from_exact_iter(n, std::iter::repeat_n(value, n)), shape);
+        }
+        let mut v = Vec::with_capacity(n);
+        let parts = crate::parallel::parts_for(n, crate::kernels::PARALLEL_MIN_ELEMENTS / 2);
+        crate::parallel::for_each_part_mut(&mut v.spare_capacity_mut()[..n], parts, 16, |_, d| {
+            d.iter_mut().for_each(|x| {
+                x.write(value);
+            })
+        });
+        // SAFETY: the parts cover all n slots and each was written.
+        unsafe { v.set_len(n) };
+        Tensor::from_parts(v, shape)
+    }
+
+    /// `f(a, b)` elementwise for two tensors of the same shape (no broadcasting), split
+    /// across threads when large. Panics if the shapes differ.
+    #[track_caller]
+    pub(crate) fn zip_same<F: Element, G: Element>(&self, other: &Tensor<F>, f: impl Fn(E, F) -> G + Sync) -> Tensor<G>
+    where
+        E: Sync,
+    {
+        assert_eq!(self.shape, other.shape, "zip_same needs equal shapes");
+        Tensor::from_parts(crate::kernels::par_zip(self.as_slice(), other.as_slice(), f), self.shape.clone())
     }
 
     /// A 0-dimensional tensor holding one value.

@@ -53,7 +53,12 @@ unary_op! {
     /// ln(1 + eˣ), stable for large |x|. Derivative: σ(x).
     softplus, SoftplusRule, |x, y, g, ctx| g * x.sigmoid();
     /// max(x, 0). Derivative: 1 where x > 0, else 0.
-    relu, ReluRule, |x, y, g, ctx| g * ctx.constant(x.value().par_map(|v| if v > T::ZERO { T::ONE } else { T::ZERO }));
+    /// (First order: one fused pass `x > 0 ? g : 0`; recorded: `g` times a 0/1 mask.)
+    relu, ReluRule, |x, y, g, ctx| if ctx.records_graph() {
+        g * ctx.constant(x.value().par_map(|v| if v > T::ZERO { T::ONE } else { T::ZERO }))
+    } else {
+        ctx.constant(g.with_values(&x, "relu backward", |gv, xv| gv.zip_same(xv, |g, x| if x > T::ZERO { g } else { T::ZERO })))
+    };
     /// x². Derivative: 2x.
     square, SquareRule, |x, y, g, ctx| g * x * 2.0;
     /// 1/x. Derivative: -1/x².
