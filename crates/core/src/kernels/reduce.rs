@@ -50,15 +50,21 @@ impl<T: Float> Acc<T> {
         for i in 0..LANE {
             v[i] = combine(combine(a0[i], a1[i]), combine(a2[i], a3[i]));
         }
-        let mut width = LANE;
-        while width > 1 {
-            width /= 2;
-            for i in 0..width {
-                v[i] = combine(v[i], v[i + width]);
-            }
-        }
-        v[0]
+        fold_register(v, combine)
     }
+}
+
+/// One register's lanes combined as a halving tree (log₂ 16 = 4 vector steps).
+#[inline(always)]
+fn fold_register<T: Float>(mut v: [T; LANE], combine: impl Fn(T, T) -> T) -> T {
+    let mut width = LANE;
+    while width > 1 {
+        width /= 2;
+        for i in 0..width {
+            v[i] = combine(v[i], v[i + width]);
+        }
+    }
+    v[0]
 }
 
 /// Sum of a slice, vectorized with independent partial sums, and split across the thread pool
@@ -160,15 +166,7 @@ pub(crate) fn dot4_lanes<T: Float>(x: &[T], y: [&[T]; 4]) -> [T; 4] {
     let mut out = [T::ZERO; 4];
     for (q, (o, yq)) in out.iter_mut().zip([y0, y1, y2, y3]).enumerate() {
         let tail: T = x[whole..].iter().zip(&yq[whole..]).map(|(&p, &r)| p * r).sum();
-        let mut v = acc[q];
-        let mut width = LANE;
-        while width > 1 {
-            width /= 2;
-            for i in 0..width {
-                v[i] += v[i + width];
-            }
-        }
-        *o = v[0] + tail;
+        *o = fold_register(acc[q], |p, q| p + q) + tail;
     }
     out
 }
