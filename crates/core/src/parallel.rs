@@ -234,6 +234,24 @@ pub fn for_each_part_mut<T: Send>(dst: &mut [T], parts: usize, align: usize, f: 
     });
 }
 
+/// A `Vec` of `n` elements built in place by [`for_each_part_mut`]'s `f(start, part)` over
+/// its uninitialized slots, without zeroing them first.
+///
+/// # Safety
+/// `f` must write every slot of the part it is given.
+pub(crate) unsafe fn collect_parts<T: Send>(
+    n: usize,
+    parts: usize,
+    align: usize,
+    f: impl Fn(usize, &mut [std::mem::MaybeUninit<T>]) + Sync,
+) -> Vec<T> {
+    let mut v = Vec::with_capacity(n);
+    for_each_part_mut(&mut v.spare_capacity_mut()[..n], parts, align, f);
+    // SAFETY: the parts cover all n slots, and the caller's `f` wrote each of them.
+    unsafe { v.set_len(n) };
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -60,15 +60,15 @@ impl<E: Element> Tensor<E> {
         if n < crate::kernels::PARALLEL_MIN_ELEMENTS {
             return Tensor::from_parts(Storage::from_exact_iter(n, std::iter::repeat_n(value, n)), shape);
         }
-        let mut v = Vec::with_capacity(n);
         let parts = crate::parallel::parts_for(n, crate::kernels::PARALLEL_MIN_ELEMENTS / 2);
-        crate::parallel::for_each_part_mut(&mut v.spare_capacity_mut()[..n], parts, 16, |_, d| {
-            d.iter_mut().for_each(|x| {
-                x.write(value);
+        // SAFETY: each part writes every one of its slots.
+        let v = unsafe {
+            crate::parallel::collect_parts(n, parts, 16, |_, d| {
+                d.iter_mut().for_each(|x| {
+                    x.write(value);
+                })
             })
-        });
-        // SAFETY: the parts cover all n slots and each was written.
-        unsafe { v.set_len(n) };
+        };
         Tensor::from_parts(v, shape)
     }
 

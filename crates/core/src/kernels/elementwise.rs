@@ -46,9 +46,9 @@ pub fn zip_broadcast<A: Element, B: Element, C: Element>(
     if total == 0 {
         return Ok(Tensor::from_parts(Vec::new(), out));
     }
-    let mut v: Vec<C> = Vec::with_capacity(total);
     let parts = if total >= PARALLEL_MIN_ELEMENTS { crate::parallel::parts_for(total, PARALLEL_MIN_ELEMENTS / 4) } else { 1 };
-    crate::parallel::for_each_part_mut(&mut v.spare_capacity_mut()[..total], parts, inner, |start, dst| {
+    // SAFETY: each part is whole rows, and every row of it is written below.
+    let v = unsafe { crate::parallel::collect_parts(total, parts, inner, |start, dst: &mut [std::mem::MaybeUninit<C>]| {
         let count = dst.len() / inner;
         let mut rows = dst.chunks_exact_mut(inner);
         for_each_outer_from(&dims[..n - 1], [&sa[..n - 1], &sb[..n - 1]], start / inner, count, |[oa, ob]| {
@@ -77,9 +77,7 @@ pub fn zip_broadcast<A: Element, B: Element, C: Element>(
                 }
             }
         });
-    });
-    // SAFETY: the parts cover all `total` slots, row by row, and every row was written.
-    unsafe { v.set_len(total) };
+    }) };
     Ok(Tensor::from_parts(v, out))
 }
 
@@ -96,13 +94,12 @@ pub(crate) fn zip_reusing<T: Float>(
     f: impl Fn(T, T) -> T + Sync,
 ) -> Result<Tensor<T>> {
     let same = owned.shape() == other.shape() || (other.numel() == 1 && other.ndim() <= owned.ndim());
-    if !same || owned.numel() < crate::kernels::PARALLEL_MIN_ELEMENTS {
+    let big = owned.numel() >= crate::kernels::PARALLEL_MIN_ELEMENTS;
+    if !(same && big && owned.unique_data_mut().is_some()) {
         return if a_owned { zip_broadcast(op, &owned, other, f) } else { zip_broadcast(op, other, &owned, f) };
     }
     let xo = other.as_slice();
-    let Some(dst) = owned.unique_data_mut() else {
-        return if a_owned { zip_broadcast(op, &owned, other, f) } else { zip_broadcast(op, other, &owned, f) };
-    };
+    let dst = owned.unique_data_mut().expect("checked unique above");
     let g = |x: T, y: T| if a_owned { f(x, y) } else { f(y, x) };
     let parts = crate::parallel::parts_for(dst.len(), crate::kernels::PARALLEL_MIN_ELEMENTS / 4);
     crate::parallel::for_each_part_mut(dst, parts, 16, |start, d| {

@@ -63,17 +63,16 @@ pub(crate) fn par_zip_from<A: Copy + Sync, B: Copy + Sync, C: Element>(
     if n < min_parallel.max(2) {
         return Storage::from_exact_iter(n, a.iter().zip(b).map(|(&x, &y)| f(x, y)));
     }
-    let mut out: Vec<C> = Vec::with_capacity(n);
     let parts = crate::parallel::parts_for(n, min_parallel / 2);
-    let dst = &mut out.spare_capacity_mut()[..n];
-    crate::parallel::for_each_part_mut(dst, parts, 16, |start, d| {
-        let (xa, xb) = (&a[start..start + d.len()], &b[start..start + d.len()]);
-        d.iter_mut().zip(xa.iter().zip(xb)).for_each(|(d, (&x, &y))| {
-            d.write(f(x, y));
+    // SAFETY: each part writes every one of its slots.
+    let out = unsafe {
+        crate::parallel::collect_parts(n, parts, 16, |start, d| {
+            let (xa, xb) = (&a[start..start + d.len()], &b[start..start + d.len()]);
+            d.iter_mut().zip(xa.iter().zip(xb)).for_each(|(d, (&x, &y))| {
+                d.write(f(x, y));
+            })
         })
-    });
-    // SAFETY: the parts above cover dst = out's first n slots, and every slot was written.
-    unsafe { out.set_len(n) };
+    };
     out.into()
 }
 
