@@ -167,10 +167,11 @@ unsafe fn gemm_split<T: Float>(m: usize, k: usize, n: usize, a: *const T, rsa: i
     });
 }
 
-/// Products A·Bᵀ with an output this narrow use [`dots_kernel`], which makes four dot
-/// products per pass over a row of A. On the conv weight gradient (32x676 · (9x676)ᵀ per
-/// sample, 32 samples) it takes 140 µs, against 187 µs one dot product at a time and 0.56 ms
-/// (measured earlier) for `matrixmultiply`, whose packing costs more than the arithmetic here.
+/// Products A·Bᵀ with an output this narrow use [`dots_kernel`], which makes eight dot
+/// products per pass over two rows of A. On the conv weight gradient (32x676 · (9x676)ᵀ per
+/// sample, 32 samples) it takes 130-170 µs, against 205-225 µs making four per pass over one
+/// row (both measured in one run), 187 µs one at a time, and 0.56 ms (measured earlier) with `matrixmultiply`, whose packing costs more than
+/// the arithmetic here.
 const SKINNY: usize = 16;
 
 /// A batch of products whose total work reaches this many FLOPs is split across threads
@@ -184,66 +185,92 @@ const PARALLEL_BATCH_FLOPS: usize = 1 << 20;
 const SHORT_K: usize = 16;
 const SHORT_K_MIN_N: usize = 64;
 
-/// C = A·B for a short inner dimension k, B row-major `[k, n]`, A read through its strides:
-/// each row of C is built 64 columns at a time in four vector registers, adding
-/// `A[i, kk]·B[kk, j..j+64]` over kk, and stored once.
+/// C = A·B for a short inner dimension k, B row-major `[k, n]`, A read through its strides.
+/// C is built in tiles of 4 rows x 16 columns, four vector registers each adding
+/// `A[i, kk]·B[kk, j..j+16]` over kk: the k x 16 panel of B is copied once to the stack and
+/// read for every tile below it, so each load of B feeds four multiply-adds. Measured on one
+/// thread for a CNN's first layer (32 filters of 1x3x3 against 9x676 columns, 32 samples):
+/// 113 µs, against 195 µs building each row of C 64 columns at a time.
 #[allow(clippy::needless_range_loop)]
 fn short_k_kernel<T: Float>(a: &[T], (rsa, csa): (usize, usize), b: &[T], c: &mut [MaybeUninit<T>], m: usize, k: usize, n: usize) {
     const W: usize = 16;
-    for (i, crow) in c.chunks_exact_mut(n).take(m).enumerate() {
-        let mut w = [T::ZERO; SHORT_K];
+    let k = k.min(SHORT_K);
+    // The rows of A gathered once (A may be strided), so the tile loop indexes fixed arrays.
+    let rows: Vec<[T; SHORT_K]> = (0..m)
+        .map(|i| std::array::from_fn(|kk| if kk < k { a[i * rsa + kk * csa] } else { T::ZERO }))
+        .collect();
+    let store = |c: &mut [MaybeUninit<T>], i: usize, j: usize, acc: [T; W]| {
+        c[i * n + j..i * n + j + W].iter_mut().zip(acc).for_each(|(d, v)| {
+            d.write(v);
+        });
+    };
+    let full = n / W * W;
+    let mut panel = [[T::ZERO; W]; SHORT_K];
+    for j in (0..full).step_by(W) {
         for kk in 0..k {
-            w[kk] = a[i * rsa + kk * csa];
+            panel[kk] = b[kk * n + j..kk * n + j + W].try_into().expect("16 columns");
         }
-        let mut blocks = crow.chunks_exact_mut(4 * W);
-        let mut j = 0;
-        for cb in &mut blocks {
+        let mut i = 0;
+        while i + 4 <= m {
             let (mut a0, mut a1, mut a2, mut a3) = ([T::ZERO; W], [T::ZERO; W], [T::ZERO; W], [T::ZERO; W]);
+            let (r0, r1, r2, r3) = (&rows[i], &rows[i + 1], &rows[i + 2], &rows[i + 3]);
             for kk in 0..k {
-                let wk = w[kk];
-                let br: &[T; 4 * W] = b[kk * n + j..kk * n + j + 4 * W].try_into().expect("64 columns");
+                let (w0, w1, w2, w3) = (r0[kk], r1[kk], r2[kk], r3[kk]);
+                let br = &panel[kk];
                 for t in 0..W {
-                    a0[t] = wk.mul_add_fast(br[t], a0[t]);
-                    a1[t] = wk.mul_add_fast(br[W + t], a1[t]);
-                    a2[t] = wk.mul_add_fast(br[2 * W + t], a2[t]);
-                    a3[t] = wk.mul_add_fast(br[3 * W + t], a3[t]);
+                    a0[t] = w0.mul_add_fast(br[t], a0[t]);
+                    a1[t] = w1.mul_add_fast(br[t], a1[t]);
+                    a2[t] = w2.mul_add_fast(br[t], a2[t]);
+                    a3[t] = w3.mul_add_fast(br[t], a3[t]);
                 }
             }
-            for (dst, acc) in cb.chunks_exact_mut(W).zip([a0, a1, a2, a3]) {
-                dst.iter_mut().zip(acc).for_each(|(d, v)| {
-                    d.write(v);
-                });
+            for (r, acc) in [a0, a1, a2, a3].into_iter().enumerate() {
+                store(c, i + r, j, acc);
             }
-            j += 4 * W;
+            i += 4;
         }
-        for (t, o) in blocks.into_remainder().iter_mut().enumerate() {
-            o.write((0..k).fold(T::ZERO, |acc, kk| acc + w[kk] * b[kk * n + j + t]));
+        for i in i..m {
+            let mut acc = [T::ZERO; W];
+            for kk in 0..k {
+                let w = rows[i][kk];
+                acc.iter_mut().zip(&panel[kk]).for_each(|(s, &x)| *s = w.mul_add_fast(x, *s));
+            }
+            store(c, i, j, acc);
+        }
+    }
+    for i in 0..m {
+        for (t, o) in c[i * n + full..(i + 1) * n].iter_mut().enumerate() {
+            o.write((0..k).fold(T::ZERO, |acc, kk| rows[i][kk].mul_add_fast(b[kk * n + full + t], acc)));
         }
     }
 }
 
 /// C = A·Bᵀ for row-major A `[m, k]` and B `[n, k]`: each element is a dot product of two
-/// contiguous rows.
+/// contiguous rows, made eight at a time (two rows of A against four of B, [`dot2x4_lanes`]);
+/// a last group of fewer than four rows of B repeats its last row and drops the extra results.
 fn dots_kernel<T: Float>(a: &[T], b: &[T], c: &mut [MaybeUninit<T>], m: usize, k: usize, n: usize) {
-    use crate::kernels::reduce::{dot4_lanes, dot_lanes};
-    let brow = |j: usize| &b[j * k..(j + 1) * k];
-    for (ar, cr) in a.chunks_exact(k.max(1)).take(m).zip(c.chunks_exact_mut(n)) {
-        let mut quads = cr.chunks_exact_mut(4);
-        for (q, cq) in (&mut quads).enumerate() {
-            let j = 4 * q;
-            let d = dot4_lanes(ar, [brow(j), brow(j + 1), brow(j + 2), brow(j + 3)]);
-            cq.iter_mut().zip(d).for_each(|(o, v)| {
-                o.write(v);
-            });
-        }
-        let done = n / 4 * 4;
-        for (t, o) in quads.into_remainder().iter_mut().enumerate() {
-            o.write(dot_lanes(ar, brow(done + t)));
+    use crate::kernels::reduce::{dot2x4_lanes, dot4_lanes};
+    let brow = |j: usize| &b[j.min(n - 1) * k..(j.min(n - 1) + 1) * k];
+    let quad = |j: usize| [brow(j), brow(j + 1), brow(j + 2), brow(j + 3)];
+    let put = |crow: &mut [MaybeUninit<T>], j: usize, d: [T; 4]| {
+        crow[j..].iter_mut().zip(d).for_each(|(o, v)| {
+            o.write(v);
+        });
+    };
+    let mut rows = a.chunks_exact(k.max(1)).take(m).zip(c.chunks_exact_mut(n));
+    while let Some((a0, c0)) = rows.next() {
+        match rows.next() {
+            Some((a1, c1)) => {
+                for j in (0..n).step_by(4) {
+                    let [d0, d1] = dot2x4_lanes([a0, a1], quad(j));
+                    put(c0, j, d0);
+                    put(c1, j, d1);
+                }
+            }
+            None => (0..n).step_by(4).for_each(|j| put(c0, j, dot4_lanes(a0, quad(j)))),
         }
     }
 }
-
-
 
 /// NumPy `matmul` semantics: a 1-D left operand is a row vector, a 1-D right operand a column
 /// vector, and the added dim is removed from the result.

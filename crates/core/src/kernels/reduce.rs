@@ -6,6 +6,7 @@ use crate::error::{Error, OrPanic, Result};
 use crate::kernels::split_at_axis;
 use crate::shape::Shape;
 use crate::tensor::Tensor;
+use smallvec::SmallVec;
 use std::mem::MaybeUninit;
 
 /// One AVX-512 register of f32 lanes. Sums keep four such accumulators side by side
@@ -109,34 +110,6 @@ pub(crate) fn sum_map_lanes<T: Float>(x: &[T], f: impl Fn(T) -> T) -> T {
     acc.reduce(|p, q| p + q) + rest
 }
 
-/// Σ x_i·y_i over two equally long slices, in four registers of independent lanes (written
-/// out lane by lane: through [`Acc`]'s closure LLVM vectorized this into shuffles).
-#[inline]
-#[allow(clippy::needless_range_loop)]
-pub(crate) fn dot_lanes<T: Float>(x: &[T], y: &[T]) -> T {
-    let n = x.len().min(y.len());
-    let (x, y) = (&x[..n], &y[..n]);
-    let (mut s0, mut s1, mut s2, mut s3) = ([T::ZERO; LANE], [T::ZERO; LANE], [T::ZERO; LANE], [T::ZERO; LANE]);
-    let (mut cx, mut cy) = (x.chunks_exact(SUM_LANES), y.chunks_exact(SUM_LANES));
-    for (px, py) in (&mut cx).zip(&mut cy) {
-        let (px, py): (&[T; SUM_LANES], &[T; SUM_LANES]) = (px.try_into().expect("whole block"), py.try_into().expect("whole block"));
-        for t in 0..LANE {
-            s0[t] = px[t].mul_add_fast(py[t], s0[t]);
-            s1[t] = px[LANE + t].mul_add_fast(py[LANE + t], s1[t]);
-            s2[t] = px[2 * LANE + t].mul_add_fast(py[2 * LANE + t], s2[t]);
-            s3[t] = px[3 * LANE + t].mul_add_fast(py[3 * LANE + t], s3[t]);
-        }
-    }
-    let (mut tx, mut ty) = (cx.remainder().chunks_exact(LANE), cy.remainder().chunks_exact(LANE));
-    for (px, py) in (&mut tx).zip(&mut ty) {
-        for t in 0..LANE {
-            s0[t] = px[t].mul_add_fast(py[t], s0[t]);
-        }
-    }
-    let rest: T = tx.remainder().iter().zip(ty.remainder()).map(|(&p, &q)| p * q).sum();
-    Acc([s0, s1, s2, s3]).reduce(|p, q| p + q) + rest
-}
-
 /// `[x·y0, x·y1, x·y2, x·y3]` for one row `x` against four rows of the same length: each
 /// 16-lane chunk of `x` is loaded once for four multiply-adds (against two loads per
 /// multiply-add for separate dot products, which made the conv weight gradient load-bound).
@@ -167,6 +140,45 @@ pub(crate) fn dot4_lanes<T: Float>(x: &[T], y: [&[T]; 4]) -> [T; 4] {
     for (q, (o, yq)) in out.iter_mut().zip([y0, y1, y2, y3]).enumerate() {
         let tail: T = x[whole..].iter().zip(&yq[whole..]).map(|(&p, &r)| p * r).sum();
         *o = fold_register(acc[q], |p, q| p + q) + tail;
+    }
+    out
+}
+
+/// `out[r][q] = x_r·y_q` for two rows `x` against four rows `y` of the same length: per
+/// 16-lane chunk, six loads feed eight multiply-adds in eight independent registers (one row
+/// against four, [`dot4_lanes`], needs five loads for four).
+#[inline]
+#[allow(clippy::needless_range_loop)]
+pub(crate) fn dot2x4_lanes<T: Float>(x: [&[T]; 2], y: [&[T]; 4]) -> [[T; 4]; 2] {
+    let n = x[0].len();
+    let [x0, x1] = x.map(|r| &r[..n]);
+    let [y0, y1, y2, y3] = y.map(|r| &r[..n]);
+    let z = [T::ZERO; LANE];
+    let (mut s00, mut s01, mut s02, mut s03) = (z, z, z, z);
+    let (mut s10, mut s11, mut s12, mut s13) = (z, z, z, z);
+    let whole = n / LANE * LANE;
+    let chunk = |r: &[T], c: usize| -> [T; LANE] { r[c..c + LANE].try_into().expect("whole chunk") };
+    for c in (0..whole).step_by(LANE) {
+        let (a0, a1) = (chunk(x0, c), chunk(x1, c));
+        let (b0, b1, b2, b3) = (chunk(y0, c), chunk(y1, c), chunk(y2, c), chunk(y3, c));
+        for t in 0..LANE {
+            s00[t] = a0[t].mul_add_fast(b0[t], s00[t]);
+            s01[t] = a0[t].mul_add_fast(b1[t], s01[t]);
+            s02[t] = a0[t].mul_add_fast(b2[t], s02[t]);
+            s03[t] = a0[t].mul_add_fast(b3[t], s03[t]);
+            s10[t] = a1[t].mul_add_fast(b0[t], s10[t]);
+            s11[t] = a1[t].mul_add_fast(b1[t], s11[t]);
+            s12[t] = a1[t].mul_add_fast(b2[t], s12[t]);
+            s13[t] = a1[t].mul_add_fast(b3[t], s13[t]);
+        }
+    }
+    let acc = [[s00, s01, s02, s03], [s10, s11, s12, s13]];
+    let mut out = [[T::ZERO; 4]; 2];
+    for (r, xr) in [x0, x1].into_iter().enumerate() {
+        for (q, yq) in [y0, y1, y2, y3].into_iter().enumerate() {
+            let tail: T = xr[whole..].iter().zip(&yq[whole..]).map(|(&p, &v)| p * v).sum();
+            out[r][q] = fold_register(acc[r][q], |p, q| p + q) + tail;
+        }
     }
     out
 }
@@ -336,8 +348,26 @@ pub fn reduce<T: Float>(
     if axes.len() == x.ndim() && op == ReduceOp::Sum {
         return Ok(Tensor::from_parts(vec![sum_slice(x.as_slice())], out_shape));
     }
-    let mut cur = x.clone();
-    for &a in axes.iter().rev() {
+    // Adjacent axes of the same kind are merged first (the bias gradient of a conv, a sum of
+    // [N, C, H, W] over N, H and W, becomes one pass over rows of H·W, then one over N: 200 ->
+    // 30 µs on 32x32x26x26, where three passes folded rows of 26).
+    let mut merged: SmallVec<[usize; 6]> = SmallVec::new();
+    let mut merged_axes: SmallVec<[usize; 6]> = SmallVec::new();
+    for (i, &d) in x.dims().iter().enumerate() {
+        let reduced = axes.contains(&i);
+        let continues = i > 0 && reduced == axes.contains(&(i - 1));
+        match merged.last_mut() {
+            Some(last) if continues => *last *= d,
+            _ => {
+                if reduced {
+                    merged_axes.push(merged.len());
+                }
+                merged.push(d);
+            }
+        }
+    }
+    let mut cur = x.try_reshape(Shape::new(&merged))?;
+    for &a in merged_axes.iter().rev() {
         cur = reduce_one_axis(&cur, a, op);
     }
     cur.try_reshape(out_shape)
@@ -520,6 +550,44 @@ mod tests {
         assert_eq!(x.sum_axes(&[0, 2], false).to_vec(), vec![60., 92., 124.]);
         assert_eq!(x.sum_axes(&[0, 2], true).dims(), &[1, 3, 1]);
         assert_eq!(x.mean_axes(&[-1], false).to_vec(), vec![1.5, 5.5, 9.5, 13.5, 17.5, 21.5]);
+    }
+
+    /// Adjacent reduced axes are merged before reducing: every mix of reduced and kept axes
+    /// of a 4-D tensor (the conv bias gradient sums axes 0, 2 and 3) against indexing.
+    #[test]
+    fn merged_axes_match_indexing() {
+        let dims = [3usize, 4, 5, 6];
+        let x = Tensor::<f64>::from_fn(dims, |i| ((i[0] * 7 + i[1] * 5 + i[2] * 3 + i[3]) % 11) as f64 - 5.0);
+        for mask in 1u32..16 {
+            let axes: Vec<isize> = (0..4).filter(|a| mask & (1 << a) != 0).map(|a| a as isize).collect();
+            let got = x.sum_axes(&axes, true);
+            let mx = x.max_axes(&axes, true);
+            let out_dims: Vec<usize> = (0..4).map(|a| if mask & (1 << a) != 0 { 1 } else { dims[a] }).collect();
+            assert_eq!(got.dims(), &out_dims[..]);
+            for o in 0..got.numel() {
+                let mut rest = o;
+                let mut at = [0usize; 4];
+                for a in (0..4).rev() {
+                    at[a] = rest % out_dims[a];
+                    rest /= out_dims[a];
+                }
+                let (mut sum, mut max) = (0.0, f64::MIN);
+                for i in 0..x.numel() {
+                    let mut r = i;
+                    let mut ix = [0usize; 4];
+                    for a in (0..4).rev() {
+                        ix[a] = r % dims[a];
+                        r /= dims[a];
+                    }
+                    if (0..4).all(|a| mask & (1 << a) != 0 || ix[a] == at[a]) {
+                        sum += x.get(&ix);
+                        max = max.max(x.get(&ix));
+                    }
+                }
+                assert_eq!(got.get(&at), sum, "sum over {axes:?} at {at:?}");
+                assert_eq!(mx.get(&at), max, "max over {axes:?} at {at:?}");
+            }
+        }
     }
 
     #[test]
