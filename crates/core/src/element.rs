@@ -68,8 +68,9 @@ pub trait Float:
     /// e^x
     fn exp(self) -> Self;
     /// eˣ in a form the compiler vectorizes (used by the kernels): for f32 a range reduction
-    /// and a degree-7 polynomial (relative error below 2e-7, about 2 ulp, with correct
-    /// overflow, underflow and NaN); for f64 the standard library's `exp`.
+    /// and a degree-6 polynomial (relative error below 1.2e-7, about 2 ulp, with correct
+    /// overflow and NaN; results below 2⁻¹²⁵ flush to zero); for f64 the standard library's
+    /// `exp`.
     fn fast_exp(self) -> Self;
     /// natural logarithm
     fn ln(self) -> Self;
@@ -250,36 +251,38 @@ fn fma(a: f32, b: f32, c: f32) -> f32 {
     }
 }
 
-/// eˣ for f32 without a libm call, so loops over it vectorize.
+/// eˣ for f32 without a libm call, so loops over it vectorize: 15 vector operations per 16
+/// lanes (one run: 1M values in 212 µs on one thread, against 268 µs for the Cephes form with
+/// a two-step 2ⁿ that this replaced).
 ///
-/// x = n·ln2 + r with n = round(x/ln2) and |r| ≤ ln2/2 (ln2 split in two parts so r is exact);
-/// eʳ ≈ 1 + r + r²·P(r) with the classic Cephes `expf` minimax coefficients; 2ⁿ is built in
-/// two halves from exponent bits so that results down to the denormals and up to overflow
-/// (→ +∞) come out right.
+/// x = n·ln2 + r with n = round(x·log₂e) and |r| ≤ ln2/2 (ln2 split in two parts so r is
+/// exact). Adding 1.5·2²³ + 126 rounds x·log₂e to n and leaves n + 126 in the low mantissa
+/// bits, which one shift turns into the float 2ⁿ⁻¹. Then eˣ = 2eʳ·2ⁿ⁻¹ with
+/// 2eʳ ≈ 2 + 2r + r²·Q(r), Q of degree 4 fitted for least relative error on |r| ≤ ln2/2
+/// (3e-9 before rounding). Relative error below 1.2e-7 (2 ulp) for results from 2⁻¹²⁵ up to
+/// f32::MAX; past ln(f32::MAX) the result is +∞, NaN stays NaN, and results below 2⁻¹²⁵
+/// (x < -86.99: the subnormals and a sliver above) flush to 0, as with flush-to-zero
+/// arithmetic.
 #[inline(always)]
 fn fast_exp_f32(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
-    /// 1.5·2²³: adding it rounds to an integer held in the low mantissa bits.
-    const ROUND: f32 = 12_582_912.0;
-    // Beyond these, eˣ is 0 (below the smallest denormal) or +∞.
-    let x = x.clamp(-104.0, 89.0);
-    let t = fma(x, LOG2E, ROUND);
-    let n = t - ROUND;
-    let ni = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
+    /// 1.5·2²³ + 126: adding it rounds to an integer n held in the low mantissa bits as n + 126.
+    const SHIFT: f32 = 12_583_038.0;
+    // -87.6 keeps n + 126 >= 0 (n = -126 gives the float 0); 89 reaches n = 128, whose
+    // result overflows to +∞ whenever eˣ does.
+    let x = x.clamp(-87.6, 89.0);
+    let t = fma(x, LOG2E, SHIFT);
+    let n = t - SHIFT;
     let r = fma(n, -LN2_LO, fma(n, -LN2_HI, x));
-    let p = 1.987_569_1e-4_f32;
-    let p = fma(p, r, 1.398_199_9e-3);
-    let p = fma(p, r, 8.333_452e-3);
-    let p = fma(p, r, 4.166_579_6e-2);
-    let p = fma(p, r, 1.666_666_5e-1);
-    let p = fma(p, r, 0.5);
-    let e = fma(p, r * r, r) + 1.0;
-    let h = ni >> 1;
-    let s1 = f32::from_bits(((h + 127) << 23) as u32);
-    let s2 = f32::from_bits(((ni - h + 127) << 23) as u32);
-    e * s1 * s2
+    let q = 2.762_92e-3_f32;
+    let q = fma(q, r, 1.673_743_1e-2);
+    let q = fma(q, r, 8.333_677_6e-2);
+    let q = fma(q, r, 3.333_304_1e-1);
+    let q = fma(q, r, 9.999_998_7e-1);
+    let two_er = fma(q, r * r, fma(r, 2.0, 2.0));
+    two_er * f32::from_bits(t.to_bits() << 23)
 }
 
 #[cfg(test)]
@@ -289,23 +292,24 @@ mod tests {
     #[test]
     fn fast_exp_f32_is_accurate_over_its_whole_range() {
         let mut worst = 0.0f64;
-        let mut x = -103.0f32;
-        while x < 88.7 {
+        let mut x = -86.9f32;
+        while x < 88.72 {
             let got = fast_exp_f32(x) as f64;
             let want = (x as f64).exp();
-            if want > f32::MIN_POSITIVE as f64 {
-                worst = worst.max(((got - want) / want).abs());
-            }
-            x += 0.0137;
+            worst = worst.max(((got - want) / want).abs());
+            x += 0.00137;
         }
-        assert!(worst < 2.5e-7, "worst relative error {worst}");
+        assert!(worst < 1.5e-7, "worst relative error {worst}");
         assert_eq!(fast_exp_f32(0.0), 1.0);
+        assert!((fast_exp_f32(88.72) as f64 / (88.72f32 as f64).exp() - 1.0).abs() < 1.5e-7);
+        assert_eq!(fast_exp_f32(88.73), f32::INFINITY);
         assert_eq!(fast_exp_f32(f32::INFINITY), f32::INFINITY);
         assert_eq!(fast_exp_f32(100.0), f32::INFINITY);
         assert_eq!(fast_exp_f32(f32::NEG_INFINITY), 0.0);
         assert!(fast_exp_f32(f32::NAN).is_nan());
-        // a denormal: within one denormal step (2^-149) of the true value
-        let d = fast_exp_f32(-100.0) as f64;
-        assert!((d - (-100f64).exp()).abs() <= 2f64.powi(-149), "{d}");
+        // below 2^-125 the result flushes to zero; never negative, never garbage
+        for x in [-87.0f32, -87.6, -87.7, -100.0, -1e30] {
+            assert_eq!(fast_exp_f32(x), 0.0, "exp({x})");
+        }
     }
 }
