@@ -278,9 +278,9 @@ fn fast_exp_f32(x: f32) -> f32 {
     let r = fma(n, -LN2_LO, fma(n, -LN2_HI, x));
     let q = 2.762_92e-3_f32;
     let q = fma(q, r, 1.673_743_1e-2);
-    let q = fma(q, r, 8.333_677_6e-2);
+    let q = fma(q, r, 8.333_678e-2);
     let q = fma(q, r, 3.333_304_1e-1);
-    let q = fma(q, r, 9.999_998_7e-1);
+    let q = fma(q, r, 9.999_999e-1);
     let two_er = fma(q, r * r, fma(r, 2.0, 2.0));
     two_er * f32::from_bits(t.to_bits() << 23)
 }
