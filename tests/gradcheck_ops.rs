@@ -319,6 +319,20 @@ proptest! {
     }
 
     #[test]
+    fn matmul_with_row_or_column_bias((m, k, n) in dims3(), ta in any::<bool>(), tb in any::<bool>(), batch in 0usize..3, per_row in any::<bool>()) {
+        let sa = if ta { vec![k, m] } else { vec![m, k] };
+        let mut sb = if tb { vec![n, k] } else { vec![k, n] };
+        if batch > 0 {
+            sb.insert(0, batch);
+        }
+        let a = Tensor::<f64>::from_fn(sa, |i| (i[0] * 3 + i[1]) as f64 * 0.13 - 0.5);
+        let b = Tensor::<f64>::from_fn(sb, |i| i.iter().enumerate().map(|(j, &v)| (j + 2) * v).sum::<usize>() as f64 * 0.11 - 0.3);
+        let bias = if per_row { Tensor::from_fn([m, 1], |i| i[0] as f64 * 0.3 - 0.2) } else { Tensor::from_fn([n], |i| 0.1 - i[0] as f64 * 0.2) };
+        let t = Transpose { a: ta, b: tb };
+        check!(|v| v[0].matmul_t_bias(v[1], t, v[2]), a, b, bias);
+    }
+
+    #[test]
     fn softmax_and_log_softmax((x, axis) in tensor_axis()) {
         check!(|v| v[0].softmax(axis), x);
         check!(|v| v[0].log_softmax(axis), x);
@@ -473,8 +487,10 @@ proptest! {
     fn second_order_conv(g in geom()) {
         let x = filled(&[1, g.cg, g.h, g.w], 12);
         let w = filled(&[2, g.cg, g.k.0, g.k.1], 13);
+        let b = filled(&[2], 14);
         let opts = Conv2dOptions { stride: g.s, padding: g.p, dilation: g.d, groups: 1 };
         check2!(|v| v[0].conv2d(v[1], None, opts).tanh(), x, w);
+        check2!(|v| v[0].conv2d(v[1], Some(v[2]), opts).tanh(), x, w, b);
     }
 }
 

@@ -40,6 +40,81 @@ impl Transpose {
 /// assert_eq!(matmul_t(&a, &b, Transpose::TN).unwrap().to_vec(), vec![1.0, 3.0, 2.0, 4.0]);
 /// ```
 pub fn matmul_t<T: Float>(a: &Tensor<T>, b: &Tensor<T>, t: Transpose) -> Result<Tensor<T>> {
+    matmul_impl(a, b, t, None)
+}
+
+/// `op(A) · op(B) + bias` as [`matmul_t`], with `bias` of shape `[m, 1]` (one value per row
+/// of each product, as a conv's bias over `weight · columns`) or `[n]` (one per column, as a
+/// linear layer's `x · Wᵀ + b`). The bias is added to each block of C right after the block
+/// is computed, while it is in cache, instead of in a second pass over C.
+///
+/// ```
+/// use wengert_core::{kernels::matmul::{matmul_t_bias, Transpose}, Tensor};
+/// let a = Tensor::<f32>::eye(2);
+/// let b = Tensor::new(vec![1.0, 2.0, 3.0, 4.0], [2, 2]);
+/// let rows = Tensor::new(vec![10.0, 20.0], [2, 1]);
+/// assert_eq!(matmul_t_bias(&a, &b, Transpose::NN, &rows).unwrap().to_vec(), vec![11.0, 12.0, 23.0, 24.0]);
+/// let cols = Tensor::from_slice(&[10.0, 20.0]);
+/// assert_eq!(matmul_t_bias(&a, &b, Transpose::NN, &cols).unwrap().to_vec(), vec![11.0, 22.0, 13.0, 24.0]);
+/// ```
+pub fn matmul_t_bias<T: Float>(a: &Tensor<T>, b: &Tensor<T>, t: Transpose, bias: &Tensor<T>) -> Result<Tensor<T>> {
+    let dim = |x: &Tensor<T>, tr: bool, last: bool| {
+        let r = x.ndim();
+        if r < 2 {
+            0
+        } else if tr != last {
+            x.dims()[r - 1]
+        } else {
+            x.dims()[r - 2]
+        }
+    };
+    let (m, n) = (dim(a, t.a, false), dim(b, t.b, true));
+    let epilogue = match *bias.dims() {
+        [len] if len == n => Epilogue::ColBias(bias.as_slice()),
+        [len, 1] if len == m => Epilogue::RowBias(bias.as_slice()),
+        _ => {
+            return Err(Error::shapes(
+                "matmul_bias",
+                &[a.shape(), b.shape(), bias.shape()],
+                format!("the bias must be [{n}] (per column) or [{m}, 1] (per row)"),
+            ))
+        }
+    };
+    matmul_impl(a, b, t, Some(epilogue))
+}
+
+/// What is added to a block of C once it is computed: a per-row or a per-column bias.
+#[derive(Clone, Copy)]
+enum Epilogue<'a, T> {
+    /// `c[i, j] += bias[i]`, i the row within its `m x n` product
+    RowBias(&'a [T]),
+    /// `c[i, j] += bias[j]`
+    ColBias(&'a [T]),
+}
+
+impl<T: Float> Epilogue<'_, T> {
+    /// Adds the bias to rows `row0..` of C (rows of `n`, products `m` rows tall), columns
+    /// `cols` of each.
+    ///
+    /// # Safety
+    /// `c` must point at row `row0`, column 0 of a row-major C with rows of `n`, holding
+    /// `rows` written rows, not aliased during the call.
+    unsafe fn apply(&self, c: *mut T, row0: usize, rows: usize, m: usize, n: usize, cols: std::ops::Range<usize>) {
+        for r in 0..rows {
+            // SAFETY: row r of the block lies inside C (caller's contract).
+            let row = unsafe { std::slice::from_raw_parts_mut(c.add(r * n + cols.start), cols.len()) };
+            match *self {
+                Epilogue::RowBias(b) => {
+                    let v = b[(row0 + r) % m];
+                    row.iter_mut().for_each(|x| *x += v);
+                }
+                Epilogue::ColBias(b) => row.iter_mut().zip(&b[cols.clone()]).for_each(|(x, &v)| *x += v),
+            }
+        }
+    }
+}
+
+fn matmul_impl<T: Float>(a: &Tensor<T>, b: &Tensor<T>, t: Transpose, epilogue: Option<Epilogue<'_, T>>) -> Result<Tensor<T>> {
     if a.ndim() < 2 || b.ndim() < 2 {
         return Err(Error::shapes(
             "matmul",
@@ -70,7 +145,12 @@ pub fn matmul_t<T: Float>(a: &Tensor<T>, b: &Tensor<T>, t: Transpose) -> Result<
         return Ok(Tensor::from_parts(Vec::new(), out_shape));
     }
     if k == 0 {
-        return Ok(Tensor::zeros(out_shape));
+        let mut z = Tensor::zeros(out_shape);
+        if let Some(e) = epilogue {
+            // SAFETY: z holds total / n whole rows of n.
+            unsafe { e.apply(z.data_mut().as_mut_ptr(), 0, total / n, m, n, 0..n) };
+        }
+        return Ok(z);
     }
     // Every kernel below writes all of its block of C (gemm with β = 0 never reads C), so the
     // output is not zeroed first (a 2.8 MB memset was 9% of a conv training step).
@@ -87,7 +167,7 @@ pub fn matmul_t<T: Float>(a: &Tensor<T>, b: &Tensor<T>, t: Transpose) -> Result<
         let rows = batch.numel() * m;
         let (pa, pb, pc) = (a.as_slice().as_ptr(), b.as_slice().as_ptr(), out.as_mut_ptr().cast::<T>());
         // SAFETY: A is [rows, k] contiguous, B is k x n with the given strides, C is [rows, n].
-        unsafe { gemm_split(rows, k, n, pa, rsa, csa, pb, rsb, csb, pc) };
+        unsafe { gemm_split(rows, k, n, pa, rsa, csa, pb, rsb, csb, pc, epilogue.map(|e| (e, m))) };
         // SAFETY: the gemm wrote all rows x n elements.
         unsafe { buf.set_len(total) };
         return Ok(Tensor::from_parts(buf, out_shape));
@@ -101,14 +181,20 @@ pub fn matmul_t<T: Float>(a: &Tensor<T>, b: &Tensor<T>, t: Transpose) -> Result<
     let (xa, xb) = (a.as_slice(), b.as_slice());
     let one = |c: &mut [MaybeUninit<T>], (oa, ob): (usize, usize)| {
         let (ma, mb) = (&xa[oa..oa + mat_a], &xb[ob..ob + mat_b]);
+        let pc = c.as_mut_ptr().cast::<T>();
         if !t.a && t.b && n <= SKINNY {
             dots_kernel(ma, mb, c, m, k, n);
         } else if !t.b && k <= SHORT_K && n >= SHORT_K_MIN_N {
             short_k_kernel(ma, (rsa as usize, csa as usize), mb, c, m, k, n);
         } else {
             // SAFETY: ma/mb hold whole stored matrices (strides from their own shapes), c is
-            // this product's m x n block, disjoint from every other.
-            unsafe { gemm_split(m, k, n, ma.as_ptr(), rsa, csa, mb.as_ptr(), rsb, csb, c.as_mut_ptr().cast::<T>()) }
+            // this product's m x n block, disjoint from every other; the gemm adds the bias.
+            unsafe { gemm_split(m, k, n, ma.as_ptr(), rsa, csa, mb.as_ptr(), rsb, csb, pc, epilogue.map(|e| (e, m))) };
+            return;
+        }
+        if let Some(e) = epilogue {
+            // SAFETY: the kernel above wrote this m x n block.
+            unsafe { e.apply(pc, 0, m, m, n, 0..n) };
         }
     };
     let flops = 2 * m * n * k * offsets.len();
@@ -139,7 +225,19 @@ const PARALLEL_GEMM_FLOPS: usize = 1 << 20;
 /// The pointers and strides must address valid `m x k`, `k x n` and `m x n` matrices, and C
 /// must not alias A or B.
 #[allow(clippy::too_many_arguments)]
-unsafe fn gemm_split<T: Float>(m: usize, k: usize, n: usize, a: *const T, rsa: isize, csa: isize, b: *const T, rsb: isize, csb: isize, c: *mut T) {
+unsafe fn gemm_split<T: Float>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *const T,
+    rsa: isize,
+    csa: isize,
+    b: *const T,
+    rsb: isize,
+    csb: isize,
+    c: *mut T,
+    epilogue: Option<(Epilogue<'_, T>, usize)>,
+) {
     /// Row and column blocks are cut at multiples of this (the micro-kernel's tile edge).
     const TILE: usize = 16;
     let threads = crate::runtime::num_threads();
@@ -158,10 +256,16 @@ unsafe fn gemm_split<T: Float>(m: usize, k: usize, n: usize, a: *const T, rsa: i
         unsafe {
             if by_rows {
                 let (pa, pc) = (a.get().offset(lo as isize * rsa), c.get().add(lo * n));
-                T::gemm(hi - lo, k, n, T::ONE, pa, rsa, csa, b.get(), rsb, csb, T::ZERO, pc, n as isize, 1)
+                T::gemm(hi - lo, k, n, T::ONE, pa, rsa, csa, b.get(), rsb, csb, T::ZERO, pc, n as isize, 1);
+                if let Some((e, rows_per_product)) = epilogue {
+                    e.apply(pc, lo, hi - lo, rows_per_product, n, 0..n);
+                }
             } else {
                 let (pb, pc) = (b.get().offset(lo as isize * csb), c.get().add(lo));
-                T::gemm(m, k, hi - lo, T::ONE, a.get(), rsa, csa, pb, rsb, csb, T::ZERO, pc, n as isize, 1)
+                T::gemm(m, k, hi - lo, T::ONE, a.get(), rsa, csa, pb, rsb, csb, T::ZERO, pc, n as isize, 1);
+                if let Some((e, rows_per_product)) = epilogue {
+                    e.apply(c.get(), 0, m, rows_per_product, n, lo..hi);
+                }
             }
         }
     });
@@ -363,6 +467,39 @@ mod tests {
                 assert_eq!(got.index_select(0, &[s]).to_vec(), naive(&a, &bs), "batch {s} of {m}x{k}x{n}");
             }
         }
+    }
+
+    /// The fused bias (per row or per column) on every kernel path, single and batched
+    /// (including the tall single-gemm path and the row/column splits), equals the product
+    /// plus the bias added afterwards.
+    #[test]
+    fn bias_epilogue_on_every_path() {
+        let val = |i: &[usize]| ((i.iter().enumerate().map(|(d, &x)| (d + 2) * x).sum::<usize>() % 11) as f64 - 5.0) * 0.5;
+        for &(m, k, n) in &[(5, 9, 150), (3, 676, 9), (130, 40, 70), (20, 300, 600), (40, 3, 20), (2, 0, 3)] {
+            for batch in [None, Some(3)] {
+                let a = Tensor::<f64>::from_fn([m, k], val);
+                let bt = Tensor::<f64>::from_fn([n, k], val);
+                let b = Tensor::<f64>::from_fn([k, n], val);
+                let bb = batch.map(|s| Tensor::<f64>::from_fn([s, k, n], val));
+                let ab = batch.map(|s| Tensor::<f64>::from_fn([s, m, k], val));
+                let rows = Tensor::<f64>::from_fn([m, 1], |i| i[0] as f64 * 0.25 + 1.0);
+                let cols = Tensor::<f64>::from_fn([n], |i| 2.0 - i[0] as f64 * 0.125);
+                let cases: Vec<(&Tensor<f64>, &Tensor<f64>, Transpose)> = match (&ab, &bb) {
+                    (Some(ab), Some(bb)) => vec![(&a, bb, Transpose::NN), (ab, &b, Transpose::NN), (ab, &bt, Transpose::NT)],
+                    _ => vec![(&a, &b, Transpose::NN), (&a, &bt, Transpose::NT)],
+                };
+                for (x, y, t) in cases {
+                    let plain = matmul_t(x, y, t).unwrap();
+                    for bias in [&rows, &cols] {
+                        let want = plain.add(bias);
+                        let got = matmul_t_bias(x, y, t, bias).unwrap();
+                        assert!(got.allclose(&want, 1e-12, 1e-9), "{m}x{k}x{n} batch {batch:?} {t:?} bias {:?}", bias.shape());
+                    }
+                }
+            }
+        }
+        let err = matmul_t_bias(&Tensor::<f32>::zeros([2, 3]), &Tensor::zeros([3, 4]), Transpose::NN, &Tensor::zeros([3])).unwrap_err();
+        assert!(err.to_string().contains("the bias must be [4] (per column) or [2, 1] (per row)"), "{err}");
     }
 
     #[test]

@@ -43,6 +43,17 @@ impl<T: Float> Backward<T> for MatMulRule {
     }
 }
 
+/// C = op(A)·op(B) + bias: the product's gradients as [`MatMulRule`], and the bias gets G
+/// summed down to its shape.
+struct MatMulBiasRule(Transpose);
+impl<T: Float> Backward<T> for MatMulBiasRule {
+    fn backward<'t>(&self, ctx: &Context<'t, T>, g: Var<'t, T>) -> InputGrads<'t, T> {
+        let mut grads = MatMulRule(self.0).backward(ctx, g);
+        grads.push(ctx.needs_grad(2).then(|| g.sum_to_like(ctx.input(2))));
+        grads
+    }
+}
+
 impl<'t, T: Float> Var<'t, T> {
     /// `op(self)·op(other)` for operands of 2+ dims with broadcast batch dims, where `t` says
     /// which operand is used transposed (read in place, never copied).
@@ -58,6 +69,36 @@ impl<'t, T: Float> Var<'t, T> {
     pub fn matmul_t(self, other: Var<'t, T>, t: Transpose) -> Var<'t, T> {
         let v = self.with_values(&other, "matmul", |a, b| matmul::matmul_t(a, b, t)).or_panic();
         self.tape.push_op("matmul", v, &[self, other], MatMulRule(t))
+    }
+
+    /// `op(self)·op(other) + bias` as one op, where `bias` is `[m, 1]` (one value per row of
+    /// each product: a conv's `weight · columns + b`) or `[n]` (one per column: a linear
+    /// layer's `x · Wᵀ + b`). Same value and gradients as `matmul_t` then `+ bias`, but the
+    /// bias is added to each block of the product while it is in cache: `conv2d` uses it and
+    /// saves a 2.8 MB pass on 32x1x28x28 with 32 filters (conv step 400-414 -> 385-395 µs).
+    /// `nn::Linear` keeps the separate add: on the digits MLP (batch 32) the fused op measured
+    /// 2% slower per epoch, for reasons not yet understood. Gradient of the bias: the output's
+    /// gradient summed to its shape.
+    ///
+    /// ```
+    /// use wengert_core::{kernels::matmul::Transpose, Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.constant(Tensor::ones([4, 3]));
+    /// let w = tape.var(Tensor::ones([5, 3]));
+    /// let b = tape.var(Tensor::from_slice(&[0.0, 1.0, 2.0, 3.0, 4.0]));
+    /// let y = x.matmul_t_bias(w, Transpose::NT, b);
+    /// assert_eq!(y.value().get(&[0, 4]), 7.0);
+    /// assert_eq!(y.sum().backward().wrt(b).to_vec(), vec![4.0; 5]);
+    /// ```
+    #[track_caller]
+    pub fn matmul_t_bias(self, other: Var<'t, T>, t: Transpose, bias: Var<'t, T>) -> Var<'t, T> {
+        self.same_tape(&other, "matmul_bias");
+        self.same_tape(&bias, "matmul_bias");
+        let v = {
+            let nodes = self.tape.nodes.borrow();
+            matmul::matmul_t_bias(nodes[self.id].value(), nodes[other.id].value(), t, nodes[bias.id].value()).or_panic()
+        };
+        self.tape.push_op("matmul_bias", v, &[self, other, bias], MatMulBiasRule(t))
     }
 
     /// Matrix product with NumPy semantics: 1-D operands are a row (left) or column (right)
