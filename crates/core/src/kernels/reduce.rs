@@ -88,7 +88,7 @@ pub fn sum_slice<T: Float>(x: &[T]) -> T {
 /// streams the data faster than the pool hands the halves out.
 const PARALLEL_SUM_ELEMENTS: usize = 1 << 18;
 
-fn sum_lanes<T: Float>(x: &[T]) -> T {
+pub(crate) fn sum_lanes<T: Float>(x: &[T]) -> T {
     sum_map_lanes(x, |v| v)
 }
 

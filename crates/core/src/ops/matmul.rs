@@ -48,9 +48,34 @@ impl<T: Float> Backward<T> for MatMulRule {
 struct MatMulBiasRule(Transpose);
 impl<T: Float> Backward<T> for MatMulBiasRule {
     fn backward<'t>(&self, ctx: &Context<'t, T>, g: Var<'t, T>) -> InputGrads<'t, T> {
+        if let Some(grads) = self.weight_and_bias_in_one_pass(ctx, g) {
+            return grads;
+        }
         let mut grads = MatMulRule(self.0).backward(ctx, g);
         grads.push(ctx.needs_grad(2).then(|| g.sum_to_like(ctx.input(2))));
         grads
+    }
+}
+
+impl MatMulBiasRule {
+    /// First order, for a conv's shapes (a shared weight `[m, k]` with `k` at most 16, a
+    /// batch of columns `[batch, k, l]`, a per-row bias `[m, 1]`): the weight and bias
+    /// gradients from one pass over G ([`matmul::matmul_nt_with_row_sums`]); the columns'
+    /// gradient, if wanted, as in [`MatMulRule`]. `None` where that does not apply.
+    fn weight_and_bias_in_one_pass<'t, T: Float>(&self, ctx: &Context<'t, T>, g: Var<'t, T>) -> Option<InputGrads<'t, T>> {
+        let (a, b, bias) = (ctx.input(0), ctx.input(1), ctx.input(2));
+        let (sa, sb, sbias) = (a.shape(), b.shape(), bias.shape());
+        let fits = match (sa.dims(), sb.dims(), sbias.dims()) {
+            (&[m, k], &[_, kb, _], &[mb, 1]) => k == kb && m == mb && k <= 16,
+            _ => false,
+        };
+        if ctx.records_graph() || self.0 != Transpose::NN || !fits || !ctx.needs_grad(0) || !ctx.needs_grad(2) {
+            return None;
+        }
+        let (dw, rows) = g.with_values(&b, "matmul_bias", |gv, bv| matmul::matmul_nt_with_row_sums(gv, bv)).or_panic();
+        let db = ctx.constant(rows.reshape(sbias));
+        let dcols = ctx.needs_grad(1).then(|| a.matmul_t(g, Transpose::TN).sum_to_like(b));
+        Some(smallvec::smallvec![Some(ctx.constant(dw)), dcols, Some(db)])
     }
 }
 
