@@ -72,6 +72,10 @@ pub trait Float:
     /// overflow and NaN; results below 2⁻¹²⁵ flush to zero); for f64 the standard library's
     /// `exp`.
     fn fast_exp(self) -> Self;
+    /// tanh x in a form the compiler vectorizes (used by the kernels): for f32 an odd
+    /// polynomial below |x| = 0.625 and 1 - 2/(e²ˣ + 1) (with [`Float::fast_exp`]) above,
+    /// relative error below 2e-7 (3 ulp); for f64 the standard library's `tanh`.
+    fn fast_tanh(self) -> Self;
     /// natural logarithm
     fn ln(self) -> Self;
     /// ln(1 + x), accurate for small x
@@ -127,7 +131,7 @@ pub trait Float:
 }
 
 macro_rules! impl_float {
-    ($t:ident, $gemm:path, $fast_exp:path) => {
+    ($t:ident, $gemm:path, $fast_exp:path, $fast_tanh:path) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -153,6 +157,10 @@ macro_rules! impl_float {
             #[inline]
             fn fast_exp(self) -> Self {
                 $fast_exp(self)
+            }
+            #[inline]
+            fn fast_tanh(self) -> Self {
+                $fast_tanh(self)
             }
             #[inline(always)]
             fn mul_add_fast(self, a: Self, b: Self) -> Self {
@@ -233,8 +241,8 @@ macro_rules! impl_float {
     };
 }
 
-impl_float!(f32, matrixmultiply::sgemm, fast_exp_f32);
-impl_float!(f64, matrixmultiply::dgemm, f64::exp);
+impl_float!(f32, matrixmultiply::sgemm, fast_exp_f32, fast_tanh_f32);
+impl_float!(f64, matrixmultiply::dgemm, f64::exp, f64::tanh);
 
 /// a·b + c, fused into one instruction where the target has FMA (the repo's
 /// `.cargo/config.toml` builds for the native CPU); a plain multiply-add elsewhere, since a
@@ -285,9 +293,50 @@ fn fast_exp_f32(x: f32) -> f32 {
     two_er * f32::from_bits(t.to_bits() << 23)
 }
 
+/// tanh x for f32 without a libm call, so loops over it vectorize (libm's `tanhf` and the
+/// `expm1f` it calls were 28% of an LSTM's training time). Below |x| = 0.625,
+/// x + x³·P(x²) with P of degree 4 fitted for least relative error (4e-9 before rounding);
+/// above, 1 - 2/(e^(2|x|) + 1), with the sign of x. Both are computed and one is selected,
+/// so there is no branch. Relative error below 2e-7; ±∞ give ±1, NaN stays NaN.
+#[inline(always)]
+fn fast_tanh_f32(x: f32) -> f32 {
+    let a = x.abs();
+    let u = x * x;
+    let p = fma(-5.704_987e-3, u, 2.063_908_7e-2);
+    let p = fma(p, u, -5.373_971_5e-2);
+    let p = fma(p, u, 1.333_144_2e-1);
+    let p = fma(p, u, -3.333_328e-1);
+    let small = fma(x * u, p, x);
+    let big = 1.0 - 2.0 / (fast_exp_f32(2.0 * a) + 1.0);
+    // the sign of x on either branch (and -0 for -0, which the polynomial would make +0)
+    if a < 0.625 { small } else { big }.copysign(x)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_tanh_f32_is_accurate_everywhere() {
+        let mut worst = 0.0f64;
+        let mut x = -12.0f32;
+        while x < 12.0 {
+            for v in [x, x * 1e-3, x * 1e-6] {
+                let (got, want) = (fast_tanh_f32(v) as f64, (v as f64).tanh());
+                if want != 0.0 {
+                    worst = worst.max(((got - want) / want).abs());
+                }
+            }
+            x += 0.000_731;
+        }
+        assert!(worst < 2e-7, "worst relative error {worst}");
+        assert_eq!(fast_tanh_f32(0.0), 0.0);
+        assert!(fast_tanh_f32(-0.0).is_sign_negative());
+        assert_eq!(fast_tanh_f32(f32::INFINITY), 1.0);
+        assert_eq!(fast_tanh_f32(f32::NEG_INFINITY), -1.0);
+        assert_eq!(fast_tanh_f32(100.0), 1.0);
+        assert!(fast_tanh_f32(f32::NAN).is_nan());
+    }
 
     #[test]
     fn fast_exp_f32_is_accurate_over_its_whole_range() {

@@ -193,7 +193,7 @@ unary_methods! {
     /// cos x
     cos (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x.cos();
     /// tanh x
-    tanh (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x.tanh();
+    tanh (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x.fast_tanh();
     /// 1 / (1 + e^-x); for large -x, e^-x overflows to ∞ and the result is exactly 0
     sigmoid (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| T::ONE / (T::ONE + (-x).fast_exp());
     /// ln(1 + eˣ), computed as max(x, 0) + ln(1 + e^-|x|) so it never overflows
