@@ -277,7 +277,7 @@ unsafe fn gemm_split<T: Float>(
 /// of A (both in one run), and 0.56 ms (measured earlier) with `matrixmultiply`, whose
 /// packing costs more than the arithmetic here; an MLP's [128, 256] · ([10, 256])ᵀ takes 12
 /// µs against 25.
-const SKINNY: usize = 16;
+pub(crate) const SKINNY: usize = 16;
 
 /// A batch of products whose total work reaches this many FLOPs is split across threads
 /// (one product per task); smaller batches are not worth the hand-off.
@@ -386,8 +386,9 @@ fn dots_kernel<T: Float>(a: &[T], b: &[T], c: &mut [MaybeUninit<T>], m: usize, k
 /// A conv's weight and bias gradients from one pass over the output gradient: for `g`
 /// `[batch, m, l]` and `b` `[batch, k, l]` (row-major), returns `Σ_s g_s·b_sᵀ` as `[m, k]`
 /// and the row sums `Σ_s Σ_j g_s[i, j]` as `[m]`. Each sample's product is a narrow A·Bᵀ
-/// ([`dots_kernel`]) and its row sums are taken right after, while the sample's rows are in
-/// cache, instead of in a separate pass over all of `g` (on a 32x32x676 gradient: 30 µs).
+/// (wengert's dot-product kernel) and its row sums are taken right after, while the
+/// sample's rows are in cache, instead of in a separate pass over all of `g` (on a
+/// 32x32x676 gradient: 30 µs).
 ///
 /// ```
 /// use wengert_core::{kernels::matmul::matmul_nt_with_row_sums, Tensor};

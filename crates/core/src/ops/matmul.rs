@@ -58,7 +58,7 @@ impl<T: Float> Backward<T> for MatMulBiasRule {
 }
 
 impl MatMulBiasRule {
-    /// First order, for a conv's shapes (a shared weight `[m, k]` with `k` at most 16, a
+    /// First order, for a conv's shapes (a shared weight `[m, k]` with `k` at most `SKINNY`, a
     /// batch of columns `[batch, k, l]`, a per-row bias `[m, 1]`): the weight and bias
     /// gradients from one pass over G ([`matmul::matmul_nt_with_row_sums`]); the columns'
     /// gradient, if wanted, as in [`MatMulRule`]. `None` where that does not apply.
@@ -66,7 +66,7 @@ impl MatMulBiasRule {
         let (a, b, bias) = (ctx.input(0), ctx.input(1), ctx.input(2));
         let (sa, sb, sbias) = (a.shape(), b.shape(), bias.shape());
         let fits = match (sa.dims(), sb.dims(), sbias.dims()) {
-            (&[m, k], &[_, kb, _], &[mb, 1]) => k == kb && m == mb && k <= 16,
+            (&[m, k], &[_, kb, _], &[mb, 1]) => k == kb && m == mb && k <= matmul::SKINNY,
             _ => false,
         };
         if ctx.records_graph() || self.0 != Transpose::NN || !fits || !ctx.needs_grad(0) || !ctx.needs_grad(2) {
