@@ -58,29 +58,7 @@ pub fn matmul_t<T: Float>(a: &Tensor<T>, b: &Tensor<T>, t: Transpose) -> Result<
 /// assert_eq!(matmul_t_bias(&a, &b, Transpose::NN, &cols).unwrap().to_vec(), vec![11.0, 22.0, 13.0, 24.0]);
 /// ```
 pub fn matmul_t_bias<T: Float>(a: &Tensor<T>, b: &Tensor<T>, t: Transpose, bias: &Tensor<T>) -> Result<Tensor<T>> {
-    let dim = |x: &Tensor<T>, tr: bool, last: bool| {
-        let r = x.ndim();
-        if r < 2 {
-            0
-        } else if tr != last {
-            x.dims()[r - 1]
-        } else {
-            x.dims()[r - 2]
-        }
-    };
-    let (m, n) = (dim(a, t.a, false), dim(b, t.b, true));
-    let epilogue = match *bias.dims() {
-        [len] if len == n => Epilogue::ColBias(bias.as_slice()),
-        [len, 1] if len == m => Epilogue::RowBias(bias.as_slice()),
-        _ => {
-            return Err(Error::shapes(
-                "matmul_bias",
-                &[a.shape(), b.shape(), bias.shape()],
-                format!("the bias must be [{n}] (per column) or [{m}, 1] (per row)"),
-            ))
-        }
-    };
-    matmul_impl(a, b, t, Some(epilogue))
+    matmul_impl(a, b, t, Some(bias))
 }
 
 /// What is added to a block of C once it is computed: a per-row or a per-column bias.
@@ -114,7 +92,9 @@ impl<T: Float> Epilogue<'_, T> {
     }
 }
 
-fn matmul_impl<T: Float>(a: &Tensor<T>, b: &Tensor<T>, t: Transpose, epilogue: Option<Epilogue<'_, T>>) -> Result<Tensor<T>> {
+/// The product, with `bias` (if any) checked against the product's `m` and `n` and added by
+/// an [`Epilogue`].
+fn matmul_impl<T: Float>(a: &Tensor<T>, b: &Tensor<T>, t: Transpose, bias: Option<&Tensor<T>>) -> Result<Tensor<T>> {
     if a.ndim() < 2 || b.ndim() < 2 {
         return Err(Error::shapes(
             "matmul",
@@ -133,6 +113,18 @@ fn matmul_impl<T: Float>(a: &Tensor<T>, b: &Tensor<T>, t: Transpose, epilogue: O
         ));
     }
     let k = ka;
+    let epilogue = match bias.map(|x| (x, x.dims())) {
+        None => None,
+        Some((x, &[len])) if len == n => Some(Epilogue::ColBias(x.as_slice())),
+        Some((x, &[len, 1])) if len == m => Some(Epilogue::RowBias(x.as_slice())),
+        Some((x, _)) => {
+            return Err(Error::shapes(
+                "matmul_bias",
+                &[a.shape(), b.shape(), x.shape()],
+                format!("the bias must be [{n}] (per column) or [{m}, 1] (per row)"),
+            ))
+        }
+    };
     let batch_a = Shape::new(&a.dims()[..ra - 2]);
     let batch_b = Shape::new(&b.dims()[..rb - 2]);
     let batch = Shape::broadcast("matmul", &batch_a, &batch_b)
@@ -410,17 +402,17 @@ pub fn matmul_nt_with_row_sums<T: Float>(g: &Tensor<T>, b: &Tensor<T>) -> Result
         }
     };
     use crate::kernels::reduce::sum_lanes;
+    if batch * m * l == 0 {
+        return Ok((Tensor::zeros([m, k]), Tensor::zeros([m])));
+    }
     let per = m * k + m;
     let mut parts = vec![T::ZERO; batch * per];
     let threads = if 2 * m * k * l * batch >= PARALLEL_BATCH_FLOPS { crate::runtime::num_threads() } else { 1 };
     let (xg, xb) = (g.as_slice(), b.as_slice());
-    crate::parallel::for_each_part_mut(&mut parts, threads.min(batch.max(1)), per.max(1), |start, chunk| {
-        for (s, out) in (start / per.max(1)..).zip(chunk.chunks_exact_mut(per.max(1))) {
+    crate::parallel::for_each_part_mut(&mut parts, threads.min(batch), per, |start, chunk| {
+        for (s, out) in (start / per..).zip(chunk.chunks_exact_mut(per)) {
             let (gs, bs) = (&xg[s * m * l..(s + 1) * m * l], &xb[s * k * l..(s + 1) * k * l]);
             let (c, sums) = out.split_at_mut(m * k);
-            if l == 0 {
-                continue;
-            }
             // SAFETY: MaybeUninit<T> has T's layout; the kernel only writes.
             let c = unsafe { &mut *(c as *mut [T] as *mut [MaybeUninit<T>]) };
             dots_kernel(gs, bs, c, m, l, k);
@@ -428,7 +420,7 @@ pub fn matmul_nt_with_row_sums<T: Float>(g: &Tensor<T>, b: &Tensor<T>) -> Result
         }
     });
     let mut total = vec![T::ZERO; per];
-    for part in parts.chunks_exact(per.max(1)) {
+    for part in parts.chunks_exact(per) {
         total.iter_mut().zip(part).for_each(|(t, &p)| *t += p);
     }
     let sums = total.split_off(m * k);
