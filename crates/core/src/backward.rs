@@ -112,11 +112,14 @@ impl<T: Float> Tape<T> {
 
     fn context<'t>(&'t self, i: NodeId, inputs: &[NodeId]) -> Context<'t, T> {
         let nodes = self.nodes.borrow();
-        Context {
-            inputs: inputs.iter().map(|&id| Var { tape: self, id }).collect(),
-            needs: inputs.iter().map(|&id| nodes[id].requires_grad).collect(),
-            output: Var { tape: self, id: i },
+        // Filled in place: collecting into the small vectors and moving them in stalled on
+        // reading back their just-written elements with wider loads.
+        let mut ctx = Context { inputs: SmallVec::new(), needs: SmallVec::new(), output: Var { tape: self, id: i } };
+        for &id in inputs {
+            ctx.inputs.push(Var { tape: self, id });
+            ctx.needs.push(nodes[id].requires_grad);
         }
+        ctx
     }
 
     /// First-order sweep from `root` seeded with `seed`; adjoints of nodes where `keep` holds

@@ -169,6 +169,7 @@ impl<T: Float> Tape<T> {
         self.anomaly.set(on);
     }
 
+    #[inline]
     #[track_caller]
     fn push_leaf(&self, op: &'static str, value: Tensor<T>, requires_grad: bool) -> Var<'_, T> {
         let at = Location::caller();
@@ -176,9 +177,8 @@ impl<T: Float> Tape<T> {
             panic!("wengert anomaly: {op} leaf of shape {} created at {at} holds NaN", value.shape());
         }
         let mut nodes = self.nodes.borrow_mut();
-        reserve_node(&mut nodes);
-        nodes.push(Node { value, inputs: SmallVec::new(), rule: None, requires_grad, op, at, released: false });
-        Var { tape: self, id: nodes.len() - 1 }
+        let id = push_node(&mut nodes, Node { value, inputs: SmallVec::new(), rule: None, requires_grad, op, at, released: false });
+        Var { tape: self, id }
     }
 
     /// Records an op: its value, its inputs and its backward rule. The rule is boxed only when
@@ -211,17 +211,9 @@ impl<T: Float> Tape<T> {
         }
         let requires_grad = self.grad_mode.get() && inputs.iter().any(|v| nodes[v.id].requires_grad);
         let rule: Option<Box<dyn Backward<T>>> = if requires_grad { Some(Box::new(rule)) } else { None };
-        reserve_node(&mut nodes);
-        nodes.push(Node {
-            value,
-            inputs: inputs.iter().map(|v| v.id).collect(),
-            rule,
-            requires_grad,
-            op,
-            at,
-            released: false,
-        });
-        Var { tape: self, id: nodes.len() - 1 }
+        let inputs = inputs.iter().map(|v| v.id).collect();
+        let id = push_node(&mut nodes, Node { value, inputs, rule, requires_grad, op, at, released: false });
+        Var { tape: self, id }
     }
 
     #[track_caller]
@@ -284,6 +276,30 @@ impl<T: Float> Tape<T> {
         s.push_str("}\n");
         s
     }
+}
+
+/// Appends `node`, returning its id. The node is written straight into the list's spare
+/// slot: `Vec::push` built it on the stack first and copied it in with wide loads right after
+/// the narrow stores that built it, which the CPU cannot forward (a stall per recorded op).
+#[inline(always)]
+fn push_node<T: Float>(nodes: &mut Vec<Node<T>>, node: Node<T>) -> NodeId {
+    reserve_node(nodes);
+    let id = nodes.len();
+    let Node { value, inputs, rule, requires_grad, op, at, released } = node;
+    let slot = nodes.spare_capacity_mut()[0].as_mut_ptr();
+    // SAFETY: reserve_node made room for one more node, and every field of the slot is
+    // written (one by one, so nothing is staged on the stack) before the length covers it.
+    unsafe {
+        std::ptr::addr_of_mut!((*slot).value).write(value);
+        std::ptr::addr_of_mut!((*slot).inputs).write(inputs);
+        std::ptr::addr_of_mut!((*slot).rule).write(rule);
+        std::ptr::addr_of_mut!((*slot).requires_grad).write(requires_grad);
+        std::ptr::addr_of_mut!((*slot).op).write(op);
+        std::ptr::addr_of_mut!((*slot).at).write(at);
+        std::ptr::addr_of_mut!((*slot).released).write(released);
+        nodes.set_len(id + 1);
+    }
+    id
 }
 
 /// Makes room for one more node. When the node list outgrows malloc's mmap threshold, the
