@@ -56,6 +56,9 @@ pub trait Float:
     const INFINITY: Self;
     /// -infinity
     const NEG_INFINITY: Self;
+    /// The smallest positive normal value; magnitudes below it are subnormal, which many CPUs
+    /// compute on far more slowly (an optimizer flushes its decaying moments to 0 there).
+    const MIN_POSITIVE: Self;
 
     /// Converts from `f64` (rounding for `f32`).
     fn from_f64(x: f64) -> Self;
@@ -138,6 +141,7 @@ macro_rules! impl_float {
             const EPSILON: Self = $t::EPSILON;
             const INFINITY: Self = $t::INFINITY;
             const NEG_INFINITY: Self = $t::NEG_INFINITY;
+            const MIN_POSITIVE: Self = $t::MIN_POSITIVE;
             #[inline]
             fn from_f64(x: f64) -> Self {
                 x as $t

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use wengert_core::{Float, ParamId, Tensor};
 
-use super::{check_grad_shape, check_state_len, require, Optimizer, WeightDecay};
+use super::{check_grad_shape, check_state_len, flush_subnormal, require, Optimizer, WeightDecay};
 
 /// Hyper-parameters of [`Adam`]; `Default` is PyTorch's `Adam` defaults.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -152,26 +152,29 @@ impl<T: Float> Optimizer<T> for Adam<T> {
         let (eps, one_b1, one_b2) = (T::from_f64(cfg.eps), T::from_f64(1.0 - b1), T::from_f64(1.0 - b2));
         let (b1, b2) = (T::from_f64(b1), T::from_f64(b2));
 
-        // Decays p (decoupled) and updates the moments from the (L2-decayed) gradient.
-        let moments = |p: &mut T, g: T, m: &mut T, v: &mut T| {
-            let g = g + l2 * *p;
-            *p *= shrink;
-            *m = b1 * *m + one_b1 * g;
-            *v = b2 * *v + one_b2 * g * g;
+        // Decays p (decoupled), updates the moments from the (L2-decayed) gradient and returns
+        // the new moments. Every element is read before any is written, so no load waits on
+        // a store to another array.
+        // Decaying moments are flushed to 0 below the normal range (see `flush_subnormal`).
+        let moments = |p: T, g: T, m: T, v: T| {
+            let g = g + l2 * p;
+            (p * shrink, flush_subnormal(b1 * m + one_b1 * g), flush_subnormal(b2 * v + one_b2 * g * g))
         };
-        let descend = |p: &mut T, m: T, v: T| *p -= step_size * (m / (v.sqrt() * inv_bc2_sqrt + eps));
+        let descend = |p: T, m: T, v: T| p - step_size * (m / (v.sqrt() * inv_bc2_sqrt + eps));
 
         let it = value.data_mut().iter_mut().zip(grad.as_slice()).zip(st.m.iter_mut().zip(st.v.iter_mut()));
         if cfg.amsgrad {
             it.zip(st.v_max.iter_mut()).for_each(|(((p, &g), (m, v)), v_max)| {
-                moments(p, g, m, v);
-                *v_max = v_max.max(*v);
-                descend(p, *m, *v_max);
+                let (p1, m1, v1) = moments(*p, g, *m, *v);
+                let vm = v_max.max(v1);
+                (*m, *v, *v_max) = (m1, v1, vm);
+                *p = descend(p1, m1, vm);
             });
         } else {
             it.for_each(|((p, &g), (m, v))| {
-                moments(p, g, m, v);
-                descend(p, *m, *v);
+                let (p1, m1, v1) = moments(*p, g, *m, *v);
+                (*m, *v) = (m1, v1);
+                *p = descend(p1, m1, v1);
             });
         }
     }
@@ -279,6 +282,22 @@ mod tests {
         step_with(&mut opt, &mut m, &[0.5], Some(&[0.0]));
         assert_close(&m.w.value().to_vec(), &[0.999 - 0.1 * 0.5 / (0.5 + EPS)]);
         assert_eq!(opt.config().weight_decay, WeightDecay::Decoupled(0.01));
+    }
+
+    #[test]
+    fn moments_decaying_below_the_normal_range_are_flushed() {
+        // After one gradient of 1, zero gradients shrink m by β₁ per step: 0.1·0.9ᵗ leaves
+        // f64's normal range (2.2e-308) after about 6,700 steps, and must then be exactly 0.
+        let mut m = Tiny::new(&[1.0], &[0.0]);
+        let mut opt = Adam::new(AdamConfig::default());
+        step_with(&mut opt, &mut m, &[1.0], Some(&[0.0]));
+        for _ in 0..7000 {
+            step_with(&mut opt, &mut m, &[0.0], Some(&[0.0]));
+        }
+        let st = &opt.state[&m.w.id()];
+        assert_eq!(st.m[0], 0.0);
+        // v shrinks by β₂ = 0.999 per step only, so it is still normal and untouched
+        assert!(st.v[0].is_normal() && (st.v[0] - 0.001 * 0.999f64.powi(7000)).abs() < 1e-15);
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use wengert_core::{Float, ParamId, Tensor};
 
-use super::{check_grad_shape, check_state_len, require, Optimizer, WeightDecay};
+use super::{check_grad_shape, check_state_len, flush_subnormal, require, Optimizer, WeightDecay};
 
 /// Hyper-parameters of [`RmsProp`]; `Default` is PyTorch's `RMSprop` defaults.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -117,15 +117,15 @@ impl<T: Float> Optimizer<T> for RmsProp<T> {
         let square = |p: &mut T, g: T, s: &mut T| {
             let g = g + l2 * *p;
             *p *= shrink;
-            *s = alpha * *s + one_alpha * g * g;
+            *s = flush_subnormal(alpha * *s + one_alpha * g * g);
             g
         };
         let centered = |g: T, s: T, gbar: &mut T| {
-            *gbar = alpha * *gbar + one_alpha * g;
+            *gbar = flush_subnormal(alpha * *gbar + one_alpha * g);
             (s - *gbar * *gbar).sqrt() + eps
         };
         let with_buf = |p: &mut T, step: T, b: &mut T| {
-            *b = mu * *b + step;
+            *b = flush_subnormal(mu * *b + step);
             *p -= lr * *b;
         };
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use wengert_core::{Float, ParamId, Tensor};
 
-use super::{check_grad_shape, check_state_len, require, Optimizer, WeightDecay};
+use super::{check_grad_shape, check_state_len, flush_subnormal, require, Optimizer, WeightDecay};
 
 /// The momentum of [`Sgd`], with coefficient μ and dampening τ ([`SgdConfig::dampening`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -144,7 +144,7 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
                 check_state_len("Sgd", buf.len(), value);
                 value.data_mut().iter_mut().zip(grad.as_slice()).zip(buf.iter_mut()).for_each(|((p, &g), b)| {
                     let g = g + l2 * *p;
-                    *b = mu * *b + damp * g;
+                    *b = flush_subnormal(mu * *b + damp * g);
                     *p = *p * shrink - lr * direction(g, *b);
                 });
             }
