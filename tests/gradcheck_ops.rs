@@ -37,6 +37,15 @@ fn tensor_axis() -> impl Strategy<Value = (Tensor<f64>, isize)> {
     })
 }
 
+/// Logits `[n, C]` (short rows and rows past the 16-lane block) and a class index per row.
+fn logits_and_targets() -> impl Strategy<Value = (Tensor<f64>, Tensor<usize>)> {
+    (1usize..5, 1usize..20).prop_flat_map(|(n, c)| (tensor_of(vec![n, c], -3.0, 3.0), proptest::collection::vec(0..c, n)))
+        .prop_map(|(x, ys)| {
+            let n = ys.len();
+            (x, Tensor::new(ys, [n]))
+        })
+}
+
 /// Two tensors that broadcast together, the second with values in `[lo, hi)`.
 fn pair_with_rhs(lo: f64, hi: f64) -> impl Strategy<Value = (Tensor<f64>, Tensor<f64>)> {
     broadcast_shapes(3, 3).prop_flat_map(move |(a, b)| (tensor_of(a, -2.0, 2.0), tensor_of(b, lo, hi)))
@@ -336,6 +345,12 @@ proptest! {
     fn softmax_and_log_softmax((x, axis) in tensor_axis()) {
         check!(|v| v[0].softmax(axis), x);
         check!(|v| v[0].log_softmax(axis), x);
+    }
+
+    #[test]
+    fn cross_entropy_rows((x, ys) in logits_and_targets()) {
+        check!(|v| v[0].cross_entropy_rows(&ys), x);
+        check2!(|v| v[0].cross_entropy_rows(&ys).square(), x);
     }
 }
 

@@ -136,6 +136,10 @@ impl<T: Float> CrossEntropyLoss<T> {
     #[track_caller]
     pub fn loss<'t>(&self, logits: Var<'t, T>, targets: &Tensor<usize>) -> Var<'t, T> {
         let (n, c) = check_targets("cross_entropy", &logits, targets);
+        if self.weight.is_none() && self.label_smoothing == 0.0 {
+            // the plain loss as one fused op (one pass each way, no [n, C] log-probabilities)
+            return self.reduction.apply(logits.cross_entropy_rows(targets));
+        }
         let tape = logits.tape();
         let logp = logits.log_softmax(1);
         let eps = self.label_smoothing;
