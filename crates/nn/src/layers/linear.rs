@@ -82,10 +82,10 @@ impl<T: Float> Module<T> for Linear<T> {
             );
         }
         let tape = x.tape();
-        let y = x.matmul_t(tape.param(&self.weight), Transpose::NT);
+        let w = tape.param(&self.weight);
         match &self.bias {
-            Some(b) => y + tape.param(b),
-            None => y,
+            Some(b) => x.matmul_t_bias(w, Transpose::NT, tape.param(b)),
+            None => x.matmul_t(w, Transpose::NT),
         }
     }
     visit_weight_bias!();
