@@ -181,10 +181,11 @@ fn matmul_impl<T: Float>(a: &Tensor<T>, b: &Tensor<T>, t: Transpose, bias: Optio
         } else {
             // matrixmultiply packs a row-major A and a column-major B one gathered element at a
             // time; a product small enough for one thread copies them transposed first, in
-            // vector tiles. Measured on products of 0.1-1 MFLOP: with a transposed B 11-29%
+            // vector tiles. Measured on f32 products of 0.1-1 MFLOP: with a transposed B 11-29%
             // faster (the digits MLP's x·Wᵀ, 32x64 · (128x64)ᵀ: 8.5 -> 6.6 µs), with a
-            // row-major A of at least 16 rows up to 16% (fewer rows: no gain).
-            let single = 2 * m * n * k < PARALLEL_GEMM_FLOPS;
+            // row-major A of at least 16 rows up to 16% (fewer rows: no gain). Without vector
+            // tiles (f64) the copies cost more than they save (5-20% slower), so none is made.
+            let single = crate::kernels::index::transposes_in_vector_tiles::<T>() && 2 * m * n * k < PARALLEL_GEMM_FLOPS;
             let at = (single && !t.a && m >= 16 && k > 1).then(|| transposed(ma, m, k));
             let bt = (single && t.b && n > 1 && k > 1).then(|| transposed(mb, n, k));
             let (pa, rsa, csa) = at.as_ref().map_or((ma.as_ptr(), rsa, csa), |v| (v.as_ptr(), 1, m as isize));
@@ -594,9 +595,9 @@ mod tests {
         assert_eq!(matmul_t(&at, &bt, Transpose::TT).unwrap().to_vec(), c.to_vec());
     }
 
-    /// Products small enough for one thread copy a row-major A (16 rows or more) and a
+    /// f32 products small enough for one thread copy a row-major A (16 rows or more) and a
     /// column-major B transposed before the gemm: every transpose combination, with and
-    /// without a bias, in f32 (vector transpose tiles) and f64, against the naive product.
+    /// without a bias, against the naive product (f64, which makes no copies, alike).
     #[test]
     fn transposed_operand_copies_match_naive() {
         fn case<T: Float>(m: usize, k: usize, n: usize, tol: f64) {
