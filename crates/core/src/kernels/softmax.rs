@@ -10,14 +10,7 @@ use std::mem::MaybeUninit;
 /// `dst_i = exp(x_i - max) / Σ_j exp(x_j - max)`, rows split across the thread pool for
 /// large inputs.
 fn softmax_rows<T: Float>(src: &[T], dst: &mut [MaybeUninit<T>], n: usize, log: bool) {
-    if src.len() >= crate::kernels::PARALLEL_MIN_ELEMENTS && src.len() > n {
-        let parts = crate::parallel::parts_for(src.len(), crate::kernels::PARALLEL_MIN_ELEMENTS / 4);
-        crate::parallel::for_each_part_mut(dst, parts, n, |start, d| {
-            softmax_rows_seq(&src[start..start + d.len()], d, n, log)
-        });
-    } else {
-        softmax_rows_seq(src, dst, n, log);
-    }
+    for_row_parts(src, n, dst, n, |_, rows, d| softmax_rows_seq(rows, d, n, log));
 }
 
 /// The largest sum of exponentials a shifted pass may reach and be kept: below it, no element
@@ -131,25 +124,25 @@ fn halving<T: Float>(mut b: [T; SHORT_ROW], f: impl Fn(T, T) -> T) -> T {
 fn row_logsumexp<T: Float>(row: &[T]) -> (T, T) {
     use crate::kernels::reduce::{fold_lanes, sum_map_lanes};
     let larger = |a: T, b: T| if b > a { b } else { a };
-    if row.len() <= SHORT_ROW {
-        // built lane by lane (a masked load), not copied in: reading a just-copied block back
-        // as one vector stalls on store forwarding
-        let b: [T; SHORT_ROW] = std::array::from_fn(|i| row.get(i).copied().unwrap_or(T::NEG_INFINITY));
-        let m = halving(b, larger);
-        if m == T::NEG_INFINITY {
-            return (m, T::ZERO); // every e^{xⱼ} is 0
-        }
-        return (m, halving(b.map(|v| (v - m).fast_exp()), |p, q| p + q).ln());
-    }
-    let m = fold_lanes(row, larger);
+    // A short row as one block, built lane by lane (a masked load), not copied in: reading a
+    // just-copied block back as one vector stalls on store forwarding.
+    let block = (row.len() <= SHORT_ROW).then(|| std::array::from_fn::<T, SHORT_ROW, _>(|i| row.get(i).copied().unwrap_or(T::NEG_INFINITY)));
+    let m = match block {
+        Some(b) => halving(b, larger),
+        None => fold_lanes(row, larger),
+    };
     if m == T::NEG_INFINITY {
-        return (m, T::ZERO);
+        return (m, T::ZERO); // every e^{xⱼ} is 0
     }
-    (m, sum_map_lanes(row, |v| (v - m).fast_exp()).ln())
+    let sum = match block {
+        Some(b) => halving(b.map(|v| (v - m).fast_exp()), |p, q| p + q),
+        None => sum_map_lanes(row, |v| (v - m).fast_exp()),
+    };
+    (m, sum.ln())
 }
 
 /// Runs `f(first_row, rows, out)` over parts of `out` (`per_row` slots per row of `x`, each
-/// row `c` long), split across threads when `x` is large.
+/// row `c` long), split across threads (whole rows each) when `x` is large.
 fn for_row_parts<T: Float>(x: &[T], c: usize, out: &mut [MaybeUninit<T>], per_row: usize, f: impl Fn(usize, &[T], &mut [MaybeUninit<T>]) + Sync) {
     let parts = if x.len() >= crate::kernels::PARALLEL_MIN_ELEMENTS { crate::parallel::parts_for(x.len(), crate::kernels::PARALLEL_MIN_ELEMENTS / 4) } else { 1 };
     crate::parallel::for_each_part_mut(out, parts, per_row, |start, o| {
