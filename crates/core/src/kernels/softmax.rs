@@ -289,6 +289,29 @@ mod tests {
                 }
             }
         }
+        // large enough to split rows across threads (forward, backward and softmax alike)
+        let (n, c) = (700, 120);
+        let x = Tensor::<f64>::from_fn([n, c], |i| ((i[0] * 31 + i[1] * 17) % 23) as f64 * 0.4 - 4.0);
+        let ys = Tensor::new((0..n).map(|r| (r * 13) % c).collect(), [n]);
+        let (loss, m, l) = cross_entropy_parts(&x, &ys).unwrap();
+        let logp = x.log_softmax(-1);
+        let p = x.softmax(-1);
+        let want_p = Tensor::from_fn([n, c], |i| {
+            let row: Vec<f64> = (0..c).map(|j| x.get(&[i[0], j])).collect();
+            let mx = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            (x.get(i) - mx).exp() / row.iter().map(|v| (v - mx).exp()).sum::<f64>()
+        });
+        assert!(p.allclose(&want_p, 1e-12, 1e-12));
+        let dx = cross_entropy_rows_backward(&x, &ys, &m, &l, &Tensor::ones([n])).unwrap();
+        for r in 0..n {
+            let y = ys.as_slice()[r];
+            assert!((loss.get(&[r]) + logp.get(&[r, y])).abs() < 1e-12, "row {r}");
+            for j in [0, y, c - 1] {
+                let want = p.get(&[r, j]) - if j == y { 1.0 } else { 0.0 };
+                assert!((dx.get(&[r, j]) - want).abs() < 1e-12, "row {r} col {j}");
+            }
+        }
+
         let x = Tensor::<f32>::zeros([2, 3]);
         let err = cross_entropy_rows(&x, &Tensor::new(vec![0usize, 3], [2])).unwrap_err().to_string();
         assert!(err.contains("cross_entropy_rows") && err.contains("class 3") && err.contains("3 classes"), "{err}");
