@@ -30,6 +30,13 @@ fn main() {
     let row = t(&[1, 1024], 5);
     report.add("add row vector", "1024x1024 + 1x1024", Work::Bytes(2.0 * 4.0 * M as f64), || &m + &row);
     report.add("softmax last axis", "1024x1024 f32", Work::Bytes(2.0 * 4.0 * M as f64), || m.softmax(-1));
+    report.add("transpose", "1024x1024 f32", Work::Bytes(2.0 * 4.0 * M as f64), || m.t());
+    // the loss of 1024 rows of 1024 logits, forward (reads them) and backward (reads, writes)
+    let classes = Tensor::from_fn([1024], |i| (i[0] * 7) % 1024);
+    report.add("cross-entropy fwd+bwd", "1024x1024 f32", Work::Bytes(3.0 * 4.0 * M as f64), || {
+        let tape = Tape::new();
+        tape.var(m.clone()).cross_entropy_rows(&classes).sum().backward_release()
+    });
     for n in [128usize, 512, 1024] {
         let (x, y) = (t(&[n, n], 6), t(&[n, n], 7));
         report.add("matmul", &format!("{n}x{n} f32"), Work::Flops(2.0 * (n * n * n) as f64), || x.matmul(&y));
