@@ -469,6 +469,10 @@ mod tests {
             check::<bool>(&dims, |v| v % 3 == 0);
         }
         check::<f32>(&[0, 5], |v| v as f32);
+        for dims in [vec![300, 229], vec![229, 300], vec![40, 33, 50]] {
+            check::<f32>(&dims, |v| v as f32);
+            check::<f64>(&dims, |v| v as f64);
+        }
     }
 
     #[test]
