@@ -110,11 +110,11 @@ impl<T: Float> Tape<T> {
         self.nodes.borrow_mut()[i].rule = Some(rule);
     }
 
-    fn context<'t>(&'t self, i: NodeId, inputs: &[NodeId]) -> Context<'t, T> {
+    fn context<'t>(&'t self, i: NodeId, inputs: &[NodeId], scratch_grad: Option<NodeId>) -> Context<'t, T> {
         let nodes = self.nodes.borrow();
         // Filled in place: collecting into the small vectors and moving them in stalled on
         // reading back their just-written elements with wider loads.
-        let mut ctx = Context { inputs: SmallVec::new(), needs: SmallVec::new(), output: Var { tape: self, id: i } };
+        let mut ctx = Context { inputs: SmallVec::new(), needs: SmallVec::new(), output: Var { tape: self, id: i }, scratch_grad };
         for &id in inputs {
             ctx.inputs.push(Var { tape: self, id });
             ctx.needs.push(nodes[id].requires_grad);
@@ -138,7 +138,7 @@ impl<T: Float> Tape<T> {
             let g = if keep(i) { adj[i].clone() } else { adj[i].take() }.expect("checked above");
             let mark = self.len();
             let gvar = self.constant(g);
-            let ctx = self.context(i, &inputs);
+            let ctx = self.context(i, &inputs, Some(gvar.id));
             let prev = self.in_backward_of.replace(Some(i));
             let out = rule.backward(&ctx, gvar);
             self.in_backward_of.set(prev);
@@ -171,7 +171,7 @@ impl<T: Float> Tape<T> {
         for i in (0..=root).rev() {
             let Some(g) = adj[i] else { continue };
             let Some((rule, inputs)) = self.rule_inputs(i) else { continue };
-            let ctx = self.context(i, &inputs);
+            let ctx = self.context(i, &inputs, None);
             let prev = self.in_backward_of.replace(Some(i));
             let out = rule.backward(&ctx, g);
             self.in_backward_of.set(prev);

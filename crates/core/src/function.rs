@@ -22,6 +22,9 @@ pub struct Context<'t, T: Float> {
     pub(crate) inputs: SmallVec<[Var<'t, T>; 2]>,
     pub(crate) needs: SmallVec<[bool; 2]>,
     pub(crate) output: Var<'t, T>,
+    /// In a first-order sweep, the scratch node holding this rule's incoming gradient: no one
+    /// else reads it, so a rule may take its value and write its result over it.
+    pub(crate) scratch_grad: Option<crate::tape::NodeId>,
 }
 
 impl<'t, T: Float> Context<'t, T> {
@@ -52,6 +55,20 @@ impl<'t, T: Float> Context<'t, T> {
     /// compute it directly with tensor kernels and return it as a constant, saving passes.
     pub fn records_graph(&self) -> bool {
         self.output.tape.is_grad_enabled()
+    }
+
+    /// The incoming gradient's value, owned: taken out of its scratch node in a first-order
+    /// sweep (so an elementwise rule can write its result over it, one large buffer fewer),
+    /// a shared copy otherwise. `g` must be the gradient this rule was given.
+    pub(crate) fn take_grad(&self, g: Var<'t, T>) -> crate::tensor::Tensor<T> {
+        if self.scratch_grad == Some(g.id) {
+            let mut nodes = g.tape.nodes.borrow_mut();
+            let n = &mut nodes[g.id];
+            let empty = n.value.released();
+            n.released = true;
+            return std::mem::replace(&mut n.value, empty);
+        }
+        g.value()
     }
 
     /// A constant on the tape (a mask, a saved index...): no gradient flows into it.

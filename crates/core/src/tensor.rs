@@ -72,17 +72,6 @@ impl<E: Element> Tensor<E> {
         Tensor::from_parts(v, shape)
     }
 
-    /// `f(a, b)` elementwise for two tensors of the same shape (no broadcasting), split
-    /// across threads when large. Panics if the shapes differ.
-    #[track_caller]
-    pub(crate) fn zip_same<F: Element, G: Element>(&self, other: &Tensor<F>, f: impl Fn(E, F) -> G + Sync) -> Tensor<G>
-    where
-        E: Sync,
-    {
-        assert_eq!(self.shape, other.shape, "zip_same needs equal shapes");
-        Tensor::from_parts(crate::kernels::par_zip(self.as_slice(), other.as_slice(), f), self.shape.clone())
-    }
-
     /// A 0-dimensional tensor holding one value.
     pub fn scalar(value: E) -> Self {
         Tensor {

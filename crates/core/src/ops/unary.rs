@@ -57,7 +57,10 @@ unary_op! {
     relu, ReluRule, |x, y, g, ctx| if ctx.records_graph() {
         g * ctx.constant(x.value().par_map(|v| if v > T::ZERO { T::ONE } else { T::ZERO }))
     } else {
-        ctx.constant(g.with_values(&x, "relu backward", |gv, xv| gv.zip_same(xv, |g, x| if x > T::ZERO { g } else { T::ZERO })))
+        // written over the incoming gradient's buffer when no one else holds it
+        let gv = ctx.take_grad(g);
+        let d = x.with_value(|xv| crate::kernels::elementwise::zip_reusing("relu backward", gv, xv, true, |g, x| if x > T::ZERO { g } else { T::ZERO }));
+        ctx.constant(crate::error::OrPanic::or_panic(d))
     };
     /// x². Derivative: 2x.
     square, SquareRule, |x, y, g, ctx| g * x * 2.0;
@@ -124,5 +127,23 @@ mod tests {
         let s = x.value().sigmoid();
         let ds: Vec<f64> = s.as_slice().iter().map(|v| v * (1.0 - v)).collect();
         assert_eq!(d(x.sigmoid()), ds);
+    }
+
+    /// ReLU's first-order backward writes over its incoming gradient's buffer when no one
+    /// else holds it (a large one, split across threads), and leaves it alone when the caller
+    /// asked for that gradient too.
+    #[test]
+    fn relu_backward_in_place_keeps_requested_gradients() {
+        let n = crate::kernels::PARALLEL_MIN_ELEMENTS + 5;
+        let tape = Tape::<f32>::new();
+        let x = tape.var(Tensor::from_fn([n], |i| (i[0] % 7) as f32 - 3.0));
+        let r = x.relu();
+        let w = Tensor::from_fn([n], |i| 1.0 + (i[0] % 3) as f32);
+        let y = (r * tape.constant(w.clone())).sum();
+        let want: Vec<f32> = x.value().as_slice().iter().zip(w.as_slice()).map(|(&x, &w)| if x > 0.0 { w } else { 0.0 }).collect();
+        assert_eq!(y.backward().wrt(x).to_vec(), want, "in place");
+        let g = tape.grad(y, &[x, r]);
+        assert_eq!(g[1].to_vec(), w.to_vec(), "the kept gradient of the ReLU output is untouched");
+        assert_eq!(g[0].to_vec(), want);
     }
 }
