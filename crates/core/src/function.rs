@@ -62,11 +62,7 @@ impl<'t, T: Float> Context<'t, T> {
     /// a shared copy otherwise. `g` must be the gradient this rule was given.
     pub(crate) fn take_grad(&self, g: Var<'t, T>) -> crate::tensor::Tensor<T> {
         if self.scratch_grad == Some(g.id) {
-            let mut nodes = g.tape.nodes.borrow_mut();
-            let n = &mut nodes[g.id];
-            let empty = n.value.released();
-            n.released = true;
-            return std::mem::replace(&mut n.value, empty);
+            return g.tape.take_value(g.id);
         }
         g.value()
     }

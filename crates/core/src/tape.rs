@@ -223,10 +223,17 @@ impl<T: Float> Tape<T> {
 
     /// Drops node `id`'s value, keeping its shape for errors and shape queries.
     pub(crate) fn release(&self, id: NodeId) {
+        drop(self.take_value(id));
+    }
+
+    /// Moves node `id`'s value out, leaving it released (only the shape is left, and a read
+    /// panics naming the op).
+    pub(crate) fn take_value(&self, id: NodeId) -> Tensor<T> {
         let mut nodes = self.nodes.borrow_mut();
         let n = &mut nodes[id];
-        n.value = n.value.released();
+        let empty = n.value.released();
         n.released = true;
+        std::mem::replace(&mut n.value, empty)
     }
 
     pub(crate) fn requires_grad_of(&self, id: NodeId) -> bool {

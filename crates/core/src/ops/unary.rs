@@ -1,6 +1,7 @@
 //! Elementwise functions of one input. Each rule states the derivative in its doc.
 
 use crate::element::Float;
+use crate::error::OrPanic;
 use crate::function::{Backward, Context, InputGrads};
 use crate::ops::one;
 use crate::var::Var;
@@ -60,7 +61,7 @@ unary_op! {
         // written over the incoming gradient's buffer when no one else holds it
         let gv = ctx.take_grad(g);
         let d = x.with_value(|xv| crate::kernels::elementwise::zip_reusing("relu backward", gv, xv, true, |g, x| if x > T::ZERO { g } else { T::ZERO }));
-        ctx.constant(crate::error::OrPanic::or_panic(d))
+        ctx.constant(d.or_panic())
     };
     /// x². Derivative: 2x.
     square, SquareRule, |x, y, g, ctx| g * x * 2.0;
