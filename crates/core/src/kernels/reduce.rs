@@ -183,6 +183,158 @@ pub(crate) fn dot2x4_lanes<T: Float>(x: [&[T]; 2], y: [&[T]; 4]) -> [[T; 4]; 2] 
     out
 }
 
+/// One register of lane-wise partial sums: the lanes of `v` add up to the value it stands for
+/// ([`sum_register`]).
+pub(crate) type Lanes<T> = [T; LANE];
+
+/// The sum of the lanes of `v`.
+#[inline]
+pub(crate) fn sum_register<T: Float>(v: Lanes<T>) -> T {
+    fold_register(v, |p, q| p + q)
+}
+
+/// Adds the products `a[i][l]·b[j][l]` of row-major `a` `[m, k]` and `b` `[n, k]` into
+/// `acc[i·n + j]` spread over its lanes, and, when `acc` is longer than `m·n`, the
+/// row sums `Σ_l a[i][l]` into `acc[m·n + i]`. The lanes of each register add up to the
+/// dot product, so a caller summing many such products (a conv's weight gradient over a
+/// batch) folds each register once at the end instead of once per product ([`sum_register`]).
+/// Four rows of `a` meet three rows of `b` per pass: seven loads feed twelve multiply-adds
+/// (and, in the first pass over `b`, four adds for the row sums) in independent registers.
+/// A row's last `k mod 16` elements are read as the row's last full chunk with the lanes
+/// already counted set to zero.
+pub(crate) fn add_dots_lanes<T: Float>(a: &[T], b: &[T], acc: &mut [Lanes<T>], m: usize, k: usize, n: usize) {
+    assert!(a.len() == m * k && b.len() == n * k && acc.len() >= m * n);
+    let sums = acc.len() >= m * n + m;
+    let mut i = 0;
+    while i < m {
+        let rows = if m - i >= 4 { 4 } else { 1 };
+        match rows {
+            4 => dots_rows::<T, 4>(a, b, acc, i, m, k, n, sums),
+            _ => dots_rows::<T, 1>(a, b, acc, i, m, k, n, sums),
+        }
+        i += rows;
+    }
+}
+
+/// Rows `i..i+R` of A against every row of B (three at a time, then one), for [`add_dots_lanes`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn dots_rows<T: Float, const R: usize>(a: &[T], b: &[T], acc: &mut [Lanes<T>], i: usize, m: usize, k: usize, n: usize, sums: bool) {
+    let arows: [&[T]; R] = std::array::from_fn(|r| &a[(i + r) * k..(i + r + 1) * k]);
+    let brow = |j: usize| &b[j * k..(j + 1) * k];
+    let n3 = n / 3 * 3;
+    let sums = sums.then(|| m * n + i);
+    for j in (0..n3).step_by(3) {
+        if j == 0 && sums.is_some() {
+            dots_tile::<T, R, 3, true>(arows, [brow(j), brow(j + 1), brow(j + 2)], acc, i, j, n, sums);
+        } else {
+            dots_tile::<T, R, 3, false>(arows, [brow(j), brow(j + 1), brow(j + 2)], acc, i, j, n, None);
+        }
+    }
+    for j in n3..n {
+        if j == 0 && sums.is_some() {
+            dots_tile::<T, R, 1, true>(arows, [brow(j)], acc, i, j, n, sums);
+        } else {
+            dots_tile::<T, R, 1, false>(arows, [brow(j)], acc, i, j, n, None);
+        }
+    }
+    if let (0, Some(at)) = (n, sums) {
+        for (r, row) in arows.into_iter().enumerate() {
+            acc[at + r] = add_lanes(acc[at + r], row_sum_lanes(row));
+        }
+    }
+}
+
+/// Lane-wise sum of one row (for [`add_dots_lanes`] with no rows of `b`).
+fn row_sum_lanes<T: Float>(x: &[T]) -> Lanes<T> {
+    let chunks = x.chunks_exact(LANE);
+    let tail = if chunks.remainder().is_empty() { [T::ZERO; LANE] } else { tail_chunk(x) };
+    chunks.fold(tail, |s, c| add_lanes(s, c.try_into().expect("whole chunk")))
+}
+
+#[inline(always)]
+fn add_lanes<T: Float>(mut p: Lanes<T>, q: Lanes<T>) -> Lanes<T> {
+    p.iter_mut().zip(q).for_each(|(p, q)| *p += q);
+    p
+}
+
+/// The last `k mod LANE` elements of `row` as one register, the other lanes zero: the row's
+/// last full chunk with the lanes an earlier chunk already covered masked off (or, for rows
+/// shorter than a register, the row padded with zeros).
+#[inline(always)]
+fn tail_chunk<T: Float>(row: &[T]) -> Lanes<T> {
+    let k = row.len();
+    let rem = k % LANE;
+    if k >= LANE {
+        let c: &Lanes<T> = row[k - LANE..].try_into().expect("whole chunk");
+        std::array::from_fn(|t| if t >= LANE - rem { c[t] } else { T::ZERO })
+    } else {
+        let mut c = [T::ZERO; LANE];
+        c[..k].copy_from_slice(row);
+        c
+    }
+}
+
+/// One chunk of a [`dots_tile`]: `s[r][q] += a[r]·b[q]` lane-wise (and `rs[r] += a[r]`
+/// when `SUMS`).
+#[inline(always)]
+#[allow(clippy::needless_range_loop)]
+fn dots_step<T: Float, const R: usize, const C: usize, const SUMS: bool>(
+    s: &mut [[Lanes<T>; C]; R],
+    rs: &mut [Lanes<T>; R],
+    ac: [Lanes<T>; R],
+    bc: [Lanes<T>; C],
+) {
+    for r in 0..R {
+        for q in 0..C {
+            for t in 0..LANE {
+                s[r][q][t] = ac[r][t].mul_add_fast(bc[q][t], s[r][q][t]);
+            }
+        }
+        if SUMS {
+            for t in 0..LANE {
+                rs[r][t] += ac[r][t];
+            }
+        }
+    }
+}
+
+/// One `R x C` block of [`add_dots_lanes`]: rows `i..i+R` of A against rows `j..j+C` of B,
+/// and with `SUMS` the `R` rows' sums added at `acc[sums_at..]`.
+#[inline(always)]
+#[allow(clippy::needless_range_loop, clippy::too_many_arguments)]
+fn dots_tile<T: Float, const R: usize, const C: usize, const SUMS: bool>(
+    a: [&[T]; R],
+    b: [&[T]; C],
+    acc: &mut [Lanes<T>],
+    i: usize,
+    j: usize,
+    n: usize,
+    sums_at: Option<usize>,
+) {
+    let k = a[0].len();
+    let a = a.map(|r| &r[..k]);
+    let b = b.map(|r| &r[..k]);
+    let mut s = [[[T::ZERO; LANE]; C]; R];
+    let mut rs = [[T::ZERO; LANE]; R];
+    let whole = k / LANE * LANE;
+    for c in (0..whole).step_by(LANE) {
+        let chunk = |row: &[T]| -> Lanes<T> { row[c..c + LANE].try_into().expect("whole chunk") };
+        dots_step::<T, R, C, SUMS>(&mut s, &mut rs, a.map(chunk), b.map(chunk));
+    }
+    if whole < k {
+        dots_step::<T, R, C, SUMS>(&mut s, &mut rs, a.map(tail_chunk), b.map(tail_chunk));
+    }
+    for r in 0..R {
+        for q in 0..C {
+            acc[(i + r) * n + j + q] = add_lanes(acc[(i + r) * n + j + q], s[r][q]);
+        }
+        if let (true, Some(at)) = (SUMS, sums_at) {
+            acc[at + r] = add_lanes(acc[at + r], rs[r]);
+        }
+    }
+}
+
 /// Writes `dst[i] = f(src[i])` (every slot of `dst`) and returns Σ dst, in one pass with
 /// independent lanes.
 #[inline]
