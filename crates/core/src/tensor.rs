@@ -60,16 +60,7 @@ impl<E: Element> Tensor<E> {
         if n < crate::kernels::PARALLEL_MIN_ELEMENTS {
             return Tensor::from_parts(Storage::from_exact_iter(n, std::iter::repeat_n(value, n)), shape);
         }
-        let parts = crate::parallel::parts_for(n, crate::kernels::PARALLEL_MIN_ELEMENTS / 2);
-        // SAFETY: each part writes every one of its slots.
-        let v = unsafe {
-            crate::parallel::collect_parts(n, parts, 16, |_, d| {
-                d.iter_mut().for_each(|x| {
-                    x.write(value);
-                })
-            })
-        };
-        Tensor::from_parts(v, shape)
+        Tensor::from_parts(crate::storage::filled(n, value), shape)
     }
 
     /// A 0-dimensional tensor holding one value.
@@ -140,7 +131,7 @@ impl<E: Element> Tensor<E> {
 
     /// Number of elements.
     pub fn numel(&self) -> usize {
-        self.data.as_slice().len()
+        self.data.len()
     }
 
     /// The elements in row-major order.
@@ -172,6 +163,22 @@ impl<E: Element> Tensor<E> {
     /// elements are never read: the tape checks first).
     pub(crate) fn released(&self) -> Tensor<E> {
         Tensor { data: Storage::inline(&[]), shape: self.shape.clone() }
+    }
+
+    /// `shape` filled with `value`, held as the value alone until its elements are read: what
+    /// broadcasting a scalar makes of a large shape. Elementwise ops read it as a scalar.
+    pub(crate) fn lazy_full(shape: Shape, value: E) -> Self {
+        if shape.numel() < crate::kernels::PARALLEL_MIN_ELEMENTS {
+            return Tensor::full(shape, value);
+        }
+        Tensor { data: Storage::lazy_uniform(shape.numel(), value), shape }
+    }
+
+    /// The value of every element when this tensor was made as one repeated value
+    /// (by broadcasting a scalar to a large shape), without reading the elements.
+    #[inline]
+    pub(crate) fn uniform_value(&self) -> Option<E> {
+        self.data.uniform()
     }
 
     /// Whether two tensors share one storage (a clone of a clone, a reshape...).
