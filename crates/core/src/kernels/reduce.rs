@@ -30,9 +30,15 @@ impl<T: Float> Acc<T> {
     /// `g(partial, i)`.
     #[inline(always)]
     fn update(&mut self, mut g: impl FnMut(T, usize) -> T) {
+        // All four registers in one loop over the lanes: looping over the registers one at a
+        // time, LLVM vectorized the updates two lanes wide (`sum` of 1M f32 took 40 µs on two
+        // threads, 78-96 on one; now 22-24 and 43).
         let [a0, a1, a2, a3] = &mut self.0;
-        for (k, acc) in [a0, a1, a2, a3].into_iter().enumerate() {
-            acc.iter_mut().enumerate().for_each(|(i, a)| *a = g(*a, k * LANE + i));
+        for i in 0..LANE {
+            a0[i] = g(a0[i], i);
+            a1[i] = g(a1[i], LANE + i);
+            a2[i] = g(a2[i], 2 * LANE + i);
+            a3[i] = g(a3[i], 3 * LANE + i);
         }
     }
 
