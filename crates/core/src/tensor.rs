@@ -256,6 +256,13 @@ impl<E: Element> Tensor<E> {
     }
 
     /// [`Tensor::map`] split across the thread pool for large tensors (`f` must be `Sync`).
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let c = 3.0f32;
+    /// let y = Tensor::<f32>::ones([4]).par_map(move |x| x * c);
+    /// assert_eq!(y.to_vec(), vec![3.0; 4]);
+    /// ```
     #[inline]
     pub fn par_map<F: Element>(&self, f: impl Fn(E) -> F + Sync) -> Tensor<F> {
         Tensor::from_parts(crate::kernels::par_map(self.as_slice(), f), self.shape.clone())

@@ -83,8 +83,7 @@ pub fn zip_broadcast<A: Element, B: Element, C: Element>(
 
 /// `f(a, b)` for two tensors of one shape, one of them a repeated value (a scalar broadcast
 /// to a large shape, [`Tensor::uniform_value`]): read as that scalar, one stream of memory
-/// instead of two. (The scalar is moved into the closure: captured by reference, it was read
-/// again after every store, and the loop was not vectorized.)
+/// instead of two.
 #[cold]
 #[inline(never)]
 fn zip_uniform<A: Element, B: Element, C: Element>(a: &Tensor<A>, b: &Tensor<B>, f: &(impl Fn(A, B) -> C + Sync)) -> Tensor<C> {
@@ -292,22 +291,22 @@ impl<T: Float> Tensor<T> {
         if p == T::from_f64(2.0) {
             return self.square();
         }
-        self.par_map(|x| x.powf(p))
+        self.par_map(move |x| x.powf(p))
     }
 
     /// x clamped to `[lo, hi]`.
     pub fn clamp(&self, lo: T, hi: T) -> Tensor<T> {
-        self.par_map(|x| if x < lo { lo } else if x > hi { hi } else { x })
+        self.par_map(move |x| if x < lo { lo } else if x > hi { hi } else { x })
     }
 
     /// x + c
     pub fn add_scalar(&self, c: T) -> Tensor<T> {
-        self.par_map(|x| x + c)
+        self.par_map(move |x| x + c)
     }
 
     /// x * c
     pub fn mul_scalar(&self, c: T) -> Tensor<T> {
-        self.par_map(|x| x * c)
+        self.par_map(move |x| x * c)
     }
 
     /// `self += alpha * other` in place (same shape), copying the storage first only if shared.
@@ -379,7 +378,7 @@ macro_rules! tensor_operators {
             type Output = Tensor<T>;
             fn $method(self, rhs: T) -> Tensor<T> {
                 let f: fn(T, T) -> T = $scalar;
-                self.par_map(|x| f(x, rhs))
+                self.par_map(move |x| f(x, rhs))
             }
         }
     )*};

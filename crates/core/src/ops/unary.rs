@@ -84,7 +84,7 @@ struct ClampRule<T>(T, T);
 impl<T: Float> Backward<T> for ClampRule<T> {
     fn backward<'t>(&self, ctx: &Context<'t, T>, g: Var<'t, T>) -> InputGrads<'t, T> {
         let (lo, hi) = (self.0, self.1);
-        let inside = ctx.input(0).value().par_map(|v| if v >= lo && v <= hi { T::ONE } else { T::ZERO });
+        let inside = ctx.input(0).value().par_map(move |v| if v >= lo && v <= hi { T::ONE } else { T::ZERO });
         one(g * ctx.constant(inside))
     }
 }
