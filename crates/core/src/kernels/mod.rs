@@ -60,8 +60,15 @@ pub(crate) fn par_zip_from<A: Copy + Sync, B: Copy + Sync, C: Element>(
 ) -> Storage<C> {
     debug_assert_eq!(a.len(), b.len());
     let n = a.len();
-    if n < min_parallel.max(2) {
+    if n <= crate::storage::INLINE {
         return Storage::from_exact_iter(n, a.iter().zip(b).map(|(&x, &y)| f(x, y)));
+    }
+    if n < min_parallel.max(2) {
+        let mut v = Vec::with_capacity(n);
+        zip_into(&mut v.spare_capacity_mut()[..n], a, b, &f);
+        // SAFETY: zip_into wrote all n elements.
+        unsafe { v.set_len(n) };
+        return Storage::Shared(std::sync::Arc::new(v));
     }
     let parts = crate::parallel::parts_for(n, min_parallel / 2);
     // SAFETY: each part writes every one of its slots.
@@ -77,7 +84,8 @@ pub(crate) fn par_zip_from<A: Copy + Sync, B: Copy + Sync, C: Element>(
 /// `d[i] = f(a[i], b[i])`, kept out of line so that `d` is a `&mut` argument: LLVM then
 /// knows no other pointer reaches it, so a scalar `f` captured by reference is not reloaded
 /// after every store and the loop is vectorized. Inlined, `x.mul_scalar(c)` on 64K f32 took
-/// 25.5 µs against 5.2 for `&x + &x`; now 4.8.
+/// 25.5 µs against 5.2 for `&x + &x` (now 4.8), and `x.par_map(|v| v * c)` on 1K 415 ns
+/// against 83 for `x.relu()`.
 #[inline(never)]
 fn zip_into<A: Copy, B: Copy, C>(d: &mut [std::mem::MaybeUninit<C>], a: &[A], b: &[B], f: &impl Fn(A, B) -> C) {
     d.iter_mut().zip(a.iter().zip(b)).for_each(|(d, (&x, &y))| {
