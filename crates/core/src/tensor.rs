@@ -60,7 +60,16 @@ impl<E: Element> Tensor<E> {
         if n < crate::kernels::PARALLEL_MIN_ELEMENTS {
             return Tensor::from_parts(Storage::from_exact_iter(n, std::iter::repeat_n(value, n)), shape);
         }
-        Tensor::from_parts(crate::storage::filled(n, value), shape)
+        let parts = crate::parallel::parts_for(n, crate::kernels::PARALLEL_MIN_ELEMENTS / 2);
+        // SAFETY: each part writes every one of its slots.
+        let v = unsafe {
+            crate::parallel::collect_parts(n, parts, 16, |_, d| {
+                d.iter_mut().for_each(|x| {
+                    x.write(value);
+                })
+            })
+        };
+        Tensor::from_parts(v, shape)
     }
 
     /// A 0-dimensional tensor holding one value.
@@ -131,7 +140,7 @@ impl<E: Element> Tensor<E> {
 
     /// Number of elements.
     pub fn numel(&self) -> usize {
-        self.data.len()
+        self.data.as_slice().len()
     }
 
     /// The elements in row-major order.
@@ -163,22 +172,6 @@ impl<E: Element> Tensor<E> {
     /// elements are never read: the tape checks first).
     pub(crate) fn released(&self) -> Tensor<E> {
         Tensor { data: Storage::inline(&[]), shape: self.shape.clone() }
-    }
-
-    /// `shape` filled with `value`, held as the value alone until its elements are read: what
-    /// broadcasting a scalar makes of a large shape. Elementwise ops read it as a scalar.
-    pub(crate) fn lazy_full(shape: Shape, value: E) -> Self {
-        if shape.numel() < crate::kernels::PARALLEL_MIN_ELEMENTS {
-            return Tensor::full(shape, value);
-        }
-        Tensor { data: Storage::lazy_uniform(shape.numel(), value), shape }
-    }
-
-    /// The value of every element when this tensor was made as one repeated value
-    /// (by broadcasting a scalar to a large shape), without reading the elements.
-    #[inline]
-    pub(crate) fn uniform_value(&self) -> Option<E> {
-        self.data.uniform()
     }
 
     /// Whether two tensors share one storage (a clone of a clone, a reshape...).
@@ -256,6 +249,9 @@ impl<E: Element> Tensor<E> {
     }
 
     /// [`Tensor::map`] split across the thread pool for large tensors (`f` must be `Sync`).
+    /// Capture scalars by value (a `move` closure): a scalar captured by reference has its
+    /// address escape, LLVM reloads it after every store to the output and does not vectorize
+    /// the loop (`|x| x * c` on 64K f32: 25.4 µs by reference, 4.7 µs with `move`).
     ///
     /// ```
     /// use wengert_core::Tensor;

@@ -81,20 +81,6 @@ pub fn zip_broadcast<A: Element, B: Element, C: Element>(
     Ok(Tensor::from_parts(v, out))
 }
 
-/// `f(a, b)` for two tensors of one shape, one of them a repeated value (a scalar broadcast
-/// to a large shape, [`Tensor::uniform_value`]): read as that scalar, one stream of memory
-/// instead of two.
-#[cold]
-#[inline(never)]
-fn zip_uniform<A: Element, B: Element, C: Element>(a: &Tensor<A>, b: &Tensor<B>, f: &(impl Fn(A, B) -> C + Sync)) -> Tensor<C> {
-    let v = match (a.uniform_value(), b.uniform_value()) {
-        (_, Some(y)) => par_map(a.as_slice(), move |x| f(x, y)),
-        (Some(x), _) => par_map(b.as_slice(), move |y| f(x, y)),
-        _ => par_zip(a.as_slice(), b.as_slice(), f),
-    };
-    Tensor::from_parts(v, a.shape().clone())
-}
-
 /// `f(a, b)` elementwise like [`zip_broadcast`], written over the buffer of an operand given
 /// by value when nothing else shares it and it has the result's shape, so an op chain like
 /// `&a * &b + &c` allocates once and writes the second op into memory the first just wrote
@@ -109,15 +95,10 @@ pub(crate) fn zip_reusing<T: Float>(
 ) -> Result<Tensor<T>> {
     let same = owned.shape() == other.shape() || (other.numel() == 1 && other.ndim() <= owned.ndim());
     let big = owned.numel() >= crate::kernels::PARALLEL_MIN_ELEMENTS;
-    // An owned buffer of one repeated value is read as that scalar, not filled in to be
-    // written over.
-    if owned.uniform_value().is_some() && owned.shape() == other.shape() {
-        return Ok(if a_owned { zip_uniform(&owned, other, &f) } else { zip_uniform(other, &owned, &f) });
-    }
     if !(same && big && owned.unique_data_mut().is_some()) {
         return if a_owned { zip_broadcast(op, &owned, other, f) } else { zip_broadcast(op, other, &owned, f) };
     }
-    let scalar = other.uniform_value().or_else(|| (other.numel() == 1).then(|| other.as_slice()[0]));
+    let scalar = (other.numel() == 1).then(|| other.as_slice()[0]);
     let xo = if scalar.is_some() { &[][..] } else { other.as_slice() };
     let dst = owned.unique_data_mut().expect("checked unique above");
     let g = |x: T, y: T| if a_owned { f(x, y) } else { f(y, x) };
@@ -147,7 +128,7 @@ pub fn broadcast_to<E: Element>(x: &Tensor<E>, shape: &Shape) -> Result<Tensor<E
     }
     let src = x.as_slice();
     if src.len() == 1 {
-        return Ok(Tensor::lazy_full(shape.clone(), src[0]));
+        return Ok(Tensor::full(shape.clone(), src[0]));
     }
     let n = shape.ndim();
     let s = broadcast_strides(x.shape(), shape);
@@ -484,49 +465,5 @@ mod tests {
         let x = Tensor::new(vec![1.0f32, 2.0], [2, 1]);
         assert_eq!(x.broadcast_to([2, 3]).to_vec(), vec![1., 1., 1., 2., 2., 2.]);
         assert!(broadcast_to(&x, &Shape::new(&[3, 3])).is_err());
-    }
-
-    /// A scalar broadcast to a large shape is held as the value: it reads as the full tensor,
-    /// a clone shares it, a write fills in a private copy, and small shapes are plain.
-    #[test]
-    fn broadcast_scalars_are_lazy_and_read_as_full() {
-        let shape = Shape::new(&[3, 200, 130]);
-        let n = shape.numel();
-        let u = broadcast_to(&Tensor::<f64>::scalar(1.5), &shape).unwrap();
-        assert_eq!((u.uniform_value(), u.numel(), u.dims()), (Some(1.5), n, shape.dims()));
-        let mut w = u.clone();
-        assert!(w.shares_storage(&u) && w.unique_data_mut().is_none());
-        w.data_mut()[7] = -1.0;
-        assert_eq!((w.uniform_value(), w.get(&[0, 0, 7]), w.get(&[0, 0, 8])), (None, -1.0, 1.5));
-        assert!(!w.shares_storage(&u));
-        assert_eq!(u.uniform_value(), Some(1.5));
-        assert!(u.as_slice().iter().all(|&v| v == 1.5) && u.as_slice().len() == n);
-        assert_eq!(u.sum().item(), 1.5 * n as f64);
-        assert_eq!(u.clone().into_vec(), vec![1.5; n]);
-        let mut own = broadcast_to(&Tensor::<f64>::scalar(2.0), &shape).unwrap();
-        assert!(own.unique_data_mut().is_some_and(|d| d.iter().all(|&v| v == 2.0)));
-        assert_eq!(own.uniform_value(), None);
-        let small = broadcast_to(&Tensor::<f64>::scalar(2.0), &Shape::new(&[4, 5])).unwrap();
-        assert_eq!((small.uniform_value(), small.to_vec()), (None, vec![2.0; 20]));
-    }
-
-    /// Elementwise ops over a lazy scalar broadcast read it as the scalar, on either side and
-    /// with the other operand's buffer written over or not.
-    #[test]
-    fn ops_on_lazy_broadcasts_match_full_tensors() {
-        let shape = Shape::new(&[300, 257]);
-        let x = Tensor::<f64>::from_fn(shape.clone(), |i| (i[0] * 7 + i[1] * 3) as f64 % 11.0 - 5.0);
-        let u = || broadcast_to(&Tensor::<f64>::scalar(3.0), &shape).unwrap();
-        let full = Tensor::<f64>::full(shape.clone(), 3.0);
-        let f = |a: f64, b: f64| a - 2.0 * b;
-        let want_ux = zip_broadcast("sub", &full, &x, f).unwrap();
-        let want_xu = zip_broadcast("sub", &x, &full, f).unwrap();
-        assert_eq!(zip_reusing("sub", u(), &x, true, f).unwrap().to_vec(), want_ux.to_vec());
-        assert_eq!(zip_reusing("sub", u(), &x, false, f).unwrap().to_vec(), want_xu.to_vec());
-        assert_eq!(zip_reusing("sub", x.clone(), &u(), true, f).unwrap().to_vec(), want_xu.to_vec());
-        let mine = x.clone() + Tensor::zeros(shape.clone());
-        assert_eq!(zip_reusing("sub", mine, &u(), false, f).unwrap().to_vec(), want_ux.to_vec());
-        assert_eq!(zip_broadcast("sub", &u(), &x, f).unwrap().to_vec(), want_ux.to_vec());
-        assert_eq!((&x * &u()).to_vec(), (&x * &full).to_vec());
     }
 }

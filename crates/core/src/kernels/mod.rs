@@ -32,7 +32,10 @@ pub const PARALLEL_MIN_ELEMENTS: usize = 1 << 16;
 /// thread and 3.0-3.6 on two, on 32K 10.9 against 7.2 (at 8K two threads do not pay).
 pub const COSTLY_PARALLEL_MIN_ELEMENTS: usize = 1 << 14;
 
-/// `f` applied to each element, on the thread pool when the slice is large.
+/// `f` applied to each element, on the thread pool when the slice is large. Closures should
+/// capture scalars by value (`move`): see [`Tensor::par_map`](crate::Tensor::par_map). (An
+/// out-of-line loop taking the output as `&mut` made that unnecessary, but inlined into
+/// every op it made the tape's 1-element ops 8-10% slower.)
 #[inline]
 pub(crate) fn par_map<A: Copy + Sync, C: Element>(src: &[A], f: impl Fn(A) -> C + Sync) -> Storage<C> {
     par_zip(src, src, |a, _| f(a))
@@ -60,37 +63,20 @@ pub(crate) fn par_zip_from<A: Copy + Sync, B: Copy + Sync, C: Element>(
 ) -> Storage<C> {
     debug_assert_eq!(a.len(), b.len());
     let n = a.len();
-    if n <= crate::storage::INLINE {
-        return Storage::from_exact_iter(n, a.iter().zip(b).map(|(&x, &y)| f(x, y)));
-    }
     if n < min_parallel.max(2) {
-        let mut v = Vec::with_capacity(n);
-        zip_into(&mut v.spare_capacity_mut()[..n], a, b, &f);
-        // SAFETY: zip_into wrote all n elements.
-        unsafe { v.set_len(n) };
-        return Storage::Shared(std::sync::Arc::new(v));
+        return Storage::from_exact_iter(n, a.iter().zip(b).map(|(&x, &y)| f(x, y)));
     }
     let parts = crate::parallel::parts_for(n, min_parallel / 2);
     // SAFETY: each part writes every one of its slots.
     let out = unsafe {
         crate::parallel::collect_parts(n, parts, 16, |start, d| {
             let (xa, xb) = (&a[start..start + d.len()], &b[start..start + d.len()]);
-            zip_into(d, xa, xb, &f);
+            d.iter_mut().zip(xa.iter().zip(xb)).for_each(|(d, (&x, &y))| {
+                d.write(f(x, y));
+            })
         })
     };
     out.into()
-}
-
-/// `d[i] = f(a[i], b[i])`, kept out of line so that `d` is a `&mut` argument: LLVM then
-/// knows no other pointer reaches it, so a scalar `f` captured by reference is not reloaded
-/// after every store and the loop is vectorized. Inlined, `x.mul_scalar(c)` on 64K f32 took
-/// 25.5 µs against 5.2 for `&x + &x` (now 4.8), and `x.par_map(|v| v * c)` on 1K 415 ns
-/// against 83 for `x.relu()`.
-#[inline(never)]
-fn zip_into<A: Copy, B: Copy, C>(d: &mut [std::mem::MaybeUninit<C>], a: &[A], b: &[B], f: &impl Fn(A, B) -> C) {
-    d.iter_mut().zip(a.iter().zip(b)).for_each(|(d, (&x, &y))| {
-        d.write(f(x, y));
-    })
 }
 
 /// Strides of `shape` seen as broadcast to `out` (0 on broadcast dims), aligned to `out`.
