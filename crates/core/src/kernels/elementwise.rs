@@ -98,13 +98,13 @@ pub(crate) fn zip_reusing<T: Float>(
     if !(same && big && owned.unique_data_mut().is_some()) {
         return if a_owned { zip_broadcast(op, &owned, other, f) } else { zip_broadcast(op, other, &owned, f) };
     }
-    let scalar = (other.numel() == 1).then(|| other.as_slice()[0]);
-    let xo = if scalar.is_some() { &[][..] } else { other.as_slice() };
+    let xo = other.as_slice();
     let dst = owned.unique_data_mut().expect("checked unique above");
     let g = |x: T, y: T| if a_owned { f(x, y) } else { f(y, x) };
     let parts = crate::parallel::parts_for(dst.len(), crate::kernels::PARALLEL_MIN_ELEMENTS / 4);
     crate::parallel::for_each_part_mut(dst, parts, 16, |start, d| {
-        if let Some(y) = scalar {
+        if xo.len() == 1 {
+            let y = xo[0];
             d.iter_mut().for_each(|x| *x = g(*x, y));
         } else {
             let len = d.len();
