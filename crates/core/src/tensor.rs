@@ -242,7 +242,8 @@ impl<E: Element> Tensor<E> {
         self.try_reshape(shape).or_panic()
     }
 
-    /// Applies `f` to every element, giving a tensor of the same shape.
+    /// Applies `f` to every element, giving a tensor of the same shape. As with
+    /// [`Tensor::par_map`], capture scalars by value (`move`) so the loop vectorizes.
     #[inline]
     pub fn map<F: Element>(&self, f: impl Fn(E) -> F) -> Tensor<F> {
         Tensor::from_parts(Storage::from_exact_iter(self.numel(), self.as_slice().iter().map(|&x| f(x))), self.shape.clone())

@@ -65,7 +65,7 @@ pub fn l1_loss<'t, T: Float>(pred: Var<'t, T>, target: Var<'t, T>, reduction: Re
 pub fn huber_loss<'t, T: Float>(pred: Var<'t, T>, target: Var<'t, T>, delta: f64, reduction: Reduction) -> Var<'t, T> {
     same_shape("huber_loss", &pred, &target);
     let d = pred - target;
-    let small = d.value().map(|v| v.abs().to_f64() <= delta);
+    let small = d.value().map(move |v| v.abs().to_f64() <= delta);
     let quad = d.square() * 0.5;
     let lin = (d.abs() - 0.5 * delta) * delta;
     reduction.apply(Var::where_(&small, quad, lin))

@@ -85,7 +85,8 @@ impl<T: Float> Norm<T> {
             centered / (var + self.eps).sqrt()
         } else {
             let mean = self.running_mean.borrow().reshape(bshape.clone());
-            let inv_std = self.running_var.borrow().map(|v| T::from_f64(1.0 / (v.to_f64() + self.eps).sqrt()));
+            let eps = self.eps;
+            let inv_std = self.running_var.borrow().map(move |v| T::from_f64(1.0 / (v.to_f64() + eps).sqrt()));
             (x - tape.constant(mean)) * tape.constant(inv_std.reshape(bshape.clone()))
         };
         let y = match weight {
