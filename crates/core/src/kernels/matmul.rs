@@ -426,7 +426,7 @@ pub fn matmul_nt_with_row_sums<T: Float>(g: &Tensor<T>, b: &Tensor<T>) -> Result
             ))
         }
     };
-    use crate::kernels::reduce::{add_dots_lanes, sum_register, Lanes};
+    use crate::kernels::reduce::{add_dots_lanes, add_lanes, sum_register, Lanes};
     if batch * m * l == 0 {
         return Ok((Tensor::zeros([m, k]), Tensor::zeros([m])));
     }
@@ -444,7 +444,7 @@ pub fn matmul_nt_with_row_sums<T: Float>(g: &Tensor<T>, b: &Tensor<T>) -> Result
     });
     let (first, rest) = parts.split_at_mut(width);
     for part in rest.chunks_exact(width) {
-        first.iter_mut().zip(part).for_each(|(t, p)| t.iter_mut().zip(p).for_each(|(t, &p)| *t += p));
+        first.iter_mut().zip(part).for_each(|(t, &p)| *t = add_lanes(*t, p));
     }
     let mut total: Vec<T> = first.iter().map(|&v| sum_register(v)).collect();
     let sums = total.split_off(m * k);

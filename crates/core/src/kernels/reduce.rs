@@ -258,8 +258,9 @@ fn row_sum_lanes<T: Float>(x: &[T]) -> Lanes<T> {
     chunks.fold(tail, |s, c| add_lanes(s, c.try_into().expect("whole chunk")))
 }
 
+/// `p + q` lane by lane.
 #[inline(always)]
-fn add_lanes<T: Float>(mut p: Lanes<T>, q: Lanes<T>) -> Lanes<T> {
+pub(crate) fn add_lanes<T: Float>(mut p: Lanes<T>, q: Lanes<T>) -> Lanes<T> {
     p.iter_mut().zip(q).for_each(|(p, q)| *p += q);
     p
 }
