@@ -1,5 +1,7 @@
-//! Matrix multiplication on top of `matrixmultiply` (packed, SIMD micro-kernels, arbitrary
-//! strides so a transposed operand is never copied).
+//! Matrix multiplication: register tiles that read both operands in place when B fits in
+//! cache ([`tile`]), a dot-product kernel for narrow A·Bᵀ, and `matrixmultiply` (packed
+//! SIMD micro-kernels over arbitrary strides) for the rest; products above a size are split
+//! across threads by rows of C.
 
 
 use crate::element::Float;
@@ -8,6 +10,8 @@ use crate::kernels::{broadcast_strides, for_each_outer};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
 use std::mem::MaybeUninit;
+
+mod tile;
 
 /// Which operands are used transposed in [`matmul_t`]: `C = op(A) · op(B)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -176,17 +180,16 @@ fn matmul_impl<T: Float>(a: &Tensor<T>, b: &Tensor<T>, t: Transpose, bias: Optio
         let pc = c.as_mut_ptr().cast::<T>();
         if !t.a && t.b && n <= SKINNY {
             dots_kernel(ma, mb, c, m, k, n);
-        } else if !t.b && k <= SHORT_K && n >= SHORT_K_MIN_N {
-            short_k_kernel(ma, (rsa as usize, csa as usize), mb, c, m, k, n);
         } else {
-            // matrixmultiply packs a row-major A and a column-major B one gathered element at a
-            // time; a product small enough for one thread copies them transposed first, in
-            // vector tiles. Measured on f32 products of 0.1-1 MFLOP: with a transposed B 11-29%
-            // faster (the digits MLP's x·Wᵀ, 32x64 · (128x64)ᵀ: 8.5 -> 6.6 µs), with a
-            // row-major A of at least 16 rows up to 16% (fewer rows: no gain). Without vector
+            // The register tiles need a row-major B, and matrixmultiply packs a row-major A and
+            // a column-major B one gathered element at a time: a product small enough for one
+            // thread copies a transposed B (and, for matrixmultiply, a row-major A of at least
+            // 16 rows) transposed first, in vector tiles. Measured on f32 products of 0.1-1
+            // MFLOP: the digits MLP's x·Wᵀ, 32x64 · (128x64)ᵀ, 8.5 µs in matrixmultiply
+            // straight, 6.6 with the copies, 6.3 with the copy and the tiles. Without vector
             // tiles (f64) the copies cost more than they save (5-20% slower), so none is made.
             let single = crate::kernels::index::transposes_in_vector_tiles::<T>() && 2 * m * n * k < PARALLEL_GEMM_FLOPS;
-            let at = (single && !t.a && m >= 16 && k > 1).then(|| transposed(ma, m, k));
+            let at = (single && !t.a && m >= 16 && k > 1 && !tile::fits::<T>(k, n)).then(|| transposed(ma, m, k));
             let bt = (single && t.b && n > 1 && k > 1).then(|| transposed(mb, n, k));
             let (pa, rsa, csa) = at.as_ref().map_or((ma.as_ptr(), rsa, csa), |v| (v.as_ptr(), 1, m as isize));
             let (pb, rsb, csb) = bt.as_ref().map_or((mb.as_ptr(), rsb, csb), |v| (v.as_ptr(), n as isize, 1));
@@ -257,6 +260,29 @@ unsafe fn gemm_split<T: Float>(
     let parts = if 2 * m * n * k >= PARALLEL_GEMM_FLOPS { threads } else { 1 };
     // Each block packs all of the operand it does not split: split the longer side of C.
     let by_rows = if m >= n { m >= parts * TILE || n < parts * TILE } else { n < parts * TILE };
+    if csb == 1 && rsb == n as isize && (csa == 1 || rsa == 1) && (by_rows || parts == 1) && tile::fits::<T>(k, n) {
+        let init = match epilogue {
+            None => tile::Init::Zero,
+            Some((Epilogue::RowBias(bias), period)) => tile::Init::RowBias(bias, period),
+            Some((Epilogue::ColBias(bias), _)) => tile::Init::ColBias(bias),
+        };
+        // SAFETY: the caller's A spans (m-1)·rsa + (k-1)·csa + 1 elements from `a` (both
+        // strides are positive here: matmul_impl passes 1 or a row length), B is a row-major
+        // k x n, C a row-major m x n that aliases neither.
+        let (a, b, c) = unsafe {
+            let a_len = (m - 1) * rsa as usize + (k - 1) * csa as usize + 1;
+            (
+                std::slice::from_raw_parts(a, a_len),
+                std::slice::from_raw_parts(b, k * n),
+                std::slice::from_raw_parts_mut(c.cast::<MaybeUninit<T>>(), m * n),
+            )
+        };
+        let strides = (rsa as usize, csa as usize);
+        crate::parallel::for_each_part_mut(c, parts, tile::ROWS * n, |start, part| {
+            tile::tile_gemm(a, strides, b, part, start / n, k, n, init)
+        });
+        return;
+    }
     let len = if by_rows { m } else { n };
     let parts = parts.min(len.div_ceil(TILE)).max(1);
     let bound = |i: usize| (len.div_ceil(TILE) * i / parts * TILE).min(len);
@@ -296,73 +322,6 @@ pub(crate) const SKINNY: usize = 16;
 /// A batch of products whose total work reaches this many FLOPs is split across threads
 /// (one product per task); smaller batches are not worth the hand-off.
 const PARALLEL_BATCH_FLOPS: usize = 1 << 20;
-
-/// Products with an inner dimension this short (and rows of C at least [`SHORT_K_MIN_N`]
-/// long) use [`short_k_kernel`]: measured on the first layer of a CNN (32 filters of 1x3x3
-/// against 9x676 columns, 32 samples) it takes 146 µs against 293 µs for `matrixmultiply`,
-/// whose packing and C traffic dwarf nine multiply-adds per output.
-const SHORT_K: usize = 16;
-const SHORT_K_MIN_N: usize = 64;
-
-/// C = A·B for a short inner dimension k, B row-major `[k, n]`, A read through its strides.
-/// C is built in tiles of 4 rows x 16 columns, four vector registers each adding
-/// `A[i, kk]·B[kk, j..j+16]` over kk: the k x 16 panel of B is copied once to the stack and
-/// read for every tile below it, so each load of B feeds four multiply-adds. Measured on one
-/// thread for a CNN's first layer (32 filters of 1x3x3 against 9x676 columns, 32 samples):
-/// 113 µs, against 195 µs building each row of C 64 columns at a time.
-#[allow(clippy::needless_range_loop)]
-fn short_k_kernel<T: Float>(a: &[T], (rsa, csa): (usize, usize), b: &[T], c: &mut [MaybeUninit<T>], m: usize, k: usize, n: usize) {
-    const W: usize = 16;
-    let k = k.min(SHORT_K);
-    // The rows of A gathered once (A may be strided), so the tile loop indexes fixed arrays.
-    let rows: Vec<[T; SHORT_K]> = (0..m)
-        .map(|i| std::array::from_fn(|kk| if kk < k { a[i * rsa + kk * csa] } else { T::ZERO }))
-        .collect();
-    let store = |c: &mut [MaybeUninit<T>], i: usize, j: usize, acc: [T; W]| {
-        c[i * n + j..i * n + j + W].iter_mut().zip(acc).for_each(|(d, v)| {
-            d.write(v);
-        });
-    };
-    let full = n / W * W;
-    let mut panel = [[T::ZERO; W]; SHORT_K];
-    for j in (0..full).step_by(W) {
-        for kk in 0..k {
-            panel[kk] = b[kk * n + j..kk * n + j + W].try_into().expect("16 columns");
-        }
-        let mut i = 0;
-        while i + 4 <= m {
-            let (mut a0, mut a1, mut a2, mut a3) = ([T::ZERO; W], [T::ZERO; W], [T::ZERO; W], [T::ZERO; W]);
-            let (r0, r1, r2, r3) = (&rows[i], &rows[i + 1], &rows[i + 2], &rows[i + 3]);
-            for kk in 0..k {
-                let (w0, w1, w2, w3) = (r0[kk], r1[kk], r2[kk], r3[kk]);
-                let br = &panel[kk];
-                for t in 0..W {
-                    a0[t] = w0.mul_add_fast(br[t], a0[t]);
-                    a1[t] = w1.mul_add_fast(br[t], a1[t]);
-                    a2[t] = w2.mul_add_fast(br[t], a2[t]);
-                    a3[t] = w3.mul_add_fast(br[t], a3[t]);
-                }
-            }
-            for (r, acc) in [a0, a1, a2, a3].into_iter().enumerate() {
-                store(c, i + r, j, acc);
-            }
-            i += 4;
-        }
-        for i in i..m {
-            let mut acc = [T::ZERO; W];
-            for kk in 0..k {
-                let w = rows[i][kk];
-                acc.iter_mut().zip(&panel[kk]).for_each(|(s, &x)| *s = w.mul_add_fast(x, *s));
-            }
-            store(c, i, j, acc);
-        }
-    }
-    for i in 0..m {
-        for (t, o) in c[i * n + full..(i + 1) * n].iter_mut().enumerate() {
-            o.write((0..k).fold(T::ZERO, |acc, kk| rows[i][kk].mul_add_fast(b[kk * n + full + t], acc)));
-        }
-    }
-}
 
 /// C = A·Bᵀ for row-major A `[m, k]` and B `[n, k]`: each element is a dot product of two
 /// contiguous rows. Groups of four rows of B are met two rows of A at a time (eight dot
@@ -509,10 +468,10 @@ mod tests {
         c
     }
 
-    /// Shapes that reach each kernel: the short-k kernel (k <= 16, rows of C >= 64, with
-    /// and without a remainder of columns), the dot-product kernel (A·Bᵀ with n <= 16, rows
-    /// long enough for every tail of the lane loop), row/column splits across threads, and
-    /// batches against a shared operand.
+    /// Shapes that reach each kernel: the register tiles (B small enough, short and long
+    /// inner dimensions), the dot-product kernel (A·Bᵀ with n <= 16, rows long enough for
+    /// every tail of the lane loop), `matrixmultiply` (a B too big for the tiles, C too
+    /// narrow), row/column splits across threads, and batches against a shared operand.
     #[test]
     fn every_kernel_path_matches_naive() {
         let val = |i: &[usize]| ((i.iter().enumerate().map(|(d, &x)| (d + 3) * x).sum::<usize>() % 13) as f64 - 6.0) * 0.25;
@@ -568,6 +527,46 @@ mod tests {
         }
         let err = matmul_t_bias(&Tensor::<f32>::zeros([2, 3]), &Tensor::zeros([3, 4]), Transpose::NN, &Tensor::zeros([3])).unwrap_err();
         assert!(err.to_string().contains("the bias must be [4] (per column) or [2, 1] (per row)"), "{err}");
+    }
+
+    /// The register tiles (products whose B fits in cache): rows in blocks of four and the
+    /// last 1-3 alone, columns in 32s, a 16 and an overlapping last 16, a row-major and a
+    /// column-major A (and, in f32, a transposed B copied row-major first), no bias, a bias
+    /// per row or per column, a product split across threads by rows, and a tall batch
+    /// against a shared B whose per-row bias repeats every m rows.
+    #[test]
+    fn register_tiles_match_naive() {
+        fn case<T: Float>(m: usize, k: usize, n: usize, tol: f64) {
+            let val = |i: &[usize]| T::from_f64(((i[0] * 7 + i[1] * 3) % 11) as f64 * 0.25 - 1.0);
+            let (a, b) = (Tensor::<T>::from_fn([m, k], val), Tensor::<T>::from_fn([k, n], |i| val(&[i[1], i[0]])));
+            let want = Tensor::new(naive(&a.map(|x| x.to_f64()), &b.map(|x| x.to_f64())), [m, n]);
+            let rows = Tensor::<T>::from_fn([m, 1], |i| T::from_f64(i[0] as f64 * 0.5 - 3.0));
+            let cols = Tensor::<T>::from_fn([n], |i| T::from_f64(2.0 - i[0] as f64 * 0.125));
+            let f64s = |t: &Tensor<T>| t.map(|x| x.to_f64());
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let x = if ta { a.t() } else { a.clone() };
+                let y = if tb { b.t() } else { b.clone() };
+                let t = Transpose { a: ta, b: tb };
+                let got = f64s(&matmul_t(&x, &y, t).unwrap());
+                assert!(got.allclose(&want, tol, tol), "{m}x{k}x{n} {t:?}");
+                for bias in [&rows, &cols] {
+                    let got = f64s(&matmul_t_bias(&x, &y, t, bias).unwrap());
+                    assert!(got.allclose(&want.add(&f64s(bias)), tol, tol), "{m}x{k}x{n} {t:?} bias {:?}", bias.shape());
+                }
+            }
+            let batch = Tensor::<T>::from_fn([3, m, k], |i| val(&[i[1] + i[0], i[2]]));
+            let got = f64s(&matmul_t_bias(&batch, &b, Transpose::NN, &rows).unwrap());
+            for s in 0..3 {
+                let want = Tensor::new(naive(&f64s(&batch.index_select(0, &[s]).reshape([m, k])), &f64s(&b)), [m, n]).add(&f64s(&rows));
+                assert!(got.index_select(0, &[s]).reshape([m, n]).allclose(&want, tol, tol), "batch {s} of {m}x{k}x{n}");
+            }
+        }
+        // 200x40x70 is 1.1 MFLOP: split across threads
+        for &(m, k, n) in &[(1, 1, 16), (3, 5, 17), (5, 7, 31), (6, 9, 32), (7, 20, 33), (9, 3, 48), (4, 64, 128), (130, 40, 70), (200, 40, 70)] {
+            assert!(tile::fits::<f64>(k, n));
+            case::<f32>(m, k, n, 1e-4);
+            case::<f64>(m, k, n, 1e-12);
+        }
     }
 
     #[test]
