@@ -93,17 +93,11 @@ pub fn argmax_rows<T: Float>(scores: &Tensor<T>) -> Vec<usize> {
         .as_slice()
         .chunks_exact(k)
         .map(|row| {
-            row.iter()
-                .enumerate()
-                .skip(1)
-                .fold((0, row[0]), |(bi, bv), (i, &v)| {
-                    if !bv.is_nan() && (v > bv || v.is_nan()) {
-                        (i, v)
-                    } else {
-                        (bi, bv)
-                    }
-                })
-                .0
+            // the max first, then where it is: a running (index, value) fold branches on
+            // every entry, unpredictably (0.7 µs of a digits training step's 30)
+            let max = row.iter().fold(T::NEG_INFINITY, |a, &v| if v > a { v } else { a });
+            let nan = row.iter().position(|v| v.is_nan());
+            nan.or_else(|| row.iter().position(|&v| v == max)).unwrap_or(0)
         })
         .collect()
 }
@@ -698,6 +692,8 @@ mod tests {
         assert_eq!(argmax_rows(&t), vec![1, 0, 1]);
         assert_eq!(argmax_rows(&Tensor::<f32>::zeros([0, 4])), Vec::<usize>::new());
         assert_eq!(argmax_rows(&Tensor::scalar(2.0f32)), vec![0]);
+        let inf = f32::INFINITY;
+        assert_eq!(argmax_rows(&Tensor::new(vec![-inf, -inf, -inf, 1.0, inf, inf], [2, 3])), vec![0, 1]);
     }
 
     /// The 3-class example worked by hand. Rows true, columns predicted:
