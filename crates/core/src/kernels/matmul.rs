@@ -9,6 +9,7 @@ use crate::error::{Error, OrPanic, Result};
 use crate::kernels::{broadcast_strides, for_each_outer};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
+use smallvec::SmallVec;
 use std::mem::MaybeUninit;
 
 mod tile;
@@ -133,7 +134,7 @@ fn matmul_impl<T: Float>(a: &Tensor<T>, b: &Tensor<T>, t: Transpose, bias: Optio
     let batch_b = Shape::new(&b.dims()[..rb - 2]);
     let batch = Shape::broadcast("matmul", &batch_a, &batch_b)
         .map_err(|_| Error::shapes("matmul", &[a.shape(), b.shape()], "batch dimensions do not broadcast"))?;
-    let mut out_dims = batch.to_vec();
+    let mut out_dims: SmallVec<[usize; 6]> = batch.iter().copied().collect();
     out_dims.extend([m, n]);
     let out_shape = Shape::new(&out_dims);
     let total = out_shape.numel();
@@ -170,9 +171,10 @@ fn matmul_impl<T: Float>(a: &Tensor<T>, b: &Tensor<T>, t: Transpose, bias: Optio
     }
     let mat_a = a_rows * a_cols;
     let mat_b = b_rows * b_cols;
-    let sa: Vec<usize> = broadcast_strides(&batch_a, &batch).iter().map(|s| s * mat_a).collect();
-    let sb: Vec<usize> = broadcast_strides(&batch_b, &batch).iter().map(|s| s * mat_b).collect();
-    let mut offsets = Vec::with_capacity(batch.numel());
+    let sa: SmallVec<[usize; 6]> = broadcast_strides(&batch_a, &batch).iter().map(|s| s * mat_a).collect();
+    let sb: SmallVec<[usize; 6]> = broadcast_strides(&batch_b, &batch).iter().map(|s| s * mat_b).collect();
+    // (no allocation for a single product, the common case)
+    let mut offsets: SmallVec<[(usize, usize); 1]> = SmallVec::with_capacity(batch.numel());
     for_each_outer(&batch, [&sa, &sb], |[oa, ob]| offsets.push((oa, ob)));
     let (xa, xb) = (a.as_slice(), b.as_slice());
     let one = |c: &mut [MaybeUninit<T>], (oa, ob): (usize, usize)| {
