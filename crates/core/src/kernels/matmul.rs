@@ -182,11 +182,15 @@ fn matmul_impl<T: Float>(a: &Tensor<T>, b: &Tensor<T>, t: Transpose, bias: Optio
         let pc = c.as_mut_ptr().cast::<T>();
         let narrow = !t.a && t.b && n <= SKINNY;
         let single = 2 * m * n * k < PARALLEL_GEMM_FLOPS;
-        if narrow && single && m >= 32 && tile::fits::<T>(k, m) && crate::kernels::index::transposes_in_vector_tiles::<T>() {
-            // A narrow A·Bᵀ (a classifier's last layer) as its transpose, Cᵀ = B·Aᵀ: B's few
-            // rows broadcast against rows of Aᵀ (A copied transposed) in the register tiles,
-            // and Cᵀ copied back. The digits MLP's 32x128 · (10x128)ᵀ: 1.86 -> 1.57 µs
-            // against the dot products; 128x256 · (10x256)ᵀ 12.7-13.1 -> 12.3 µs.
+        let vector_tiles = crate::kernels::index::transposes_in_vector_tiles::<T>();
+        // A·Bᵀ as its transpose, Cᵀ = B·Aᵀ: B's rows broadcast against rows of Aᵀ (A copied
+        // transposed) in the register tiles, and Cᵀ copied back. For a narrow B (a
+        // classifier's last layer), which the tiles cannot take as it is: the digits MLP's
+        // 32x128 · (10x128)ᵀ 1.86 -> 1.57 µs against the dot products, 128x256 · (10x256)ᵀ
+        // 12.7-13.1 -> 12.3 µs. Otherwise when A and C are smaller to copy than B: its
+        // 32x64 · (128x64)ᵀ 6.2-6.4 -> 5.7-5.9 µs against copying B.
+        let transposed_product = !t.a && t.b && (n <= SKINNY || m * (k + n) < n * k);
+        if transposed_product && single && m >= 32 && tile::fits::<T>(k, m) && vector_tiles {
             let at = transposed(ma, m, k);
             let init = match epilogue {
                 None => tile::Init::Zero,
@@ -207,9 +211,10 @@ fn matmul_impl<T: Float>(a: &Tensor<T>, b: &Tensor<T>, t: Transpose, bias: Optio
             // thread copies a transposed B (and, for matrixmultiply, a row-major A of at least
             // 16 rows) transposed first, in vector tiles. Measured on f32 products of 0.1-1
             // MFLOP: the digits MLP's x·Wᵀ, 32x64 · (128x64)ᵀ, 8.5 µs in matrixmultiply
-            // straight, 6.6 with the copies, 6.3 with the copy and the tiles. Without vector
-            // tiles (f64) the copies cost more than they save (5-20% slower), so none is made.
-            let single = crate::kernels::index::transposes_in_vector_tiles::<T>() && single;
+            // straight, 6.6 with the copies, 6.3 with the copy and the tiles (and 5.7-5.9 as
+            // the transposed product above). Without vector tiles (f64) the copies cost more
+            // than they save (5-20% slower), so none is made.
+            let single = vector_tiles && single;
             let at = (single && !t.a && m >= 16 && k > 1 && !tile::fits::<T>(k, n)).then(|| transposed(ma, m, k));
             let bt = (single && t.b && n > 1 && k > 1).then(|| transposed(mb, n, k));
             let (pa, rsa, csa) = at.as_ref().map_or((ma.as_ptr(), rsa, csa), |v| (v.as_ptr(), 1, m as isize));
@@ -589,9 +594,9 @@ mod tests {
             case::<f32>(m, k, n, 1e-4);
             case::<f64>(m, k, n, 1e-12);
         }
-        // f32 A·Bᵀ with at most 16 columns, computed as (B·Aᵀ)ᵀ in the tiles, and a row of C
-        // too few for it
-        for &(m, k, n) in &[(32, 128, 10), (37, 5, 1), (64, 3, 16), (35, 20, 7), (31, 20, 7)] {
+        // f32 A·Bᵀ computed as (B·Aᵀ)ᵀ in the tiles: B with at most 16 rows, or more rows
+        // than A and C are worth copying instead; and C one row too short for it
+        for &(m, k, n) in &[(32, 128, 10), (37, 5, 1), (64, 3, 16), (35, 20, 7), (31, 20, 7), (32, 64, 128), (33, 64, 100)] {
             case::<f32>(m, k, n, 1e-4);
         }
     }
