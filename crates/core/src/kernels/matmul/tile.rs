@@ -75,8 +75,14 @@ pub(super) fn tile_gemm<T: Float>(
         if c.len() == ROWS * n {
             rows_block::<T, ROWS>(a, (rsa, csa), b, c, i, k, n, init);
         } else {
-            for (r, c) in c.chunks_exact_mut(n).enumerate() {
-                rows_block::<T, 1>(a, (rsa, csa), b, c, i + r, k, n, init);
+            // the last 1-3 rows: a pair, then one (a single row's two accumulators would
+            // wait on each other's multiply-adds)
+            let (pair, one) = c.split_at_mut(c.len() / (2 * n) * 2 * n);
+            if !pair.is_empty() {
+                rows_block::<T, 2>(a, (rsa, csa), b, pair, i, k, n, init);
+            }
+            if !one.is_empty() {
+                rows_block::<T, 1>(a, (rsa, csa), b, one, i + pair.len() / n, k, n, init);
             }
         }
     }
