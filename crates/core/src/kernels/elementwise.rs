@@ -183,7 +183,7 @@ unary_methods! {
     /// e^x
     exp (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x.fast_exp();
     /// ln x (natural log)
-    ln (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x.ln();
+    ln (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x.fast_ln();
     /// √x
     sqrt => |x| x.sqrt();
     /// |x|

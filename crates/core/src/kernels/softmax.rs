@@ -146,7 +146,10 @@ fn short_rows_logsumexp<T: Float>(rows: &[T], c: usize) -> ([T; SHORT_ROW], [T; 
         }
     }
     // a row of -∞: every e^{xⱼ} is 0
-    let ln_sum = std::array::from_fn(|r| if m[r] == T::NEG_INFINITY { T::ZERO } else { sum[r].ln() });
+    let mut ln_sum = sum;
+    for r in 0..SHORT_ROW {
+        ln_sum[r] = if m[r] == T::NEG_INFINITY { T::ZERO } else { sum[r].fast_ln() };
+    }
     (m, ln_sum)
 }
 
