@@ -24,6 +24,8 @@ fn elementwise(c: &mut Criterion) {
     g.bench_function("a*b+c/1M", |bch| bch.iter(|| black_box(&a * &b + &d)));
     g.throughput(Throughput::Bytes(2 * F32 * M as u64));
     g.bench_function("exp/1M", |bch| bch.iter(|| black_box(a.exp())));
+    let positive = a.map(|v| v.abs() + 0.5);
+    g.bench_function("ln/1M", |bch| bch.iter(|| black_box(positive.ln())));
     g.bench_function("relu/1M", |bch| bch.iter(|| black_box(a.relu())));
     g.finish();
 }
