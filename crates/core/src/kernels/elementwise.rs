@@ -197,7 +197,7 @@ unary_methods! {
     /// 1 / (1 + e^-x); for large -x, e^-x overflows to ∞ and the result is exactly 0
     sigmoid (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| T::ONE / (T::ONE + (-x).fast_exp());
     /// ln(1 + eˣ), computed as max(x, 0) + ln(1 + e^-|x|) so it never overflows
-    softplus (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x.max(T::ZERO) + (-x.abs()).exp().ln_1p();
+    softplus (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x.max(T::ZERO) + ln_1p_unit((-x.abs()).fast_exp());
     /// max(x, 0)
     relu => |x| if x > T::ZERO { x } else { T::ZERO };
     /// x²
@@ -266,11 +266,25 @@ compare_methods! {
     eq_elem, "eq", ==;
 }
 
+/// ln(1 + y) for y in [0, 1], in a form that vectorizes: u = 1 + y rounds, ln u is taken
+/// with [`Float::fast_ln`], and (y − (u − 1))/u adds back what the rounding lost (u − 1 is
+/// exact here), so a tiny y still gives y. libm's `log1p` per element made softplus (and
+/// with it the binary cross-entropy on logits) of 1M f32 take 4.5 ms.
+#[inline(always)]
+fn ln_1p_unit<T: Float>(y: T) -> T {
+    let u = T::ONE + y;
+    u.fast_ln() + (y - (u - T::ONE)) / u
+}
+
 impl<T: Float> Tensor<T> {
-    /// x^p for a scalar exponent p.
+    /// x^p for a scalar exponent p. Exponents 2 and 3 are products (`x·x`, `x·x·x`; GELU's
+    /// cube through libm's `powf` took 2.5 ms on 1M f32).
     pub fn powf(&self, p: T) -> Tensor<T> {
         if p == T::from_f64(2.0) {
             return self.square();
+        }
+        if p == T::from_f64(3.0) {
+            return self.par_map(|x| x * x * x);
         }
         self.par_map(move |x| x.powf(p))
     }
@@ -388,6 +402,29 @@ impl<T: Float> Neg for &Tensor<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// softplus in f32 (its e^-|x| and ln(1 + y) vectorized) against f64 from x = -86.9 (below,
+    /// e^x flushes to 0 as `Float::fast_exp` documents) and around 0, and the cube as a
+    /// product: both within 2.5e-7 relative (about 2 ulp).
+    #[test]
+    fn softplus_and_cube_are_accurate_in_f32() {
+        let xs: Vec<f32> = (0..13_000).map(|i| -86.9 + i as f32 * 0.0137).chain((0..2000).map(|i| (i as f32 - 1000.0) * 1e-6)).collect();
+        let x = Tensor::new(xs.clone(), [xs.len()]);
+        let got = x.softplus();
+        let mut worst = 0.0f64;
+        for (&v, &g) in xs.iter().zip(got.as_slice()) {
+            let v = v as f64;
+            let want = v.max(0.0) + (-v.abs()).exp().ln_1p();
+            worst = worst.max((g as f64 - want).abs() / want);
+        }
+        assert!(worst < 2.5e-7, "softplus: worst relative error {worst}");
+        let cube = x.powf(3.0);
+        for (&v, &g) in xs.iter().zip(cube.as_slice()) {
+            let want = (v as f64).powi(3);
+            assert!((g as f64 - want).abs() <= 2.5e-7 * want.abs(), "{v}^3 = {g}");
+        }
+        assert_eq!(Tensor::<f32>::from_slice(&[f32::INFINITY, f32::NEG_INFINITY, 0.0]).softplus().to_vec(), vec![f32::INFINITY, 0.0, 2f32.ln()]);
+    }
 
     /// Broadcast pairs large enough to split across threads, with dims that coalesce and
     /// dims that do not, against element-by-element indexing.
