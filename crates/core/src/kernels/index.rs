@@ -252,15 +252,38 @@ pub fn index_select<E: Element>(x: &Tensor<E>, axis: isize, indices: &[usize]) -
     check_indices("index_select", indices, n, x.shape())?;
     let mut shape = x.shape().clone();
     shape.0[ax] = indices.len();
-    let mut v = Vec::with_capacity(outer * indices.len() * inner);
+    let total = outer * indices.len() * inner;
+    let mut v = Vec::with_capacity(total);
     let src = x.as_slice();
-    for o in 0..outer {
-        let block = &src[o * n * inner..(o + 1) * n * inner];
-        for &i in indices {
-            v.extend_from_slice(&block[i * inner..(i + 1) * inner]);
+    if inner > 0 {
+        let mut dst = v.spare_capacity_mut()[..total].chunks_exact_mut(inner);
+        for o in 0..outer {
+            let block = &src[o * n * inner..(o + 1) * n * inner];
+            for (&i, d) in indices.iter().zip(&mut dst) {
+                copy_row(&block[i * inner..(i + 1) * inner], d);
+            }
         }
     }
+    // SAFETY: every one of the `total` slots was written above (one row per index per block).
+    unsafe { v.set_len(total) };
     Ok(Tensor::from_parts(v, shape))
+}
+
+/// `dst = src`, 16 elements at a time in registers. A `memcpy` call per row made gathering a
+/// batch of 32 rows of 64 f32 (`Dataset::batches`) take 289 ns instead of 171.
+#[inline]
+fn copy_row<E: Element>(src: &[E], dst: &mut [std::mem::MaybeUninit<E>]) {
+    let mut d = dst.chunks_exact_mut(16);
+    let mut s = src.chunks_exact(16);
+    for (d, s) in (&mut d).zip(&mut s) {
+        let s: &[E; 16] = s.try_into().expect("16 elements");
+        for (d, &x) in d.iter_mut().zip(s) {
+            d.write(x);
+        }
+    }
+    for (d, &x) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        d.write(x);
+    }
 }
 
 /// `base` with `src[.., j, ..]` added at `base[.., indices[j], ..]` (repeats accumulate):
@@ -514,6 +537,21 @@ mod tests {
             index_select(&x, 0, &[2]).unwrap_err().to_string(),
             "index_select: index 2 is out of range for an axis of length 2 (shape [2, 3])"
         );
+    }
+
+    /// Rows of 0, 5, 16, 37 and 64 elements (whole and partial 16-element chunks), several
+    /// blocks before the axis, repeated and empty index lists: against indexing.
+    #[test]
+    fn select_copies_rows_of_any_length() {
+        for inner in [0usize, 5, 16, 37, 64] {
+            let x = Tensor::<f32>::from_fn([3, 7, inner], |i| (i[0] * 1000 + i[1] * 100 + i[2]) as f32);
+            for idx in [vec![6, 0, 6, 3], vec![], vec![2]] {
+                let s = x.index_select(1, &idx);
+                assert_eq!(s.dims(), &[3, idx.len(), inner]);
+                let want: Vec<f32> = (0..3).flat_map(|o| idx.iter().flat_map(move |&i| (0..inner).map(move |j| (o * 1000 + i * 100 + j) as f32))).collect();
+                assert_eq!(s.to_vec(), want, "inner {inner}, indices {idx:?}");
+            }
+        }
     }
 
     #[test]
