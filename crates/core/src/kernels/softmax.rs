@@ -29,7 +29,6 @@ const SHIFT_SUM_LIMIT: f64 = 2.35e17; // e⁴⁰
 /// sum and so every output NaN, as it should.
 fn softmax_rows_seq<T: Float>(src: &[T], dst: &mut [MaybeUninit<T>], n: usize, log: bool) {
     use crate::kernels::reduce::{fold_lanes, map_sum_lanes};
-    let larger = |a: T, b: T| if b > a { b } else { a };
     let limit = T::from_f64(SHIFT_SUM_LIMIT);
     for (row, out) in src.chunks_exact(n).zip(dst.chunks_exact_mut(n)) {
         let exp_sum = |out: &mut [MaybeUninit<T>], c: T| map_sum_lanes(row, out, |x| (x - c).fast_exp());
@@ -101,6 +100,17 @@ fn check_class_targets<T: Float>(op: &'static str, x: &Tensor<T>, targets: &Tens
     Ok((s[0], s[1]))
 }
 
+/// The larger of two values, as a plain vector max: a NaN in `b` is passed over (a NaN row
+/// still reaches its outputs through the sum of exponentials).
+#[inline(always)]
+fn larger<T: Float>(a: T, b: T) -> T {
+    if b > a {
+        b
+    } else {
+        a
+    }
+}
+
 /// Rows at most this long (a classifier's few classes) are handled [`SHORT_ROW`] at a time,
 /// one row per vector lane ([`short_rows_logsumexp`]).
 const SHORT_ROW: usize = 16;
@@ -109,7 +119,7 @@ const SHORT_ROW: usize = 16;
 /// caller can subtract another logit from m exactly before adding the small part).
 fn row_logsumexp<T: Float>(row: &[T]) -> (T, T) {
     use crate::kernels::reduce::{fold_lanes, sum_map_lanes};
-    let m = fold_lanes(row, |a: T, b: T| if b > a { b } else { a });
+    let m = fold_lanes(row, larger);
     if m == T::NEG_INFINITY {
         return (m, T::ZERO); // every e^{xⱼ} is 0
     }
@@ -124,7 +134,6 @@ fn row_logsumexp<T: Float>(row: &[T]) -> (T, T) {
 fn short_rows_logsumexp<T: Float>(rows: &[T], c: usize) -> ([T; SHORT_ROW], [T; SHORT_ROW]) {
     let g = rows.len() / c;
     debug_assert!(c <= SHORT_ROW && g <= SHORT_ROW && g * c == rows.len());
-    let larger = |a: T, b: T| if b > a { b } else { a };
     // the rows transposed, column j in cols[j] (lanes past the last row repeat it)
     let mut cols = [[T::ZERO; SHORT_ROW]; SHORT_ROW];
     for (r, row) in (0..SHORT_ROW).map(|r| &rows[r.min(g - 1) * c..][..c]).enumerate() {
