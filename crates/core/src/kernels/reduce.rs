@@ -467,10 +467,7 @@ fn reduce_lanes<T: Float>(
             let (r0, r1) = (n * p / parts, n * (p + 1) / parts);
             fold_rows(&src[r0 * inner..r1 * inner], inner, acc, &combine);
         });
-        out.copy_from_slice(&partial[..inner]);
-        for row in partial[inner..].chunks_exact(inner) {
-            out.iter_mut().zip(row).for_each(|(a, &b)| *a = combine(*a, b));
-        }
+        fold_rows(&partial, inner, out, &combine);
         return;
     }
     crate::parallel::for_each_part_mut(out, parts, 1, |start, part| {
