@@ -557,7 +557,7 @@ mod tests {
     }
 
     /// The register tiles (products whose B fits in cache): rows in blocks of four and the
-    /// last 1-3 alone, columns in 32s, a 16 and an overlapping last 16, a row-major and a
+    /// last 1-3 as a pair and a single row, columns in 32s, a 16 and an overlapping last 16, a row-major and a
     /// column-major A (and, in f32, a transposed B copied row-major first), no bias, a bias
     /// per row or per column, a product split across threads by rows, and a tall batch
     /// against a shared B whose per-row bias repeats every m rows.
