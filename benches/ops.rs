@@ -26,6 +26,8 @@ fn elementwise(c: &mut Criterion) {
     g.bench_function("exp/1M", |bch| bch.iter(|| black_box(a.exp())));
     let positive = a.map(|v| v.abs() + 0.5);
     g.bench_function("ln/1M", |bch| bch.iter(|| black_box(positive.ln())));
+    let angles = a.map(|v| v * 10.0);
+    g.bench_function("sin/1M", |bch| bch.iter(|| black_box(angles.sin())));
     g.bench_function("relu/1M", |bch| bch.iter(|| black_box(a.relu())));
     g.finish();
 }

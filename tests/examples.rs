@@ -32,6 +32,13 @@ fn custom_log_cosh_is_correct_and_twice_differentiable() {
     assert!((v[0] - 0.5f32.cosh().ln()).abs() < 1e-6);
     // no overflow of cosh(100): ln cosh x = |x| - ln 2 for large |x|
     assert!((v[1] - (100.0 - std::f32::consts::LN_2)).abs() < 1e-4 && v[1] == v[2]);
+    // the f32 forward (fast_exp and fast_ln) against f64, to within f32 rounding of its terms
+    let xs: Vec<f32> = (0..4001).map(|i| (i as f32 - 2000.0) * 0.01).collect();
+    let got = custom_op::log_cosh(tape.var(Tensor::new(xs.clone(), [xs.len()]))).value().to_vec();
+    for (&x, &g) in xs.iter().zip(&got) {
+        let want = (x as f64).cosh().ln();
+        assert!((g as f64 - want).abs() < 2e-7 + 2e-7 * want, "log_cosh({x}) = {g}, want {want}");
+    }
 }
 
 #[path = "../examples/mlp_digits.rs"]
