@@ -28,6 +28,7 @@ fn elementwise(c: &mut Criterion) {
     g.bench_function("ln/1M", |bch| bch.iter(|| black_box(positive.ln())));
     let angles = a.map(|v| v * 10.0);
     g.bench_function("sin/1M", |bch| bch.iter(|| black_box(angles.sin())));
+    g.bench_function("powf_0.5/1M", |bch| bch.iter(|| black_box(positive.powf(0.5))));
     g.bench_function("relu/1M", |bch| bch.iter(|| black_box(a.relu())));
     g.finish();
 }

@@ -122,6 +122,10 @@ proptest! {
         check!(|v| v[0].sqrt(), x);
         check!(|v| v[0].recip(), x);
         check!(|v| v[0].powf(p), x);
+        // the exponents computed without libm, and their derivatives' exponents (x² -> 2x¹)
+        for p in [0.0, 1.0, 2.0, 3.0, 0.5, -1.0, -0.5] {
+            check!(|v| v[0].powf(p), x);
+        }
     }
 
     #[test]
