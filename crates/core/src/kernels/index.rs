@@ -256,8 +256,14 @@ pub fn index_select<E: Element>(x: &Tensor<E>, axis: isize, indices: &[usize]) -
     let src = x.as_slice();
     for o in 0..outer {
         let block = &src[o * n * inner..(o + 1) * n * inner];
-        for &i in indices {
-            v.extend_from_slice(&block[i * inner..(i + 1) * inner]);
+        if inner == 1 {
+            // single elements (columns of a matrix): a copy call per element took 2.9 ms on
+            // 1024 columns of 1024x1024
+            v.extend(indices.iter().map(|&i| block[i]));
+        } else {
+            for &i in indices {
+                v.extend_from_slice(&block[i * inner..(i + 1) * inner]);
+            }
         }
     }
     Ok(Tensor::from_parts(v, shape))
@@ -305,24 +311,22 @@ fn check_gather(op: &'static str, x: &Shape, axis: isize, index: &Tensor<usize>)
     Ok(ax)
 }
 
-/// Offset in a tensor of `strides` of the element at `index`'s position `pos` with its `ax`
-/// coordinate replaced by the index value.
-fn gather_offsets(x: &Shape, ax: usize, index: &Tensor<usize>) -> Vec<usize> {
-    let strides = x.strides();
-    let istr = index.shape().strides();
-    let idx = index.as_slice();
-    (0..index.numel())
-        .map(|p| {
-            let mut off = 0;
-            let mut rem = p;
-            for d in 0..index.ndim() {
-                let c = rem / istr[d];
-                rem %= istr[d];
-                off += if d == ax { idx[p] } else { c } * strides[d];
-            }
-            off
-        })
-        .collect()
+/// Calls `f(row, base, along)` for each row (last axis) of `index`: `base` is the offset in
+/// a tensor of shape `x` of the row's first position with the `ax` coordinate left out, and
+/// `along` the stride of `ax` there, so entry `j` of the row with index value `i` sits at
+/// `base + i·along` when `ax` is the last axis and at `base + j + i·along` otherwise. Row by
+/// row with running offsets (per element, the offsets took n divisions: `gather` of 1M f32
+/// took 7.9 ms).
+fn for_each_index_row(x: &Shape, ax: usize, index: &Tensor<usize>, mut f: impl FnMut(&[usize], usize, usize)) {
+    let n = index.ndim();
+    if index.numel() == 0 {
+        return;
+    }
+    let mut strides = x.strides().to_vec();
+    let along = std::mem::replace(&mut strides[ax], 0);
+    let inner = index.dims()[n - 1];
+    let mut rows = index.as_slice().chunks_exact(inner);
+    for_each_outer(&index.dims()[..n - 1], [&strides[..n - 1]], |[base]| f(rows.next().expect("one row per outer position"), base, along));
 }
 
 /// `out[i][j][k] = x[i][index[i][j][k]][k]` for `axis = 1` (PyTorch `gather`); the result has the
@@ -330,7 +334,15 @@ fn gather_offsets(x: &Shape, ax: usize, index: &Tensor<usize>) -> Vec<usize> {
 pub fn gather<E: Element>(x: &Tensor<E>, axis: isize, index: &Tensor<usize>) -> Result<Tensor<E>> {
     let ax = check_gather("gather", x.shape(), axis, index)?;
     let src = x.as_slice();
-    let v: Vec<E> = gather_offsets(x.shape(), ax, index).into_iter().map(|o| src[o]).collect();
+    let last = ax + 1 == x.ndim();
+    let mut v = Vec::with_capacity(index.numel());
+    for_each_index_row(x.shape(), ax, index, |row, base, along| {
+        if last {
+            v.extend(row.iter().map(|&i| src[base + i]));
+        } else {
+            v.extend(row.iter().enumerate().map(|(j, &i)| src[base + j + i * along]));
+        }
+    });
     Ok(Tensor::from_parts(v, index.shape().clone()))
 }
 
@@ -341,12 +353,16 @@ pub fn scatter_add<T: Float>(base: &Tensor<T>, axis: isize, index: &Tensor<usize
     if src.shape() != index.shape() {
         return Err(Error::shapes("scatter_add", &[index.shape(), src.shape()], "the source must have the index's shape"));
     }
-    let offs = gather_offsets(base.shape(), ax, index);
+    let last = ax + 1 == base.ndim();
     let mut out = base.clone();
     let dst = out.data_mut();
-    for (o, &v) in offs.into_iter().zip(src.as_slice()) {
-        dst[o] += v;
-    }
+    let mut from = src.as_slice().chunks_exact(index.dims().last().copied().unwrap_or(1).max(1));
+    for_each_index_row(base.shape(), ax, index, |row, at, along| {
+        let from = from.next().expect("src has the index's shape");
+        for (j, (&i, &v)) in row.iter().zip(from).enumerate() {
+            dst[at + if last { i } else { j + i * along }] += v;
+        }
+    });
     Ok(out)
 }
 
@@ -539,5 +555,30 @@ mod tests {
         let s = Tensor::<f64>::zeros([2, 3]).scatter_add(1, &idx, &Tensor::ones([2, 2]));
         assert_eq!(s.to_vec(), vec![0., 0., 2., 1., 1., 0.]);
         assert!(gather(&x, 1, &Tensor::new(vec![3usize], [1, 1])).is_err());
+    }
+
+    /// gather and scatter_add along each axis of a 3-d tensor, with an index smaller than
+    /// the tensor off the axis and longer along it (repeats), against their definitions
+    /// coordinate by coordinate.
+    #[test]
+    fn gather_and_scatter_add_match_their_definitions() {
+        let x = Tensor::<f64>::from_fn([4, 5, 6], |i| (i[0] * 100 + i[1] * 10 + i[2]) as f64);
+        for ax in 0..3 {
+            let mut dims = [3usize, 4, 5];
+            dims[ax] = 7;
+            let index = Tensor::from_fn(dims, |i| (i[0] * 5 + i[1] * 3 + i[2] * 2) % x.dims()[ax]);
+            let got = x.gather(ax as isize, &index);
+            let src = Tensor::<f64>::from_fn(dims, |i| (i[0] + 2 * i[1] + 3 * i[2]) as f64 + 0.5);
+            let mut want = x.clone();
+            for p in 0..index.numel() {
+                let at = [p / (dims[1] * dims[2]), p / dims[2] % dims[1], p % dims[2]];
+                let mut from = at;
+                from[ax] = index.get(&at);
+                assert_eq!(got.get(&at), x.get(&from), "gather along {ax} at {at:?}");
+                let w = want.data_mut();
+                w[from[0] * 30 + from[1] * 6 + from[2]] += src.get(&at);
+            }
+            assert_eq!(x.scatter_add(ax as isize, &index, &src).to_vec(), want.to_vec(), "scatter_add along {ax}");
+        }
     }
 }
