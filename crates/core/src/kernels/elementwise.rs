@@ -157,18 +157,7 @@ pub fn where_<E: Element>(mask: &Tensor<bool>, a: &Tensor<E>, b: &Tensor<E>) -> 
         Ok(if t.shape() == s { std::borrow::Cow::Borrowed(t) } else { std::borrow::Cow::Owned(broadcast_to(t, s)?) })
     }
     let (m, a, b) = (fit(mask, &s)?, fit(a, &s)?, fit(b, &s)?);
-    let (m, a, b) = (m.as_slice(), a.as_slice(), b.as_slice());
-    let n = s.numel();
-    let parts = if n >= PARALLEL_MIN_ELEMENTS { crate::parallel::parts_for(n, PARALLEL_MIN_ELEMENTS / 4) } else { 1 };
-    // SAFETY: each part writes every one of its slots.
-    let v = unsafe {
-        crate::parallel::collect_parts(n, parts, 16, |start, d| {
-            let r = start..start + d.len();
-            d.iter_mut().zip(&m[r.clone()]).zip(a[r.clone()].iter().zip(&b[r])).for_each(|((o, &m), (&x, &y))| {
-                o.write(E::select(m, x, y));
-            });
-        })
-    };
+    let v = crate::kernels::par_zip3(m.as_slice(), a.as_slice(), b.as_slice(), |m, x, y| E::select(m, x, y));
     Ok(Tensor::from_parts(v, s))
 }
 

@@ -79,6 +79,32 @@ pub(crate) fn par_zip_from<A: Copy + Sync, B: Copy + Sync, C: Element>(
     out.into()
 }
 
+/// `f` applied to three equally long slices element by element, on the thread pool when they
+/// are large.
+pub(crate) fn par_zip3<A: Copy + Sync, B: Copy + Sync, C: Copy + Sync, D: Element>(
+    a: &[A],
+    b: &[B],
+    c: &[C],
+    f: impl Fn(A, B, C) -> D + Sync,
+) -> Storage<D> {
+    debug_assert!(a.len() == b.len() && b.len() == c.len());
+    let n = a.len();
+    if n < PARALLEL_MIN_ELEMENTS {
+        return Storage::from_exact_iter(n, a.iter().zip(b).zip(c).map(|((&x, &y), &z)| f(x, y, z)));
+    }
+    let parts = crate::parallel::parts_for(n, PARALLEL_MIN_ELEMENTS / 4);
+    // SAFETY: each part writes every one of its slots.
+    let out = unsafe {
+        crate::parallel::collect_parts(n, parts, 16, |start, d| {
+            let r = start..start + d.len();
+            d.iter_mut().zip(&a[r.clone()]).zip(b[r.clone()].iter().zip(&c[r])).for_each(|((o, &x), (&y, &z))| {
+                o.write(f(x, y, z));
+            });
+        })
+    };
+    out.into()
+}
+
 /// Strides of `shape` seen as broadcast to `out` (0 on broadcast dims), aligned to `out`.
 pub(crate) fn broadcast_strides(shape: &Shape, out: &Shape) -> SmallVec<[usize; 6]> {
     let off = out.ndim() - shape.ndim();
