@@ -125,7 +125,7 @@ unsafe fn softmax_columns<T: Float>(src: &[T], dst: *mut MaybeUninit<T>, n: usiz
     }
     if log {
         // x − m − ln Σ e^(x − m)
-        m.iter_mut().zip(&sum).for_each(|(m, &s)| *m = *m + s.ln());
+        m.iter_mut().zip(&sum).for_each(|(m, &s)| *m += s.ln());
         for (i, r) in rows().enumerate() {
             out_row(i).iter_mut().zip(r).zip(&m).for_each(|((d, &v), &l)| {
                 d.write(v - l);
