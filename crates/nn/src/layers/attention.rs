@@ -173,9 +173,7 @@ impl<T: Float> MultiheadAttention<T> {
             };
             let weights = scores.softmax(-1);
             // inverted dropout: zero with probability p, scale the rest by 1/(1-p)
-            let keep = T::from_f64(1.0 / (1.0 - self.dropout_p));
-            let mut rng = self.dropout_rng.borrow_mut();
-            let drop = Tensor::from_fn(weights.shape(), |_| if rng.gen::<f64>() < self.dropout_p { T::ZERO } else { keep });
+            let drop = crate::layers::dropout::dropout_mask(&weights.shape(), self.dropout_p, &mut self.dropout_rng.borrow_mut());
             (weights * tape.constant(drop)).matmul(vh)
         } else {
             qh.scaled_dot_product_attention(kh, vh, mask.as_ref())
