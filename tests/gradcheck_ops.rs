@@ -114,6 +114,8 @@ proptest! {
         check!(|v| v[0].softplus(), x);
         check!(|v| v[0].log_sigmoid(), x);
         check!(|v| v[0].square(), x);
+        check!(|v| v[0].silu(), x);
+        check!(|v| v[0].gelu(), x);
     }
 
     #[test]
@@ -367,6 +369,7 @@ proptest! {
     fn second_order_elementwise(x in tensor(2, 3), y in tensor_in(2, 3, 0.5, 2.0)) {
         check2!(|v| (v[0].exp() * v[0].tanh() + v[0].sigmoid() * v[0].sin() - v[0].cos() + v[0].softplus()).sum(), x);
         check2!(|v| (v[0].ln() + v[0].sqrt() + v[0].recip() + v[0].powf(1.7)).sum(), y);
+        check2!(|v| (v[0].silu() * v[0].gelu()).sum(), x);
         check2!(|v| v[0].square().mul(v[0]), x);
     }
 

@@ -194,6 +194,10 @@ unary_methods! {
     tanh (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x.fast_tanh();
     /// 1 / (1 + e^-x); for large -x, e^-x overflows to ∞ and the result is exactly 0
     sigmoid (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| T::ONE / (T::ONE + (-x).fast_exp());
+    /// x·σ(x) (SiLU, swish)
+    silu (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x * (T::ONE / (T::ONE + (-x).fast_exp()));
+    /// GELU, tanh form (PyTorch's `approximate="tanh"`): ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
+    gelu (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x * (gelu_tanh(x) + T::ONE) * T::from_f64(0.5);
     /// ln(1 + eˣ), computed as max(x, 0) + ln(1 + e^-|x|) so it never overflows
     softplus (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x.max(T::ZERO) + ln_1p_unit((-x.abs()).fast_exp());
     /// max(x, 0)
@@ -307,6 +311,16 @@ fn trig<T: Float>(x: &Tensor<T>, fast: impl Fn(T) -> T + Sync, exact: impl Fn(T)
         })
     };
     Tensor::from_parts(v, x.shape().clone())
+}
+
+/// √(2/π) and the cubic coefficient of the tanh-form GELU.
+pub(crate) const GELU_K: f64 = 0.797_884_560_802_865_4;
+pub(crate) const GELU_C: f64 = 0.044_715;
+
+/// tanh(√(2/π)(x + 0.044715x³)), the inner part of the tanh-form GELU.
+#[inline(always)]
+pub(crate) fn gelu_tanh<T: Float>(x: T) -> T {
+    ((x + x * x * x * T::from_f64(GELU_C)) * T::from_f64(GELU_K)).fast_tanh()
 }
 
 /// ln(1 + y) for y in [0, 1], in a form that vectorizes: u = 1 + y rounds, ln u is taken

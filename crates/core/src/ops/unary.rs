@@ -74,6 +74,26 @@ unary_op! {
     /// ln(1 + eˣ), stable for large |x|. Derivative: σ(x).
     softplus, SoftplusRule, |x, y, g, ctx| g * x.sigmoid(),
         first order from x: |g, x| g * (T::ONE / (T::ONE + (-x).fast_exp()));
+    /// x·σ(x) (SiLU, swish). Derivative: σ(x)·(1 + x·(1 − σ(x))).
+    silu, SiluRule, |x, y, g, ctx| { let s = x.sigmoid(); g * (s * ((1.0 - s) * x + 1.0)) },
+        first order from x: |g, x| {
+            let s = T::ONE / (T::ONE + (-x).fast_exp());
+            g * (s * ((T::ONE - s) * x + T::ONE))
+        };
+    /// GELU, tanh form: ½x(1 + t), t = tanh(u), u = √(2/π)(x + 0.044715x³). Derivative:
+    /// ½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²).
+    gelu, GeluRule, |x, y, g, ctx| {
+        use crate::kernels::elementwise::{GELU_C, GELU_K};
+        let t = ((x + x.powf(T::from_f64(3.0)) * GELU_C) * GELU_K).tanh();
+        let du = (x.square() * (3.0 * GELU_C) + 1.0) * GELU_K;
+        g * ((t + 1.0) * 0.5 + x * (1.0 - t.square()) * du * 0.5)
+    },
+        first order from x: |g, x| {
+            use crate::kernels::elementwise::{gelu_tanh, GELU_C, GELU_K};
+            let (t, half) = (gelu_tanh(x), T::from_f64(0.5));
+            let du = (x * x * T::from_f64(3.0 * GELU_C) + T::ONE) * T::from_f64(GELU_K);
+            g * ((t + T::ONE) * half + x * (T::ONE - t * t) * du * half)
+        };
     /// max(x, 0). Derivative: 1 where x > 0, else 0.
     relu, ReluRule, |x, y, g, ctx| g * ctx.constant(x.value().par_map(|v| if v > T::ZERO { T::ONE } else { T::ZERO })),
         first order from x: |g, x| if x > T::ZERO { g } else { T::ZERO };
@@ -177,9 +197,10 @@ mod tests {
             k => (k as f32 - 48.0) * 0.37,
         });
         let w = Tensor::<f32>::from_fn([n], |i| 0.5 + (i[0] % 5) as f32);
-        let ops: [(&str, Op); 8] = [
+        let ops: [(&str, Op); 10] = [
             ("sqrt", |x| x.sqrt()), ("abs", |x| x.abs()), ("tanh", |x| x.tanh()), ("sigmoid", |x| x.sigmoid()),
             ("softplus", |x| x.softplus()), ("relu", |x| x.relu()), ("square", |x| x.square()), ("recip", |x| x.recip()),
+            ("silu", |x| x.silu()), ("gelu", |x| x.gelu()),
         ];
         for (name, op) in ops {
             let tape = Tape::<f32>::new();
