@@ -313,6 +313,16 @@ fn trig<T: Float>(x: &Tensor<T>, fast: impl Fn(T) -> T + Sync, exact: impl Fn(T)
     Tensor::from_parts(v, x.shape().clone())
 }
 
+/// min(x, 0), but NaN for NaN (`Float::min` would give 0).
+#[inline(always)]
+pub(crate) fn non_positive<T: Float>(x: T) -> T {
+    if x > T::ZERO {
+        T::ZERO
+    } else {
+        x
+    }
+}
+
 /// √(2/π) and the cubic coefficient of the tanh-form GELU.
 pub(crate) const GELU_K: f64 = 0.797_884_560_802_865_4;
 pub(crate) const GELU_C: f64 = 0.044_715;
@@ -360,6 +370,17 @@ impl<T: Float> Tensor<T> {
         } else {
             self.par_map(move |x| x.powf(p))
         }
+    }
+
+    /// x for x > 0, `slope`·x otherwise.
+    pub fn leaky_relu(&self, slope: T) -> Tensor<T> {
+        self.par_map(move |x| if x > T::ZERO { x } else { x * slope })
+    }
+
+    /// x for x > 0, α(eˣ − 1) otherwise (the exponential taken of min(x, 0), so the branch
+    /// not taken cannot overflow; NaN stays NaN).
+    pub fn elu(&self, alpha: T) -> Tensor<T> {
+        self.par_map(move |x| if x > T::ZERO { x } else { (non_positive(x).fast_exp() - T::ONE) * alpha })
     }
 
     /// x clamped to `[lo, hi]`.
@@ -642,6 +663,10 @@ mod tests {
         assert_eq!(x.sigmoid().get(&[1]), 0.5);
         assert!((Tensor::from_slice(&[-800.0f64]).sigmoid().item()).abs() < 1e-300);
         assert_eq!(x.powf(2.0).to_vec(), vec![1.0, 0.0, 4.0]);
+        let e = Tensor::from_slice(&[-1.0f64, 0.0, 2.0, 1e300, f64::NAN]);
+        assert_eq!(e.leaky_relu(0.1).to_vec()[..4], [-0.1, 0.0, 2.0, 1e300]);
+        assert_eq!(e.elu(2.0).to_vec()[..4], [2.0 * ((-1f64).exp() - 1.0), 0.0, 2.0, 1e300]);
+        assert!(e.leaky_relu(0.1).to_vec()[4].is_nan() && e.elu(2.0).to_vec()[4].is_nan());
         let m = x.gt(&Tensor::scalar(0.0));
         assert_eq!(m.to_vec(), vec![false, false, true]);
         assert_eq!(Tensor::where_(&m, &x, &Tensor::scalar(7.0)).to_vec(), vec![7.0, 7.0, 2.0]);

@@ -118,8 +118,43 @@ struct ClampRule<T>(T, T);
 impl<T: Float> Backward<T> for ClampRule<T> {
     fn backward<'t>(&self, ctx: &Context<'t, T>, g: Var<'t, T>) -> InputGrads<'t, T> {
         let (lo, hi) = (self.0, self.1);
-        let inside = ctx.input(0).value().par_map(move |v| if v >= lo && v <= hi { T::ONE } else { T::ZERO });
+        let x = ctx.input(0);
+        if !ctx.records_graph() {
+            return one(first_order(ctx, g, x, "clamp backward", move |g, v| if v >= lo && v <= hi { g } else { T::ZERO }));
+        }
+        let inside = x.value().par_map(move |v| if v >= lo && v <= hi { T::ONE } else { T::ZERO });
         one(g * ctx.constant(inside))
+    }
+}
+
+struct LeakyReluRule<T>(T);
+impl<T: Float> Backward<T> for LeakyReluRule<T> {
+    fn backward<'t>(&self, ctx: &Context<'t, T>, g: Var<'t, T>) -> InputGrads<'t, T> {
+        let (x, slope) = (ctx.input(0), self.0);
+        if !ctx.records_graph() {
+            return one(first_order(ctx, g, x, "leaky_relu backward", move |g, v| if v > T::ZERO { g } else { g * slope }));
+        }
+        one(g * ctx.constant(x.value().par_map(move |v| if v > T::ZERO { T::ONE } else { slope })))
+    }
+}
+
+struct EluRule<T>(T);
+impl<T: Float> Backward<T> for EluRule<T> {
+    fn backward<'t>(&self, ctx: &Context<'t, T>, g: Var<'t, T>) -> InputGrads<'t, T> {
+        let (x, alpha) = (ctx.input(0), self.0);
+        if !ctx.records_graph() {
+            return one(first_order(ctx, g, x, "elu backward", move |g, v| {
+                if v > T::ZERO {
+                    g
+                } else {
+                    g * (crate::kernels::elementwise::non_positive(v).fast_exp() * alpha)
+                }
+            }));
+        }
+        // α·e^min(x, 0) below 0, 1 above, differentiable again through the exponential
+        let pos = x.value().par_map(|v| v > T::ZERO);
+        let slope = Var::where_(&pos, ctx.constant(crate::Tensor::scalar(T::ONE)), x.clamp(T::NEG_INFINITY, T::ZERO).exp().mul_scalar(alpha));
+        one(g * slope)
     }
 }
 
@@ -135,6 +170,22 @@ impl<'t, T: Float> Var<'t, T> {
     pub fn powf(self, p: T) -> Var<'t, T> {
         let v = self.with_value(|t| t.powf(p));
         self.tape.push_op("powf", v, &[self], PowfRule(p))
+    }
+
+    /// x for x > 0, `slope`·x otherwise (PyTorch's `leaky_relu`). Derivative: 1 for x > 0,
+    /// `slope` otherwise.
+    #[track_caller]
+    pub fn leaky_relu(self, slope: T) -> Var<'t, T> {
+        let v = self.with_value(|t| t.leaky_relu(slope));
+        self.tape.push_op("leaky_relu", v, &[self], LeakyReluRule(slope))
+    }
+
+    /// x for x > 0, α(eˣ − 1) otherwise (PyTorch's `elu`). Derivative: 1 for x > 0, α·eˣ
+    /// otherwise.
+    #[track_caller]
+    pub fn elu(self, alpha: T) -> Var<'t, T> {
+        let v = self.with_value(|t| t.elu(alpha));
+        self.tape.push_op("elu", v, &[self], EluRule(alpha))
     }
 
     /// x clamped to `[lo, hi]`. Derivative: 1 inside the interval, 0 outside.
@@ -197,10 +248,11 @@ mod tests {
             k => (k as f32 - 48.0) * 0.37,
         });
         let w = Tensor::<f32>::from_fn([n], |i| 0.5 + (i[0] % 5) as f32);
-        let ops: [(&str, Op); 10] = [
+        let ops: [(&str, Op); 13] = [
             ("sqrt", |x| x.sqrt()), ("abs", |x| x.abs()), ("tanh", |x| x.tanh()), ("sigmoid", |x| x.sigmoid()),
             ("softplus", |x| x.softplus()), ("relu", |x| x.relu()), ("square", |x| x.square()), ("recip", |x| x.recip()),
-            ("silu", |x| x.silu()), ("gelu", |x| x.gelu()),
+            ("silu", |x| x.silu()), ("gelu", |x| x.gelu()), ("leaky_relu", |x| x.leaky_relu(0.1)), ("elu", |x| x.elu(1.3)),
+            ("clamp", |x| x.clamp(-2.0, 3.0)),
         ];
         for (name, op) in ops {
             let tape = Tape::<f32>::new();
