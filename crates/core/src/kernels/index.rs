@@ -278,6 +278,12 @@ pub fn index_select<E: Element>(x: &Tensor<E>, axis: isize, indices: &[usize]) -
 /// `base` with `src[.., j, ..]` added at `base[.., indices[j], ..]` (repeats accumulate):
 /// the adjoint of [`index_select`].
 pub fn index_add<T: Float>(base: &Tensor<T>, axis: isize, indices: &[usize], src: &Tensor<T>) -> Result<Tensor<T>> {
+    index_add_into(base.clone(), axis, indices, src)
+}
+
+/// [`index_add`] written into `base` itself (copied first only if another tensor shares its
+/// elements): a gradient built in fresh zeros skips copying them.
+pub(crate) fn index_add_into<T: Float>(base: Tensor<T>, axis: isize, indices: &[usize], src: &Tensor<T>) -> Result<Tensor<T>> {
     let ax = base.shape().axis("index_add", axis)?;
     let (outer, n, inner) = split_at_axis(base.shape(), ax);
     let mut expect = base.shape().clone();
@@ -290,7 +296,7 @@ pub fn index_add<T: Float>(base: &Tensor<T>, axis: isize, indices: &[usize], src
         ));
     }
     check_indices("index_add", indices, n, base.shape())?;
-    let mut out = base.clone();
+    let mut out = base;
     let dst = out.data_mut();
     let s = src.as_slice();
     for o in 0..outer {
@@ -355,15 +361,22 @@ pub fn gather<E: Element>(x: &Tensor<E>, axis: isize, index: &Tensor<usize>) -> 
 /// `base` with `src[i][j][k]` added at `[i][index[i][j][k]][k]` for `axis = 1` (repeats
 /// accumulate): the adjoint of [`gather`]. `src` has the index's shape.
 pub fn scatter_add<T: Float>(base: &Tensor<T>, axis: isize, index: &Tensor<usize>, src: &Tensor<T>) -> Result<Tensor<T>> {
+    scatter_add_into(base.clone(), axis, index, src)
+}
+
+/// [`scatter_add`] written into `base` itself (copied first only if shared), as
+/// [`index_add_into`].
+pub(crate) fn scatter_add_into<T: Float>(base: Tensor<T>, axis: isize, index: &Tensor<usize>, src: &Tensor<T>) -> Result<Tensor<T>> {
     let ax = check_gather("scatter_add", base.shape(), axis, index)?;
     if src.shape() != index.shape() {
         return Err(Error::shapes("scatter_add", &[index.shape(), src.shape()], "the source must have the index's shape"));
     }
     let last = ax + 1 == base.ndim();
-    let mut out = base.clone();
+    let shape = base.shape().clone();
+    let mut out = base;
     let dst = out.data_mut();
     let mut from = src.as_slice().chunks_exact(index.dims().last().copied().unwrap_or(1).max(1));
-    for_each_index_row(base.shape(), ax, index, |row, at, along| {
+    for_each_index_row(&shape, ax, index, |row, at, along| {
         let from = from.next().expect("src has the index's shape");
         for (j, (&i, &v)) in row.iter().zip(from).enumerate() {
             dst[at + if last { i } else { j + i * along }] += v;

@@ -17,8 +17,14 @@ struct IndexSelectRule {
 }
 impl<T: Float> Backward<T> for IndexSelectRule {
     fn backward<'t>(&self, ctx: &Context<'t, T>, g: Var<'t, T>) -> InputGrads<'t, T> {
-        let zeros = ctx.constant(Tensor::zeros(ctx.input(0).shape()));
-        one(zeros.index_add_shared(self.axis, self.indices.clone(), g))
+        let zeros = Tensor::zeros(ctx.input(0).shape());
+        if !ctx.records_graph() {
+            // added straight into fresh zeros (recorded, the zeros are a constant the sum
+            // copies): an embedding's gradient for 8192 lookups of 10000x256 took 3.7 ms so
+            let d = g.with_value(|gv| index::index_add_into(zeros, self.axis, &self.indices, gv));
+            return one(ctx.constant(d.or_panic()));
+        }
+        one(ctx.constant(zeros).index_add_shared(self.axis, self.indices.clone(), g))
     }
 }
 
@@ -39,8 +45,12 @@ struct GatherRule {
 }
 impl<T: Float> Backward<T> for GatherRule {
     fn backward<'t>(&self, ctx: &Context<'t, T>, g: Var<'t, T>) -> InputGrads<'t, T> {
-        let zeros = ctx.constant(Tensor::zeros(ctx.input(0).shape()));
-        one(zeros.scatter_add(self.axis, &self.index, g))
+        let zeros = Tensor::zeros(ctx.input(0).shape());
+        if !ctx.records_graph() {
+            let d = g.with_value(|gv| index::scatter_add_into(zeros, self.axis, &self.index, gv));
+            return one(ctx.constant(d.or_panic()));
+        }
+        one(ctx.constant(zeros).scatter_add(self.axis, &self.index, g))
     }
 }
 
