@@ -65,6 +65,52 @@ fn softmax(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(2 * F32 * M as u64));
     g.bench_function("softmax_last/1024x1024", |b| b.iter(|| black_box(m.softmax(-1))));
     g.bench_function("log_softmax_last/1024x1024", |b| b.iter(|| black_box(m.log_softmax(-1))));
+    g.bench_function("softmax_axis0/1024x1024", |b| b.iter(|| black_box(m.softmax(0))));
+    g.finish();
+}
+
+/// Activations forward and backward through the tape, and the indexing and masking ops
+/// layers are built from. Throughput counts the tensor's bytes once.
+fn layers(c: &mut Criterion) {
+    let mut g = c.benchmark_group("layers");
+    let x = rand_tensor(&[1024, 1024], 20);
+    let y = rand_tensor(&[1024, 1024], 21);
+    g.throughput(Throughput::Bytes(F32 * M as u64));
+    type Act = for<'t> fn(Var<'t, f32>) -> Var<'t, f32>;
+    let acts: [(&str, Act); 5] =
+        [("gelu", |v| v.gelu()), ("silu", |v| v.silu()), ("sigmoid", |v| v.sigmoid()), ("leaky_relu", |v| v.leaky_relu(0.01)), ("elu", |v| v.elu(1.0))];
+    for (name, f) in acts {
+        g.bench_function(format!("{name}_fwd_bwd/1M"), |b| {
+            b.iter(|| {
+                let tape = Tape::new();
+                let v = tape.var(x.clone());
+                black_box(f(v).sum().backward_release())
+            })
+        });
+    }
+    g.bench_function("maximum_fwd_bwd/1M", |b| {
+        b.iter(|| {
+            let tape = Tape::new();
+            let (u, v) = (tape.var(x.clone()), tape.var(y.clone()));
+            black_box(u.maximum(v).sum().backward_release())
+        })
+    });
+    let dropout = Dropout::new(0.5);
+    g.bench_function("dropout_fwd/1M", |b| b.iter(|| black_box(dropout.forward(Tape::new().constant(x.clone())).value())));
+    let mask = x.gt(&Tensor::scalar(0.0));
+    g.bench_function("where/1M", |b| b.iter(|| black_box(Tensor::where_(&mask, &x, &y))));
+    g.bench_function("argmax_rows/1024x1024", |b| b.iter(|| black_box(x.argmax(1, false))));
+    let index = Tensor::from_fn([1024, 1024], |i| (i[0] * 31 + i[1] * 7) % 1024);
+    g.bench_function("gather_axis1/1024x1024", |b| b.iter(|| black_box(x.gather(1, &index))));
+    let emb = Embedding::<f32>::new(10_000, 256);
+    let ids = Tensor::from_fn([64, 128], |i| (i[0] * 131 + i[1] * 17) % 10_000);
+    g.throughput(Throughput::Bytes(F32 * 64 * 128 * 256));
+    g.bench_function("embedding_fwd_bwd/10000x256_8192_ids", |b| {
+        b.iter(|| {
+            let tape = Tape::new();
+            black_box(emb.lookup(&tape, &ids).sum().backward_release())
+        })
+    });
     g.finish();
 }
 
@@ -106,5 +152,5 @@ fn conv(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, elementwise, broadcast, reduce, softmax, matmul, conv);
+criterion_group!(benches, elementwise, broadcast, reduce, softmax, layers, matmul, conv);
 criterion_main!(benches);

@@ -8,7 +8,8 @@ pub use wengert_nn as nn;
 
 pub use wengert_core::*;
 
-/// The names most programs need.
+/// The names most programs need: core's (tensors, the tape, gradient checks) and nn's
+/// (layers, losses, optimizers, training).
 pub mod prelude {
-    pub use wengert_core::prelude::*;
+    pub use wengert_nn::prelude::*;
 }
