@@ -182,6 +182,16 @@ pub trait Float:
     );
 }
 
+/// `fn name(self) -> Self { path(self) }` for each pair, inside [`impl_float`].
+macro_rules! unary_forwards {
+    ($($name:ident => $path:path),* $(,)?) => {$(
+        #[inline]
+        fn $name(self) -> Self {
+            $path(self)
+        }
+    )*};
+}
+
 macro_rules! impl_float {
     ($t:ident, $gemm:path, $fast_exp:path, $fast_ln:path, $fast_tanh:path, $fast_trig_max:expr, $fast_sin:path, $fast_cos:path) => {
         impl Float for $t {
@@ -199,35 +209,12 @@ macro_rules! impl_float {
             fn to_f64(self) -> f64 {
                 self as f64
             }
-            #[inline]
-            fn exp(self) -> Self {
-                $t::exp(self)
-            }
-            #[inline]
-            fn ln(self) -> Self {
-                $t::ln(self)
-            }
-            #[inline]
-            fn fast_exp(self) -> Self {
-                $fast_exp(self)
-            }
-            #[inline]
-            fn fast_ln(self) -> Self {
-                $fast_ln(self)
-            }
-            #[inline]
-            fn fast_tanh(self) -> Self {
-                $fast_tanh(self)
+            unary_forwards! {
+                exp => $t::exp, ln => $t::ln, fast_exp => $fast_exp, fast_ln => $fast_ln, fast_tanh => $fast_tanh,
+                fast_sin => $fast_sin, fast_cos => $fast_cos, ln_1p => $t::ln_1p, sqrt => $t::sqrt, abs => $t::abs,
+                sin => $t::sin, cos => $t::cos, tanh => $t::tanh,
             }
             const FAST_TRIG_MAX: Self = $fast_trig_max;
-            #[inline]
-            fn fast_sin(self) -> Self {
-                $fast_sin(self)
-            }
-            #[inline]
-            fn fast_cos(self) -> Self {
-                $fast_cos(self)
-            }
             #[inline(always)]
             fn mul_add_fast(self, a: Self, b: Self) -> Self {
                 #[cfg(target_feature = "fma")]
@@ -240,32 +227,8 @@ macro_rules! impl_float {
                 }
             }
             #[inline]
-            fn ln_1p(self) -> Self {
-                $t::ln_1p(self)
-            }
-            #[inline]
-            fn sqrt(self) -> Self {
-                $t::sqrt(self)
-            }
-            #[inline]
-            fn abs(self) -> Self {
-                $t::abs(self)
-            }
-            #[inline]
             fn powf(self, p: Self) -> Self {
                 $t::powf(self, p)
-            }
-            #[inline]
-            fn sin(self) -> Self {
-                $t::sin(self)
-            }
-            #[inline]
-            fn cos(self) -> Self {
-                $t::cos(self)
-            }
-            #[inline]
-            fn tanh(self) -> Self {
-                $t::tanh(self)
             }
             #[inline]
             fn max(self, other: Self) -> Self {
