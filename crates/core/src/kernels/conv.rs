@@ -188,16 +188,23 @@ pub fn fold2d_grid<T: Float>(cols: &Tensor<T>, win: &Window2d, size: (usize, usi
     let mut out = vec![T::ZERO; n * c * h * w];
     let segments = segments(win, (h, w), grid);
     let sw = win.stride.1;
-    for (plane, rows) in out.chunks_exact_mut((h * w).max(1)).zip(cols.as_slice().chunks_exact((kh * kw * l).max(1))).take(n * c) {
-        for s in &segments {
-            let src = &rows[s.row * l + s.col..][..s.len];
-            if sw == 1 {
-                plane[s.input..s.input + s.len].iter_mut().zip(src).for_each(|(d, &v)| *d += v);
-            } else {
-                plane[s.input..].iter_mut().step_by(sw).zip(src).for_each(|(d, &v)| *d += v);
+    let (plane_out, plane_in) = ((h * w).max(1), (kh * kw * l).max(1));
+    // planes split across threads, as in unfold (a pooling layer's backward is this fold:
+    // one thread took 2x as long on 32x16x28x28)
+    let parts = crate::parallel::parts_for(cols.numel(), crate::kernels::PARALLEL_MIN_ELEMENTS);
+    crate::parallel::for_each_part_mut(&mut out, parts, plane_out, |start, part| {
+        let first = start / plane_out;
+        for (plane, rows) in part.chunks_exact_mut(plane_out).zip(cols.as_slice()[first * plane_in..].chunks_exact(plane_in)) {
+            for s in &segments {
+                let src = &rows[s.row * l + s.col..][..s.len];
+                if sw == 1 {
+                    plane[s.input..s.input + s.len].iter_mut().zip(src).for_each(|(d, &v)| *d += v);
+                } else {
+                    plane[s.input..].iter_mut().step_by(sw).zip(src).for_each(|(d, &v)| *d += v);
+                }
             }
         }
-    }
+    });
     Ok(Tensor::from_parts(out, crate::Shape::new(&[n, c, h, w])))
 }
 
@@ -242,6 +249,28 @@ mod tests {
             let rhs: f64 = x.as_slice().iter().zip(f.as_slice()).map(|(a, b)| a * b).sum();
             assert!((lhs - rhs).abs() < 1e-9, "{win:?}: {lhs} vs {rhs}");
         }
+    }
+
+    /// fold2d on an input large enough to split its planes across threads, against summing
+    /// each column entry into its input position directly.
+    #[test]
+    fn large_fold_matches_its_definition() {
+        let (n, c, h, w) = (3, 16, 40, 37);
+        let win = Window2d { kernel: (3, 2), stride: (2, 1), padding: (1, 1), dilation: (1, 2) };
+        let (oh, ow) = win.output_size("t", h, w).unwrap();
+        let (kh, kw) = win.kernel;
+        let cols = Tensor::<f64>::from_fn([n, c * kh * kw, oh * ow], |i| ((i[0] * 7 + i[1] * 13 + i[2] * 3) % 17) as f64 - 8.0);
+        assert!(cols.numel() >= 2 * crate::kernels::PARALLEL_MIN_ELEMENTS);
+        let mut want = vec![0.0; n * c * h * w];
+        for (b, ch, k, p) in (0..n).flat_map(|b| (0..c).flat_map(move |ch| (0..kh * kw).flat_map(move |k| (0..oh * ow).map(move |p| (b, ch, k, p))))) {
+            let (ki, kj, oy, ox) = (k / kw, k % kw, p / ow, p % ow);
+            let iy = (oy * win.stride.0 + ki * win.dilation.0) as isize - win.padding.0 as isize;
+            let ix = (ox * win.stride.1 + kj * win.dilation.1) as isize - win.padding.1 as isize;
+            if (0..h as isize).contains(&iy) && (0..w as isize).contains(&ix) {
+                want[((b * c + ch) * h + iy as usize) * w + ix as usize] += cols.get(&[b, ch * kh * kw + k, p]);
+            }
+        }
+        assert_eq!(fold2d(&cols, &win, (h, w)).unwrap().to_vec(), want);
     }
 
     #[test]
