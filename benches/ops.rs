@@ -56,6 +56,7 @@ fn reduce(c: &mut Criterion) {
     g.bench_function("sum_rows/1024x1024", |b| b.iter(|| black_box(m.sum_axes(&[1], false))));
     g.bench_function("sum_cols/1024x1024", |b| b.iter(|| black_box(m.sum_axes(&[0], false))));
     g.bench_function("max_rows/1024x1024", |b| b.iter(|| black_box(m.max_axes(&[1], false))));
+    g.bench_function("logsumexp_rows/1024x1024", |b| b.iter(|| black_box(m.logsumexp_axes(&[1], false))));
     g.finish();
 }
 

@@ -667,6 +667,26 @@ impl<T: Float> Tensor<T> {
     /// ln Σ exp(x) over `axes`, computed stably by shifting by the max.
     #[track_caller]
     pub fn logsumexp_axes(&self, axes: &[isize], keepdim: bool) -> Tensor<T> {
+        let ax = self.shape().axes("logsumexp", axes).or_panic();
+        let n = self.dims().last().copied().unwrap_or(1);
+        if ax.len() == 1 && ax[0] + 1 == self.ndim() && n > 0 {
+            // along the last axis, row by row: the max and the sum of exponentials each one
+            // vector pass over the row, no [.., n] temporaries (five passes and two of them
+            // before: 221 µs on 1024x1024)
+            let rows = self.numel() / n;
+            let mut out = vec![T::ZERO; rows];
+            let src = self.as_slice();
+            let parts = crate::parallel::parts_for(self.numel(), crate::kernels::PARALLEL_MIN_ELEMENTS);
+            crate::parallel::for_each_part_mut(&mut out, parts, 1, |first, part| {
+                for (o, row) in part.iter_mut().zip(src[first * n..].chunks_exact(n)) {
+                    let m = fold_lanes(row, |a, b| if b > a { b } else { a });
+                    // ±∞ or NaN at the top: shift by 0, as below
+                    let c = if m.is_finite() { m } else { T::ZERO };
+                    *o = sum_map_lanes(row, |v| (v - c).fast_exp()).ln() + c;
+                }
+            });
+            return Tensor::new(out, self.shape().reduced(&ax, keepdim));
+        }
         let m = self.max_axes(axes, true).map(|v| if v.is_finite() { v } else { T::ZERO });
         let s = self.sub(&m).exp().sum_axes(axes, true).ln().add(&m);
         if keepdim {
@@ -868,6 +888,28 @@ mod tests {
         assert_eq!(x.var_axes(&[0], 0, false).item(), 1.25);
         let big = Tensor::new(vec![1000.0f64, 1000.0], [2]);
         assert!((big.logsumexp_axes(&[0], false).item() - (1000.0 + 2f64.ln())).abs() < 1e-9);
+    }
+
+    /// logsumexp along the last axis (the row kernel, split across threads) against the
+    /// general path on the transposed tensor, with rows of -∞, a +∞, a NaN and huge values.
+    #[test]
+    fn logsumexp_rows_match_the_general_path() {
+        let x = Tensor::<f64>::from_fn([300, 257], |i| match (i[0], i[1]) {
+            (0, _) => f64::NEG_INFINITY,
+            (1, 5) => f64::INFINITY,
+            (2, 9) => f64::NAN,
+            (3, j) => 1e4 + j as f64,
+            (r, j) => ((r * 31 + j * 7) % 19) as f64 * 0.3 - 2.0,
+        });
+        for keepdim in [false, true] {
+            let rows = x.logsumexp_axes(&[-1], keepdim);
+            let general = x.t().logsumexp_axes(&[0], keepdim);
+            assert_eq!(rows.numel(), 300);
+            for (r, (&a, &b)) in rows.as_slice().iter().zip(general.as_slice()).enumerate() {
+                let same = (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-12 * a.abs().max(1.0);
+                assert!(same, "row {r}: {a} against {b}");
+            }
+        }
     }
 
     #[test]
