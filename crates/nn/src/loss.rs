@@ -64,11 +64,12 @@ pub fn l1_loss<'t, T: Float>(pred: Var<'t, T>, target: Var<'t, T>, reduction: Re
 #[track_caller]
 pub fn huber_loss<'t, T: Float>(pred: Var<'t, T>, target: Var<'t, T>, delta: f64, reduction: Reduction) -> Var<'t, T> {
     same_shape("huber_loss", &pred, &target);
-    let d = pred - target;
-    let small = d.value().map(move |v| v.abs().to_f64() <= delta);
-    let quad = d.square() * 0.5;
-    let lin = (d.abs() - 0.5 * delta) * delta;
-    reduction.apply(Var::where_(&small, quad, lin))
+    // with a = |d| and m = min(a, δ), ½d² and δ(a - ½δ) are both m·(a - ½m): five
+    // elementwise ops and no mask, instead of a mask, both branches and a `where_` (on 1M
+    // f32 both took 2.7-3.7 ms forward and backward: one pass over memory per op dominates)
+    let a = (pred - target).abs();
+    let m = a.clamp(T::ZERO, T::from_f64(delta));
+    reduction.apply(m * (a - m * 0.5))
 }
 
 /// Smooth L1 with threshold β (PyTorch's `smooth_l1_loss`): Huber(δ = β) / β.
