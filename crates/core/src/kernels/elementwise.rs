@@ -285,7 +285,7 @@ impl<T: Float> Tensor<T> {
 /// `fast` on every element of `x` in a loop that vectorizes, then `exact` on the elements
 /// past [`Float::FAST_TRIG_MAX`], found block by block from the block's largest |x| (the
 /// check costs little; a NaN passes it, and `fast` keeps it NaN). With libm's `sinf` per
-/// element, sin of 1M f32 took 1.4 ms.
+/// element, sin of 1M f32 on [-10, 10] took 4.4 ms.
 fn trig<T: Float>(x: &Tensor<T>, fast: impl Fn(T) -> T + Sync, exact: impl Fn(T) -> T + Sync) -> Tensor<T> {
     const BLOCK: usize = 256;
     let src = x.as_slice();
@@ -348,7 +348,7 @@ impl<T: Float> Tensor<T> {
     /// (-0)^½ = +0, (-∞)^½ = +∞). The common exponents skip libm's `powf` per element (2.3
     /// ms on 1M f32): 0 and 1 are copies, 2 and 3 products (`x·x`, `x·x·x`), ½ a square
     /// root, -1 a division, -½ a square root and a division (within 1 ulp): 1M f32 in
-    /// 47-90 µs. The gradient of x² is 2x¹, so `Var::powf(2)` forward and backward on 1M f32
+    /// 0-150 µs. The gradient of x² is 2x¹, so `Var::powf(2)` forward and backward on 1M f32
     /// took 3.1 ms, 2.3 of them in x¹.
     pub fn powf(&self, p: T) -> Tensor<T> {
         let is = |v: f64| p == T::from_f64(v);
