@@ -61,8 +61,40 @@ impl Shape {
     }
 
     /// Number of elements: the product of the dimensions (1 for a scalar).
+    ///
+    /// # Panics
+    /// If the product overflows `usize` (no such tensor can exist); [`Shape::checked_numel`]
+    /// is the fallible form, and [`Tensor::from_vec`](crate::Tensor::from_vec) uses it.
+    #[inline]
+    #[track_caller]
     pub fn numel(&self) -> usize {
-        self.0.iter().product()
+        match self.checked_numel() {
+            Some(n) => n,
+            None => panic!("wengert: shape {self} has more elements than usize holds"),
+        }
+    }
+
+    /// Number of elements, or `None` if the product of the dimensions overflows `usize`.
+    ///
+    /// ```
+    /// use wengert_core::Shape;
+    /// assert_eq!(Shape::new(&[2, 3]).checked_numel(), Some(6));
+    /// assert_eq!(Shape::new(&[1 << 32, 1 << 32]).checked_numel(), None);
+    /// assert_eq!(Shape::new(&[0, usize::MAX, 2]).checked_numel(), None); // 0 does not hide it
+    /// ```
+    #[inline]
+    pub fn checked_numel(&self) -> Option<usize> {
+        // a zero dim makes the product 0, but a shape whose other dims overflow is still no
+        // shape (its strides would wrap), so those are multiplied regardless
+        let (mut nonzero, mut empty) = (1usize, false);
+        for &d in self.0.iter() {
+            if d == 0 {
+                empty = true;
+            } else {
+                nonzero = nonzero.checked_mul(d)?;
+            }
+        }
+        Some(if empty { 0 } else { nonzero })
     }
 
     /// Number of dimensions.

@@ -31,16 +31,28 @@ pub struct Tensor<E: Element = f32> {
 }
 
 impl<E: Element> Tensor<E> {
-    /// A tensor from row-major data and a shape; `Err` if the element count does not match.
+    /// A tensor from row-major data and a shape; `Err` if the element count does not match,
+    /// or the shape's element count overflows `usize`.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// assert!(Tensor::from_vec(vec![1.0f32, 2.0], [2]).is_ok());
+    /// assert!(Tensor::<f32>::from_vec(vec![], [1 << 32, 1 << 32]).is_err()); // 2^64 wraps to 0
+    /// ```
     pub fn from_vec(data: Vec<E>, shape: impl Into<Shape>) -> Result<Self> {
         let shape = shape.into();
-        if data.len() != shape.numel() {
+        let Some(numel) = shape.checked_numel() else {
+            return Err(Error::invalid(
+                "Tensor::from_vec",
+                format!("shape {shape} has more elements than usize holds"),
+            ));
+        };
+        if data.len() != numel {
             return Err(Error::invalid(
                 "Tensor::from_vec",
                 format!(
-                    "{} elements given for shape {shape}, which holds {}",
-                    data.len(),
-                    shape.numel()
+                    "{} elements given for shape {shape}, which holds {numel}",
+                    data.len()
                 ),
             ));
         }
@@ -223,7 +235,7 @@ impl<E: Element> Tensor<E> {
     /// The same elements under a new shape with the same element count (no copy).
     pub fn try_reshape(&self, shape: impl Into<Shape>) -> Result<Self> {
         let shape = shape.into();
-        if shape.numel() != self.numel() {
+        if shape.checked_numel() != Some(self.numel()) {
             return Err(Error::shapes(
                 "reshape",
                 &[&self.shape, &shape],
