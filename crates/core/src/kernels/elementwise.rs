@@ -200,8 +200,8 @@ unary_methods! {
     gelu (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x * (gelu_tanh(x) + T::ONE) * T::from_f64(0.5);
     /// ln(1 + eˣ), computed as max(x, 0) + ln(1 + e^-|x|) so it never overflows
     softplus (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x.max(T::ZERO) + ln_1p_unit((-x.abs()).fast_exp());
-    /// max(x, 0)
-    relu => |x| if x > T::ZERO { x } else { T::ZERO };
+    /// max(x, 0); NaN stays NaN (as `torch.relu`)
+    relu => |x| if x <= T::ZERO { T::ZERO } else { x };
     /// x²
     square => |x| x * x;
     /// 1 / x
@@ -235,10 +235,10 @@ binary_methods! {
     div, "div" => |x, y| x / y;
     /// a^b, broadcast
     pow, "pow" => |x, y| x.powf(y);
-    /// max(a, b), broadcast
-    maximum, "maximum" => |x, y| if x >= y { x } else { y };
-    /// min(a, b), broadcast
-    minimum, "minimum" => |x, y| if x <= y { x } else { y };
+    /// max(a, b), broadcast; NaN where either is NaN (as `torch.maximum`)
+    maximum, "maximum" => |x, y| super::reduce::max_nan(x, y);
+    /// min(a, b), broadcast; NaN where either is NaN
+    minimum, "minimum" => |x, y| super::reduce::min_nan(x, y);
 }
 
 macro_rules! compare_methods {
@@ -652,6 +652,70 @@ mod tests {
                     assert_eq!(got.get(&[i, j]), want, "at {i}, {j}");
                 }
             }
+        }
+    }
+
+    /// maximum, minimum and relu propagate NaN from either side (as PyTorch does), on a
+    /// small tensor and on one large enough to split across threads.
+    #[test]
+    fn max_min_relu_propagate_nan() {
+        let nan = f64::NAN;
+        let a = Tensor::from_slice(&[nan, 1.0, -0.0, 2.0]);
+        let b = Tensor::from_slice(&[1.0, nan, 0.0, 3.0]);
+        for (got, want) in [
+            (a.maximum(&b), [nan, nan, -0.0, 3.0]),
+            (a.minimum(&b), [nan, nan, -0.0, 2.0]),
+        ] {
+            assert_eq!(
+                got.to_vec().iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                want.map(f64::to_bits).to_vec()
+            );
+        }
+        assert!(a.relu().get(&[0]).is_nan() && a.relu().get(&[1]) == 1.0);
+        let n = crate::kernels::PARALLEL_MIN_ELEMENTS * 3 + 5;
+        let x = Tensor::<f32>::from_fn([n], |i| {
+            if i[0] % 97 == 3 {
+                f32::NAN
+            } else {
+                i[0] as f32 - 50.0
+            }
+        });
+        let y = Tensor::<f32>::from_fn([n], |i| {
+            if i[0] % 89 == 4 {
+                f32::NAN
+            } else {
+                25.0 - i[0] as f32
+            }
+        });
+        for (k, ((&u, &v), (mx, (mn, r)))) in x
+            .as_slice()
+            .iter()
+            .zip(y.as_slice())
+            .zip(
+                x.maximum(&y)
+                    .to_vec()
+                    .into_iter()
+                    .zip(x.minimum(&y).to_vec().into_iter().zip(x.relu().to_vec())),
+            )
+            .enumerate()
+        {
+            if u.is_nan() || v.is_nan() {
+                assert!(
+                    mx.is_nan() && mn.is_nan(),
+                    "at {k}: max {mx}, min {mn} of {u}, {v}"
+                );
+            } else {
+                assert_eq!((mx, mn), (u.max(v), u.min(v)), "at {k}");
+            }
+            assert_eq!(
+                r.to_bits(),
+                if u.is_nan() {
+                    u.to_bits()
+                } else {
+                    u.max(0.0).to_bits()
+                },
+                "relu at {k}"
+            );
         }
     }
 

@@ -387,10 +387,10 @@ pub enum ReduceOp {
     Min,
 }
 
-/// The larger of two values, NaN if either is NaN; branch-free, so loops over it vectorize
-/// (compare + blend).
+/// The larger of two values, NaN if either is NaN (as `torch.maximum` and `torch.amax`);
+/// branch-free, so loops over it vectorize (compare + blend).
 #[inline(always)]
-fn max_nan<T: Float>(a: T, b: T) -> T {
+pub(crate) fn max_nan<T: Float>(a: T, b: T) -> T {
     #[allow(clippy::eq_op)]
     if b > a || b != b {
         b
@@ -401,7 +401,7 @@ fn max_nan<T: Float>(a: T, b: T) -> T {
 
 /// The smaller of two values, NaN if either is NaN.
 #[inline(always)]
-fn min_nan<T: Float>(a: T, b: T) -> T {
+pub(crate) fn min_nan<T: Float>(a: T, b: T) -> T {
     #[allow(clippy::eq_op)]
     if b < a || b != b {
         b
@@ -529,7 +529,30 @@ pub fn reduce<T: Float>(
     op: ReduceOp,
 ) -> Result<Tensor<T>> {
     let axes = x.shape().axes(op_name, axes)?;
-    let out_shape = x.shape().reduced(&axes, keepdim);
+    if op != ReduceOp::Sum {
+        if let Some(&a) = axes.iter().find(|&&a| x.dims()[a] == 0) {
+            // as PyTorch's amax/amin: an empty max has no value (a sum of nothing is 0)
+            return Err(Error::invalid(
+                op_name,
+                format!(
+                    "axis {a} of shape {} is empty, so it has no {op_name}imum",
+                    x.shape()
+                ),
+            ));
+        }
+    }
+    reduce_unchecked(x, &axes, keepdim, op)
+}
+
+/// [`reduce`] over resolved `axes`; an empty max or min is -∞ or +∞ (what a stable
+/// log-sum-exp shifts by).
+fn reduce_unchecked<T: Float>(
+    x: &Tensor<T>,
+    axes: &[usize],
+    keepdim: bool,
+    op: ReduceOp,
+) -> Result<Tensor<T>> {
+    let out_shape = x.shape().reduced(axes, keepdim);
     if x.ndim() == 0 {
         return Ok(x.clone());
     }
@@ -687,7 +710,9 @@ impl<T: Float> Tensor<T> {
             });
             return Tensor::new(out, self.shape().reduced(&ax, keepdim));
         }
-        let m = self.max_axes(axes, true).map(|v| if v.is_finite() { v } else { T::ZERO });
+        let m = reduce_unchecked(self, &ax, true, ReduceOp::Max)
+            .or_panic()
+            .map(|v| if v.is_finite() { v } else { T::ZERO });
         let s = self.sub(&m).exp().sum_axes(axes, true).ln().add(&m);
         if keepdim {
             s
@@ -879,6 +904,37 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// max/min over an empty axis is an error naming the op and shape (as PyTorch's amax);
+    /// sum, mean's numerator and logsumexp of nothing keep their values (0, 0, -∞), and
+    /// reducing a non-empty axis of an empty tensor gives an empty result.
+    #[test]
+    fn empty_extremum_is_an_error() {
+        let x = Tensor::<f64>::zeros([0, 3]);
+        for (op, got) in [
+            ("max", reduce("max", &x, &[], false, ReduceOp::Max)),
+            ("min", reduce("min", &x, &[0], false, ReduceOp::Min)),
+        ] {
+            let e = got.unwrap_err().to_string();
+            assert!(
+                e.starts_with(op) && e.contains("[0, 3]") && e.contains("axis 0"),
+                "{e}"
+            );
+        }
+        assert_eq!(x.max_axes(&[1], false).dims(), &[0]);
+        assert_eq!(x.sum().item(), 0.0);
+        assert_eq!(x.sum_axes(&[0], false).to_vec(), vec![0.0; 3]);
+        assert_eq!(
+            x.logsumexp_axes(&[0], false).to_vec(),
+            vec![f64::NEG_INFINITY; 3]
+        );
+        let caught = std::panic::catch_unwind(|| x.max_axes(&[], false));
+        let msg = caught.unwrap_err().downcast::<String>().unwrap();
+        assert!(
+            msg.contains("max: axis 0 of shape [0, 3] is empty"),
+            "{msg}"
+        );
     }
 
     #[test]

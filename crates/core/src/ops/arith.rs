@@ -61,25 +61,41 @@ binary_op!(
     |a, b, out, g, ctx| g * b * a.pow(b - 1.0f64), g * out * a.ln_or_zero()
 );
 binary_op!(
-    /// `max(a, b)` elementwise with broadcasting; the gradient goes to the larger input
-    /// (split evenly on ties, as in PyTorch).
-    maximum, "maximum", MaximumRule, |x, y| if x >= y { x } else { y },
-    |a, b, out, g, ctx| tie_grad(ctx, g, a, b, |x, y| x > y), tie_grad(ctx, g, b, a, |x, y| x > y)
-);
-binary_op!(
-    /// `min(a, b)` elementwise with broadcasting; the gradient goes to the smaller input
-    /// (split evenly on ties).
-    minimum, "minimum", MinimumRule, |x, y| if x <= y { x } else { y },
+    /// `max(a, b)` elementwise with broadcasting, NaN where either is NaN (as
+    /// `torch.maximum`); the gradient goes to the larger input (split evenly on ties, as in
+    /// PyTorch, and to both where one is NaN).
+    maximum, "maximum", MaximumRule, |x, y| crate::kernels::reduce::max_nan(x, y),
     |a, b, out, g, ctx| tie_grad(ctx, g, a, b, |x, y| x < y), tie_grad(ctx, g, b, a, |x, y| x < y)
 );
+binary_op!(
+    /// `min(a, b)` elementwise with broadcasting, NaN where either is NaN; the gradient goes
+    /// to the smaller input (split evenly on ties).
+    minimum, "minimum", MinimumRule, |x, y| crate::kernels::reduce::min_nan(x, y),
+    |a, b, out, g, ctx| tie_grad(ctx, g, a, b, |x, y| x > y), tie_grad(ctx, g, b, a, |x, y| x > y)
+);
 
-/// The gradient reaching input `a` of max/min against `b`: `g` times 1 where `a` wins, ½ on
-/// ties, 0 where it loses. First order with all three of one shape, one pass; otherwise (a
+/// The gradient reaching input `a` of max/min against `b`: `g` times 0 where `a` loses, ½ on
+/// ties, 1 otherwise (where it wins, or either is NaN: PyTorch's rule, which masks only the
+/// loser). First order with all three of one shape, one pass; otherwise (a
 /// broadcast, or the backward recorded) `g` times a constant tensor of the weights: two
 /// passes, and maximum forward and backward on 1M f32 took 1.24 ms so (0.40-0.58 now).
-fn tie_grad<'t, T: Float>(ctx: &Context<'t, T>, g: Var<'t, T>, a: Var<'t, T>, b: Var<'t, T>, wins: impl Fn(T, T) -> bool + Sync) -> Var<'t, T> {
+fn tie_grad<'t, T: Float>(
+    ctx: &Context<'t, T>,
+    g: Var<'t, T>,
+    a: Var<'t, T>,
+    b: Var<'t, T>,
+    loses: impl Fn(T, T) -> bool + Sync,
+) -> Var<'t, T> {
     let half = T::from_f64(0.5);
-    let weight = move |x: T, y: T| if wins(x, y) { T::ONE } else if x == y { half } else { T::ZERO };
+    let weight = move |x: T, y: T| {
+        if loses(x, y) {
+            T::ZERO
+        } else if x == y {
+            half
+        } else {
+            T::ONE
+        }
+    };
     let (av, bv) = (a.value(), b.value());
     if !ctx.records_graph() && av.shape() == bv.shape() && g.shape() == *av.shape() {
         let d = crate::kernels::par_zip3(g.value().as_slice(), av.as_slice(), bv.as_slice(), |g, x, y| g * weight(x, y));
@@ -230,6 +246,34 @@ mod tests {
         let g = a.maximum(b).sum().backward();
         assert_eq!(g.wrt(a).to_vec(), vec![0.0, 0.5, 1.0]);
         assert_eq!(g.wrt(b).to_vec(), vec![1.0, 0.5, 0.0]);
+    }
+
+    /// NaN from either side comes through maximum and minimum, forward and on the tape, and
+    /// the gradient reaches both inputs there (PyTorch masks only the loser).
+    #[test]
+    fn max_min_propagate_nan() {
+        let tape = Tape::<f64>::new();
+        let a = tape.var(Tensor::from_slice(&[f64::NAN, 1.0, 1.0]));
+        let b = tape.var(Tensor::from_slice(&[1.0, f64::NAN, 2.0]));
+        for y in [a.maximum(b), a.minimum(b)] {
+            let v = y.value().to_vec();
+            assert!(v[0].is_nan() && v[1].is_nan(), "{v:?}");
+            let first = y.sum().backward();
+            let recorded = tape.grad_graph(y.sum(), &[a, b], None);
+            assert_eq!(first.wrt(a).to_vec()[..2], [1.0, 1.0]);
+            assert_eq!(first.wrt(b).to_vec()[..2], [1.0, 1.0]);
+            assert_eq!(first.wrt(a).to_vec(), recorded[0].value().to_vec());
+        }
+        let r = tape.var(Tensor::from_slice(&[f64::NAN, -1.0, 0.0, 2.0]));
+        assert!(r.relu().value().get(&[0]).is_nan());
+        let g = r.relu().sum().backward();
+        assert_eq!(g.wrt(r).to_vec(), vec![1.0, 0.0, 0.0, 1.0]);
+        assert_eq!(
+            tape.grad_graph(r.relu().sum(), &[r], None)[0]
+                .value()
+                .to_vec(),
+            vec![1.0, 0.0, 0.0, 1.0]
+        );
     }
 
     /// maximum and minimum's one-pass first-order gradients (same shapes, large enough to

@@ -94,9 +94,10 @@ unary_op! {
             let du = (x * x * T::from_f64(3.0 * GELU_C) + T::ONE) * T::from_f64(GELU_K);
             g * ((t + T::ONE) * half + x * (T::ONE - t * t) * du * half)
         };
-    /// max(x, 0). Derivative: 1 where x > 0, else 0.
-    relu, ReluRule, |x, y, g, ctx| g * ctx.constant(x.value().par_map(|v| if v > T::ZERO { T::ONE } else { T::ZERO })),
-        first order from x: |g, x| if x > T::ZERO { g } else { T::ZERO };
+    /// max(x, 0), NaN kept (as `torch.relu`). Derivative: 0 where x ≤ 0, else 1 (also at
+    /// NaN, as PyTorch's `threshold_backward`).
+    relu, ReluRule, |x, y, g, ctx| g * ctx.constant(x.value().par_map(|v| if v <= T::ZERO { T::ZERO } else { T::ONE })),
+        first order from x: |g, x| if x <= T::ZERO { T::ZERO } else { g };
     /// x². Derivative: 2x.
     square, SquareRule, |x, y, g, ctx| g * x * 2.0, first order from x: |g, x| g * (x + x);
     /// 1/x. Derivative: -1/x².
