@@ -56,28 +56,63 @@ use std::sync::atomic::AtomicUsize;
 /// 0 until first read: then `WENGERT_NUM_THREADS` or the core count.
 static THREADS: AtomicUsize = AtomicUsize::new(0);
 
-fn default_threads() -> usize {
-    std::env::var("WENGERT_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n: &usize| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+/// The most threads the kernels use: the cores this process may run on
+/// (`std::thread::available_parallelism`). The pool's static schedule gives each thread an
+/// equal part of every op, so threads beyond the cores only wait on each other (999 threads on
+/// 2 cores ran 4.5x slower).
+pub fn max_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// Sets the number of threads large kernels use (1 = everything on the calling thread).
-/// Matrix products follow `matrixmultiply`'s own `MATMUL_NUM_THREADS` (read once, at its
-/// first use), except batches of products, which wengert splits itself.
+/// The thread count for a `WENGERT_NUM_THREADS` value (`None`: unset) on `cores` cores, and
+/// the warning to print if the value was not taken as given: not a positive integer (then
+/// `cores`), or above `cores` (then capped to it).
+fn threads_from_env(value: Option<&str>, cores: usize) -> (usize, Option<String>) {
+    let Some(value) = value else {
+        return (cores, None);
+    };
+    match value.trim().parse::<usize>() {
+        Ok(n) if n > 0 && n <= cores => (n, None),
+        Ok(n) if n > cores => (
+            cores,
+            Some(format!("wengert: WENGERT_NUM_THREADS={value} is more than the {cores} cores available; using {cores}")),
+        ),
+        _ => (
+            cores,
+            Some(format!("wengert: WENGERT_NUM_THREADS={value:?} is not a positive integer; using the {cores} cores available")),
+        ),
+    }
+}
+
+fn default_threads() -> usize {
+    let value = std::env::var_os("WENGERT_NUM_THREADS").map(|v| v.to_string_lossy().into_owned());
+    let (n, warning) = threads_from_env(value.as_deref(), max_threads());
+    if let Some(w) = warning {
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        WARNED.call_once(|| eprintln!("{w}"));
+    }
+    n
+}
+
+/// Sets the number of threads large kernels use (1 = everything on the calling thread),
+/// capped at [`max_threads`]. Matrix products follow `matrixmultiply`'s own
+/// `MATMUL_NUM_THREADS` (read once, at its first use), except batches of products, which
+/// wengert splits itself.
 ///
 /// ```
 /// wengert_core::runtime::set_num_threads(1);
 /// assert_eq!(wengert_core::runtime::num_threads(), 1);
+/// wengert_core::runtime::set_num_threads(100_000);
+/// assert_eq!(wengert_core::runtime::num_threads(), wengert_core::runtime::max_threads());
 /// ```
 pub fn set_num_threads(n: usize) {
-    THREADS.store(n.max(1), Ordering::Relaxed);
+    THREADS.store(n.clamp(1, max_threads()), Ordering::Relaxed);
 }
 
 /// The number of threads large kernels use ([`crate::parallel`] runs their tasks):
 /// `WENGERT_NUM_THREADS` if set, else one per available core, until [`set_num_threads`].
+/// A value that is not a positive integer (`0`, `-1`, `abc`) or is above [`max_threads`]
+/// gives one warning on stderr, then the core count or the cap.
 #[inline]
 pub fn num_threads() -> usize {
     match THREADS.load(Ordering::Relaxed) {
@@ -87,5 +122,34 @@ pub fn num_threads() -> usize {
             n
         }
         n => n,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::threads_from_env;
+
+    /// `WENGERT_NUM_THREADS` values: a positive integer up to the cores is taken (spaces
+    /// trimmed); anything else falls back to the cores or is capped, always with a warning.
+    #[test]
+    fn thread_count_from_the_environment() {
+        assert_eq!(threads_from_env(None, 8), (8, None));
+        assert_eq!(threads_from_env(Some("3"), 8), (3, None));
+        assert_eq!(threads_from_env(Some(" 8 "), 8), (8, None));
+        for bad in ["0", "-1", "abc", "", "2.5"] {
+            let (n, warning) = threads_from_env(Some(bad), 8);
+            assert_eq!(n, 8, "{bad:?}");
+            assert!(
+                warning
+                    .expect("a warning")
+                    .contains("is not a positive integer"),
+                "{bad:?}"
+            );
+        }
+        let (n, warning) = threads_from_env(Some("999"), 2);
+        assert_eq!(n, 2);
+        assert!(warning
+            .expect("a warning")
+            .contains("more than the 2 cores"));
     }
 }
