@@ -146,11 +146,14 @@ impl<'t, T: Float> Var<'t, T> {
     /// Applies a custom [`Function`] to `inputs` (at least one), recording it on their tape.
     #[track_caller]
     pub fn apply<F: Function<T>>(f: F, inputs: &[Var<'t, T>]) -> Var<'t, T> {
-        let first = inputs.first().unwrap_or_else(|| panic!("wengert: {}: no inputs given", f.name()));
-        let values: Vec<Tensor<T>> = inputs.iter().map(|v| {
+        // checks in this frame, not in closures, so a panic names the caller's line
+        let Some(first) = inputs.first() else {
+            panic!("wengert: {}: no inputs given", f.name())
+        };
+        for v in inputs {
             v.same_tape(first, f.name());
-            v.value()
-        }).collect();
+        }
+        let values: Vec<Tensor<T>> = inputs.iter().map(|v| v.value()).collect();
         let refs: Vec<&Tensor<T>> = values.iter().collect();
         let out = f.forward(&refs);
         let name = f.name();

@@ -77,6 +77,7 @@ impl<'t, T: Float> Var<'t, T> {
         self.tape.nodes.borrow()[self.id].op
     }
 
+    #[track_caller]
     pub(crate) fn same_tape(&self, other: &Var<'t, T>, op: &'static str) {
         if !std::ptr::eq(self.tape, other.tape) {
             panic!("wengert: {op}: operands are recorded on different tapes");

@@ -26,7 +26,9 @@ use wengert_core::{Float, Param, Var};
 /// joined with dots (`"layers.0.weight"`), the same names PyTorch's `state_dict` uses for the
 /// same structure, so weights saved here load there.
 pub trait Module<T: Float = f32> {
-    /// The forward pass: records on `x`'s tape and returns the output.
+    /// The forward pass: records on `x`'s tape and returns the output. A shape error panics
+    /// at the caller's line (the attribute carries through every implementation).
+    #[track_caller]
     fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T>;
 
     /// Calls `f(name, param)` for each parameter, names prefixed with `prefix`.
@@ -77,6 +79,7 @@ pub trait Module<T: Float = f32> {
 }
 
 impl<T: Float, M: Module<T> + ?Sized> Module<T> for Box<M> {
+    #[track_caller]
     fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
         (**self).forward(x)
     }
@@ -133,8 +136,14 @@ impl<T: Float> Sequential<T> {
 }
 
 impl<T: Float> Module<T> for Sequential<T> {
+    #[track_caller]
     fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
-        self.layers.iter().fold(x, |h, l| l.forward(h))
+        // A loop, not a fold: a closure would end the caller-location chain.
+        let mut h = x;
+        for layer in &self.layers {
+            h = layer.forward(h);
+        }
+        h
     }
     fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Param<T>)) {
         for (i, l) in self.layers.iter().enumerate() {

@@ -207,11 +207,14 @@ impl<'t, T: Float> Var<'t, T> {
     /// ```
     #[track_caller]
     pub fn concat(xs: &[Var<'t, T>], axis: isize) -> Var<'t, T> {
-        let first = *xs.first().unwrap_or_else(|| panic!("wengert: concat: no tensors given"));
-        let values: Vec<_> = xs.iter().map(|x| {
+        // checks in this frame, not in closures, so a panic names the caller's line
+        let Some(&first) = xs.first() else {
+            panic!("wengert: concat: no tensors given")
+        };
+        for x in xs {
             x.same_tape(&first, "concat");
-            x.value()
-        }).collect();
+        }
+        let values: Vec<_> = xs.iter().map(|x| x.value()).collect();
         let refs: Vec<_> = values.iter().collect();
         let v = index::concat(&refs, axis).or_panic();
         let ax = first.shape().axis("concat", axis).or_panic();
@@ -222,7 +225,9 @@ impl<'t, T: Float> Var<'t, T> {
     /// Joins same-shaped values along a new `axis`.
     #[track_caller]
     pub fn stack(xs: &[Var<'t, T>], axis: isize) -> Var<'t, T> {
-        let first = *xs.first().unwrap_or_else(|| panic!("wengert: stack: no tensors given"));
+        let Some(&first) = xs.first() else {
+            panic!("wengert: stack: no tensors given")
+        };
         for x in xs {
             if x.shape() != first.shape() {
                 panic!("wengert: stack: shapes differ: {} and {}", first.shape(), x.shape());
