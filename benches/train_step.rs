@@ -40,7 +40,7 @@ fn digits_epoch(c: &mut Criterion) {
     let mut g = c.benchmark_group("train_step");
     g.bench_function("digits_mlp_epoch_b32", |b| {
         b.iter(|| {
-            for batch in train.batches(32, Some(&mut rng), false) {
+            for batch in train.batches(32, Some(&mut rng), false).unwrap() {
                 let tape = Tape::new();
                 let loss = cross_entropy(model.forward(tape.constant(batch.x)), &batch.y);
                 let grads = loss.backward_release();

@@ -57,7 +57,7 @@ pub fn run(epochs: usize, seed: u64, verbose: bool) -> wengert::nn::Result<Vec<S
         let file = format!("breast_cancer_{}.svg", name.split(' ').next().unwrap_or("model").to_lowercase());
         let cfg = FitConfig { epochs, batch_size: 32, seed, verbose, plot: Some(output_dir().join(file)), ..Default::default() };
         let h = fit(&mut model, &mut opt, &train, bce, None, &cfg)?;
-        let proba = predict(&mut model, &test.x, 512).sigmoid();
+        let proba = predict(&mut model, &test.x, 512)?.sigmoid();
         let p: Vec<f64> = proba.as_slice().iter().map(|&v| v as f64).collect();
         let pred: Vec<usize> = p.iter().map(|&v| usize::from(v >= 0.5)).collect();
         let cm = ConfusionMatrix::new(&pred, test.y.as_slice(), 2)?;

@@ -41,7 +41,7 @@ pub fn run(epochs: usize, seed: u64, verbose: bool) -> wengert::nn::Result<Repor
     let cfg = FitConfig { epochs, batch_size: 32, seed, verbose, plot: Some(out.join("mlp_digits_training.svg")), ..Default::default() };
     let history = fit(&mut model, &mut opt, &train, |logits, y| cross_entropy(logits, y), Some(accuracy()), &cfg)?;
 
-    let logits = predict(&mut model, &test.x, 512);
+    let logits = predict(&mut model, &test.x, 512)?;
     let pred = argmax_rows(&logits);
     let confusion = ConfusionMatrix::new(&pred, test.y.as_slice(), 10)?;
 
@@ -49,7 +49,7 @@ pub fn run(epochs: usize, seed: u64, verbose: bool) -> wengert::nn::Result<Repor
     save_module(&path, &model)?;
     let mut reloaded = mlp();
     load_module(&path, &mut reloaded)?;
-    let reload_matches = predict(&mut reloaded, &test.x, 512) == logits;
+    let reload_matches = predict(&mut reloaded, &test.x, 512)? == logits;
     if verbose {
         println!("saved weights to {}", path.display());
     }

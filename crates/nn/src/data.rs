@@ -17,7 +17,7 @@
 //! let x_test = scaler.transform(&test.x)?;
 //! assert_eq!(x_train.dims()[1], 64);
 //! assert_eq!(x_test.dims(), &[test.len(), 64]);
-//! for batch in train.batches(128, Some(&mut rng), false) {
+//! for batch in train.batches(128, Some(&mut rng), false)? {
 //!     assert!(batch.len() <= 128);
 //! }
 //! # Ok::<(), wengert_nn::Error>(())
@@ -56,6 +56,16 @@ fn invalid(reason: impl Into<String>) -> Error {
     Error::InvalidArgument { reason: reason.into() }
 }
 
+/// `Err` naming `op` unless `batch_size` is at least 1 (a batch of 0 samples never advances).
+pub(crate) fn check_batch_size(op: &str, batch_size: usize) -> Result<()> {
+    if batch_size == 0 {
+        return Err(invalid(format!(
+            "{op}: batch_size must be at least 1, got 0"
+        )));
+    }
+    Ok(())
+}
+
 fn parse_error(path: &Path, line: usize, reason: impl Into<String>) -> Error {
     Error::Parse {
         path: path.to_path_buf(),
@@ -82,7 +92,7 @@ fn parse_error(path: &Path, line: usize, reason: impl Into<String>) -> Error {
 /// let y = Tensor::new(vec![1usize, 0, 1], [3]);
 /// let ds = Dataset::new(x, y)?;
 /// assert_eq!((ds.len(), ds.num_features(), ds.num_classes()), (3, 2, 2));
-/// let sizes: Vec<usize> = ds.batches(2, None::<&mut rand::rngs::StdRng>, false).map(|b| b.len()).collect();
+/// let sizes: Vec<usize> = ds.batches(2, None::<&mut rand::rngs::StdRng>, false)?.map(|b| b.len()).collect();
 /// assert_eq!(sizes, vec![2, 1]);
 /// # Ok::<(), wengert_nn::Error>(())
 /// ```
@@ -147,8 +157,7 @@ impl<T: Float, Y: Element> Dataset<T, Y> {
     /// holds the `n % batch_size` leftover samples, unless `drop_last` drops it. The iterator
     /// yields `ceil(n / b)` batches (`floor(n / b)` with `drop_last`).
     ///
-    /// # Panics
-    /// If `batch_size == 0`.
+    /// `Err` ([`Error::InvalidArgument`]) if `batch_size == 0`.
     ///
     /// ```
     /// use rand::SeedableRng;
@@ -157,34 +166,31 @@ impl<T: Float, Y: Element> Dataset<T, Y> {
     ///
     /// let ds = Dataset::new(Tensor::<f32>::zeros([10, 3]), Tensor::from_slice(&[0usize; 10]))?;
     /// let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-    /// let batches: Vec<_> = ds.batches(4, Some(&mut rng), true).collect();
+    /// let batches: Vec<_> = ds.batches(4, Some(&mut rng), true)?.collect();
     /// assert_eq!(batches.len(), 2); // 10 = 4 + 4 + 2, and the 2 are dropped
     /// assert_eq!(batches[0].x.dims(), &[4, 3]);
     /// # Ok::<(), wengert_nn::Error>(())
     /// ```
-    #[track_caller]
     pub fn batches<R: Rng + ?Sized>(
         &self,
         batch_size: usize,
         shuffle: Option<&mut R>,
         drop_last: bool,
-    ) -> Batches<'_, T, Y> {
-        if batch_size == 0 {
-            panic!("wengert: Dataset::batches: batch_size must be at least 1");
-        }
+    ) -> Result<Batches<'_, T, Y>> {
+        check_batch_size("Dataset::batches", batch_size)?;
         let n = self.len();
         let mut order: Vec<usize> = (0..n).collect();
         if let Some(rng) = shuffle {
             order.shuffle(rng);
         }
         let end = if drop_last { n - n % batch_size } else { n };
-        Batches {
+        Ok(Batches {
             data: self,
             order,
             batch_size,
             next: 0,
             end,
-        }
+        })
     }
 
     /// A random split into `(train, test)`: a uniformly random permutation drawn with `rng`, the
@@ -341,13 +347,23 @@ impl<T: Float, Y: Element> FusedIterator for Batches<'_, T, Y> {}
 // CSV
 // ---------------------------------------------------------------------------------------------
 
-/// How to read a CSV file. `Default`: no header lines, comma-separated.
+/// Largest number of classes a labeled file may hold when [`CsvOptions::num_classes`] is not
+/// given: labels must be below 2²⁴ (16,777,216, past the largest extreme-classification sets),
+/// so a stray large number in the label column is an error, not a multi-gigabyte allocation in
+/// [`Dataset::class_counts`] or a one-hot encoding.
+pub const MAX_CLASSES: usize = 1 << 24;
+
+/// How to read a CSV file. `Default`: no header lines, comma-separated, labels below
+/// [`MAX_CLASSES`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CsvOptions {
     /// Lines skipped at the top of the file (headers), whatever they hold. Default 0.
     pub skip_header_lines: usize,
     /// The ASCII byte between fields (`b','`, `b'\t'`, `b';'`, ...). Default `b','`.
     pub delimiter: u8,
+    /// For labeled files: the number of classes, so every label must be below it. Default
+    /// `None`: labels must be below [`MAX_CLASSES`].
+    pub num_classes: Option<usize>,
 }
 
 impl Default for CsvOptions {
@@ -355,6 +371,7 @@ impl Default for CsvOptions {
         CsvOptions {
             skip_header_lines: 0,
             delimiter: b',',
+            num_classes: None,
         }
     }
 }
@@ -509,7 +526,8 @@ fn parse_field(field: &str, column: usize) -> std::result::Result<f64, String> {
 /// Gives `x: [n, d]` (converted to `T`) and `y: [n]` for `n` data rows of `d + 1` columns. The
 /// file is read with [`read_csv`] (so plain or gzip), and every error it reports applies.
 /// Besides, `Err` (naming the file and line) when there are no data rows, a row has fewer than
-/// two columns, a label is not a non-negative integer, or a feature overflows `T`.
+/// two columns, a label is not a non-negative integer or not below `opts.num_classes` (by
+/// default [`MAX_CLASSES`]), or a feature overflows `T`.
 ///
 /// ```
 /// use wengert_nn::data::{load_labeled_csv, CsvOptions};
@@ -525,7 +543,16 @@ fn parse_field(field: &str, column: usize) -> std::result::Result<f64, String> {
 pub fn load_labeled_csv<T: Float>(path: impl AsRef<Path>, opts: &CsvOptions) -> Result<Dataset<T, usize>> {
     let path = path.as_ref();
     let rows = read_csv(path, opts)?;
-    labeled_from_rows(path, &rows, opts.skip_header_lines + 1, |_, _| Ok(()))
+    let classes = opts.num_classes.unwrap_or(MAX_CLASSES);
+    labeled_from_rows(path, &rows, opts.skip_header_lines + 1, |_, label| {
+        match opts.num_classes {
+        _ if label < classes => Ok(()),
+        Some(k) => Err(format!("the label {label} is not below num_classes = {k}")),
+        None => Err(format!(
+            "the label {label} is not below {MAX_CLASSES} (data::MAX_CLASSES); set CsvOptions::num_classes for more classes"
+        )),
+    }
+    })
 }
 
 /// Splits rows (the first on line `first_line`) into features and an integer label, running
@@ -1075,15 +1102,22 @@ mod tests {
     fn batches_in_order_and_drop_last() {
         // n = 5, batch 2: [0,1], [2,3], [4]; drop_last leaves out [4].
         let ds = indexed(&[0, 1, 2, 3, 4]);
-        let it = ds.batches(2, None::<&mut StdRng>, false);
+        let it = ds.batches(2, None::<&mut StdRng>, false).unwrap();
         assert_eq!(it.len(), 3);
         let ys: Vec<Vec<usize>> = it.map(|b| b.y.to_vec()).collect();
         assert_eq!(ys, vec![vec![0, 1], vec![2, 3], vec![4]]);
-        let ys: Vec<Vec<usize>> = ds.batches(2, None::<&mut StdRng>, true).map(|b| b.y.to_vec()).collect();
+        let ys: Vec<Vec<usize>> = ds
+            .batches(2, None::<&mut StdRng>, true)
+            .unwrap()
+            .map(|b| b.y.to_vec())
+            .collect();
         assert_eq!(ys, vec![vec![0, 1], vec![2, 3]]);
         // A batch larger than the set: one batch, or none with drop_last.
-        assert_eq!(ds.batches(8, None::<&mut StdRng>, false).count(), 1);
-        assert_eq!(ds.batches(8, None::<&mut StdRng>, true).count(), 0);
+        assert_eq!(
+            ds.batches(8, None::<&mut StdRng>, false).unwrap().count(),
+            1
+        );
+        assert_eq!(ds.batches(8, None::<&mut StdRng>, true).unwrap().count(), 0);
     }
 
     #[test]
@@ -1093,6 +1127,7 @@ mod tests {
         let epoch = |seed| -> Vec<usize> {
             let mut rng = StdRng::seed_from_u64(seed);
             ds.batches(6, Some(&mut rng), false)
+                .unwrap()
                 .flat_map(|b| {
                     // Rows and labels stay paired: label i sits with row i.
                     assert_eq!(origin(&b), b.y.to_vec());
@@ -1109,9 +1144,15 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "batch_size must be at least 1")]
-    fn zero_batch_size_panics() {
-        let _ = indexed(&[0]).batches(0, None::<&mut StdRng>, false);
+    fn zero_batch_size_is_an_error() {
+        let e = indexed(&[0])
+            .batches(0, None::<&mut StdRng>, false)
+            .err()
+            .unwrap();
+        assert!(
+            matches!(&e, Error::InvalidArgument { reason } if reason.contains("batch_size must be at least 1")),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1292,6 +1333,41 @@ mod tests {
         let (_d, path) = temp_file("big.csv", b"1,0\n1e300,0\n");
         assert_eq!(parse_err(load_labeled_csv::<f32>(&path, &opts)), (2, "column 1: 1e300 does not fit in f32".into()));
         assert!(load_labeled_csv::<f64>(&path, &opts).is_ok());
+    }
+
+    /// A huge label (here 2^53, exact in f64) is an error at its line, not a counter per
+    /// class up to it (which aborted the process in `class_counts`); a declared class count
+    /// bounds the labels exactly.
+    #[test]
+    fn labels_are_bounded() {
+        let (_d, path) = temp_file("huge.csv", b"1,0\n2,9007199254740992\n");
+        let (line, reason) = parse_err(load_labeled_csv::<f32>(&path, &CsvOptions::default()));
+        assert_eq!(line, 2);
+        assert!(
+            reason.contains("9007199254740992 is not below 16777216"),
+            "{reason}"
+        );
+        let (_d, path) = temp_file("three.csv", b"1,0\n2,2\n3,3\n");
+        let opts = CsvOptions {
+            num_classes: Some(3),
+            ..CsvOptions::default()
+        };
+        assert_eq!(
+            parse_err(load_labeled_csv::<f32>(&path, &opts)),
+            (3, "the label 3 is not below num_classes = 3".into())
+        );
+        let opts = CsvOptions {
+            num_classes: Some(4),
+            ..CsvOptions::default()
+        };
+        assert_eq!(
+            load_labeled_csv::<f32>(&path, &opts)
+                .unwrap()
+                .class_counts(),
+            vec![1, 0, 1, 1]
+        );
+        let (_d, path) = temp_file("edge.csv", format!("1,{}\n", MAX_CLASSES - 1).as_bytes());
+        assert!(load_labeled_csv::<f32>(&path, &CsvOptions::default()).is_ok());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use wengert_core::{Element, Float, Tape, Tensor, Var};
 
-use crate::data::Dataset;
+use crate::data::{check_batch_size, Dataset};
 use crate::error::{Error, Result};
 use crate::metrics::argmax_rows;
 use crate::module::Module;
@@ -109,35 +109,73 @@ pub struct History {
 }
 
 /// Outputs of `model` for inputs `x` (`[n, ..]`), computed in eval mode without recording
-/// backward rules, in batches of `batch_size`.
-pub fn predict<T: Float, M: Module<T> + ?Sized>(model: &mut M, x: &Tensor<T>, batch_size: usize) -> Tensor<T> {
+/// backward rules, in batches of `batch_size`. With `n = 0` the model still runs once, on the
+/// empty batch, so the result has its usual trailing shape (`[0, out]` for a classifier).
+///
+/// `Err` ([`Error::InvalidArgument`]) if `batch_size` is 0.
+///
+/// ```
+/// use wengert_nn::prelude::*;
+/// let mut model = Sequential::<f32>::new().add(Linear::new(3, 2));
+/// assert_eq!(predict(&mut model, &Tensor::zeros([5, 3]), 2)?.dims(), &[5, 2]);
+/// assert_eq!(predict(&mut model, &Tensor::zeros([0, 3]), 2)?.dims(), &[0, 2]);
+/// assert!(predict(&mut model, &Tensor::zeros([5, 3]), 0).is_err());
+/// # Ok::<(), wengert_nn::Error>(())
+/// ```
+#[track_caller]
+pub fn predict<T: Float, M: Module<T> + ?Sized>(
+    model: &mut M,
+    x: &Tensor<T>,
+    batch_size: usize,
+) -> Result<Tensor<T>> {
+    check_batch_size("predict", batch_size)?;
+    let Some(&n) = x.dims().first() else {
+        return Err(Error::InvalidArgument {
+            reason: format!("predict: x must be [n, ..], got a scalar {}", x.shape()),
+        });
+    };
     model.set_training(false);
-    let n = x.dims()[0];
     let mut parts = Vec::new();
     let mut start = 0;
-    while start < n {
+    loop {
         let len = batch_size.min(n - start);
         let tape = Tape::new();
         let out = tape.no_grad(|| model.forward(tape.constant(x.narrow(0, start, len))).value());
         parts.push(out);
         start += len;
+        if start >= n {
+            break;
+        }
     }
     model.set_training(true);
-    Tensor::concat(&parts.iter().collect::<Vec<_>>(), 0)
+    Ok(if parts.len() == 1 {
+        parts.pop().expect("one part")
+    } else {
+        Tensor::concat(&parts.iter().collect::<Vec<_>>(), 0)
+    })
 }
 
-/// Mean loss (and metric) of `model` on `data`, in eval mode.
-pub fn evaluate<T, Y, M, L>(model: &mut M, data: &Dataset<T, Y>, loss: &L, metric: Option<Metric<T, Y>>, batch_size: usize) -> (f64, Option<f64>)
+/// Mean loss (and metric) of `model` on `data`, in eval mode, predicting in batches of
+/// `batch_size`; `Err` if `batch_size` is 0.
+#[track_caller]
+pub fn evaluate<T, Y, M, L>(
+    model: &mut M,
+    data: &Dataset<T, Y>,
+    loss: &L,
+    metric: Option<Metric<T, Y>>,
+    batch_size: usize,
+) -> Result<(f64, Option<f64>)>
 where
     T: Float,
     Y: Element,
     M: Module<T> + ?Sized,
     L: for<'t> Fn(Var<'t, T>, &Tensor<Y>) -> Var<'t, T>,
 {
-    let out = predict(model, &data.x, batch_size);
+    check_batch_size("evaluate", batch_size)?;
+    let out = predict(model, &data.x, batch_size)?;
     let tape = Tape::new();
     let l = tape.no_grad(|| loss(tape.constant(out.clone()), &data.y).item().to_f64());
-    (l, metric.map(|m| (m.score)(&out, &data.y)))
+    Ok((l, metric.map(|m| (m.score)(&out, &data.y))))
 }
 
 fn snapshot<T: Float, M: Module<T> + ?Sized>(model: &M) -> Vec<Tensor<T>> {
@@ -175,8 +213,11 @@ where
     O: Optimizer<T>,
     L: for<'t> Fn(Var<'t, T>, &Tensor<Y>) -> Var<'t, T>,
 {
-    if data.is_empty() || cfg.batch_size == 0 {
-        return Err(Error::InvalidArgument { reason: "fit: empty data set or batch_size 0".into() });
+    check_batch_size("fit", cfg.batch_size)?;
+    if data.is_empty() {
+        return Err(Error::InvalidArgument {
+            reason: "fit: empty data set".into(),
+        });
     }
     let mut rng = StdRng::seed_from_u64(cfg.seed);
     let (train, val) = match cfg.validation_split {
@@ -193,7 +234,7 @@ where
     for epoch in 0..cfg.epochs {
         let t0 = Instant::now();
         let (mut sum, mut msum, mut count) = (0.0, 0.0, 0usize);
-        for batch in train.batches(cfg.batch_size, Some(&mut rng), false) {
+        for batch in train.batches(cfg.batch_size, Some(&mut rng), false)? {
             let tape = Tape::new();
             let out = model.forward(tape.constant(batch.x.clone()));
             let l = loss(out, &batch.y);
@@ -212,7 +253,7 @@ where
             line += &format!("  {} {:.4}", m.name, msum / count as f64);
         }
         if let Some(v) = &val {
-            let (vl, vm) = evaluate(model, v, &loss, metric, 256);
+            let (vl, vm) = evaluate(model, v, &loss, metric, 256)?;
             h.val_loss.push(vl);
             line += &format!("  val_loss {vl:.4}");
             if let (Some(m), Some(s)) = (metric, vm) {
