@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use wengert_core::{Float, ParamId, Tensor};
 
-use super::{check_grad_shape, check_state_len, require, Optimizer, WeightDecay};
+use super::{check_grad_shape, check_lr, check_state_len, require, Optimizer, WeightDecay};
 
 /// Hyper-parameters of [`Adagrad`]; `Default` is PyTorch's `Adagrad` defaults (with
 /// `lr_decay=0`, which this optimizer does not offer).
@@ -64,8 +64,12 @@ impl<T: Float> Adagrad<T> {
     /// raises `ValueError` for the same).
     #[track_caller]
     pub fn new(cfg: AdagradConfig) -> Self {
-        require(cfg.lr >= 0.0, "Adagrad", format_args!("learning rate must be >= 0, got {}", cfg.lr));
-        require(cfg.eps >= 0.0, "Adagrad", format_args!("eps must be >= 0, got {}", cfg.eps));
+        check_lr("Adagrad", cfg.lr);
+        require(
+            cfg.eps >= 0.0,
+            "Adagrad",
+            format_args!("eps must be >= 0, got {}", cfg.eps),
+        );
         require(
             cfg.initial_accumulator_value >= 0.0,
             "Adagrad",
@@ -102,7 +106,9 @@ impl<T: Float> Optimizer<T> for Adagrad<T> {
         self.cfg.lr
     }
 
+    #[track_caller]
     fn set_lr(&mut self, lr: f64) {
+        check_lr("Adagrad", lr);
         self.cfg.lr = lr;
     }
 

@@ -4,7 +4,9 @@ use std::collections::HashMap;
 
 use wengert_core::{Float, ParamId, Tensor};
 
-use super::{check_grad_shape, check_state_len, flush_subnormal, require, Optimizer, WeightDecay};
+use super::{
+    check_grad_shape, check_lr, check_state_len, flush_subnormal, require, Optimizer, WeightDecay,
+};
 
 /// Hyper-parameters of [`Adam`]; `Default` is PyTorch's `Adam` defaults.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -109,10 +111,22 @@ impl<T: Float> Adam<T> {
     #[track_caller]
     pub fn new(cfg: AdamConfig) -> Self {
         let (b1, b2) = cfg.betas;
-        require(cfg.lr >= 0.0, "Adam", format_args!("learning rate must be >= 0, got {}", cfg.lr));
-        require(cfg.eps >= 0.0, "Adam", format_args!("eps must be >= 0, got {}", cfg.eps));
-        require((0.0..1.0).contains(&b1), "Adam", format_args!("beta1 must be in [0, 1), got {b1}"));
-        require((0.0..1.0).contains(&b2), "Adam", format_args!("beta2 must be in [0, 1), got {b2}"));
+        check_lr("Adam", cfg.lr);
+        require(
+            cfg.eps >= 0.0,
+            "Adam",
+            format_args!("eps must be >= 0, got {}", cfg.eps),
+        );
+        require(
+            (0.0..1.0).contains(&b1),
+            "Adam",
+            format_args!("beta1 must be in [0, 1), got {b1}"),
+        );
+        require(
+            (0.0..1.0).contains(&b2),
+            "Adam",
+            format_args!("beta2 must be in [0, 1), got {b2}"),
+        );
         cfg.weight_decay.validate("Adam");
         Adam { cfg, steps: 0, state: HashMap::new() }
     }
@@ -183,7 +197,9 @@ impl<T: Float> Optimizer<T> for Adam<T> {
         self.cfg.lr
     }
 
+    #[track_caller]
     fn set_lr(&mut self, lr: f64) {
+        check_lr("Adam", lr);
         self.cfg.lr = lr;
     }
 

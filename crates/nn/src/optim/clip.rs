@@ -48,7 +48,18 @@ fn trainable<T: Float, M: Module<T> + ?Sized>(model: &M) -> Vec<&Param<T>> {
 /// let g = grads.param(&model.0).unwrap().to_vec();          // ≈ [0.6, 0.8]
 /// assert!((g[0] - 0.6).abs() < 1e-6 && (g[1] - 0.8).abs() < 1e-6);
 /// ```
-pub fn clip_grad_norm<T: Float, M: Module<T> + ?Sized>(model: &M, grads: &mut Gradients<T>, max_norm: f64) -> f64 {
+///
+/// # Panics
+/// If `max_norm` is negative or NaN (a NaN bound had silently skipped clipping).
+#[track_caller]
+pub fn clip_grad_norm<T: Float, M: Module<T> + ?Sized>(
+    model: &M,
+    grads: &mut Gradients<T>,
+    max_norm: f64,
+) -> f64 {
+    if max_norm.is_nan() || max_norm < 0.0 {
+        panic!("wengert: clip_grad_norm: max_norm must be >= 0, got {max_norm}");
+    }
     let params = trainable(model);
     let sum_sq: f64 = params
         .iter()

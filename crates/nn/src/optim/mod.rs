@@ -127,6 +127,18 @@ pub(crate) fn require(ok: bool, opt: &str, msg: std::fmt::Arguments<'_>) {
     }
 }
 
+/// Panics at the caller's line unless `lr` is a finite number `>= 0`: the one check of a
+/// learning rate, in every optimizer's constructor and `set_lr` (a NaN rate turned every
+/// weight to NaN in one step, a negative one ascends).
+#[track_caller]
+pub(crate) fn check_lr(opt: &str, lr: f64) {
+    require(
+        lr >= 0.0 && lr.is_finite(),
+        opt,
+        format_args!("learning rate must be finite and >= 0, got {lr}"),
+    );
+}
+
 /// Panics naming both shapes if a gradient does not match its parameter.
 #[track_caller]
 pub(crate) fn check_grad_shape<T: Float>(opt: &str, value: &Tensor<T>, grad: &Tensor<T>) {
@@ -175,6 +187,11 @@ pub trait Optimizer<T: Float = f32> {
     fn lr(&self) -> f64;
 
     /// Sets the learning rate used from the next update on (see [`schedule`]).
+    ///
+    /// # Panics
+    /// The built-in optimizers panic, as their constructors do, unless `lr` is finite and
+    /// `>= 0`.
+    #[track_caller]
     fn set_lr(&mut self, lr: f64);
 
     /// Called once per [`step`](Optimizer::step), before the first `update`. Default: nothing.
@@ -360,6 +377,63 @@ mod tests {
             opt.reset_state();
         }
         assert!(w.value().item() < 1.0);
+    }
+
+    /// `set_lr` checks its argument as the constructors do: NaN, negative and infinite
+    /// rates panic naming the optimizer and the value, and leave the rate unchanged; so does
+    /// `clip_grad_norm` with a NaN or negative bound.
+    #[test]
+    fn setters_validate_like_constructors() {
+        type MakeOptimizer = fn() -> Box<dyn Optimizer<f64>>;
+        let make: [MakeOptimizer; 4] = [
+            || Box::new(Sgd::new(SgdConfig::default())),
+            || Box::new(Adam::new(AdamConfig::default())),
+            || Box::new(RmsProp::new(RmsPropConfig::default())),
+            || Box::new(Adagrad::new(AdagradConfig::default())),
+        ];
+        for new in make {
+            for bad in [f64::NAN, -1.0, f64::INFINITY] {
+                let mut opt = new();
+                let before = opt.lr();
+                let caught =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| opt.set_lr(bad)));
+                let msg = *caught
+                    .expect_err("a bad learning rate must panic")
+                    .downcast::<String>()
+                    .unwrap();
+                assert!(
+                    msg.contains("learning rate must be finite and >= 0")
+                        && msg.contains(&bad.to_string()),
+                    "{msg}"
+                );
+                assert_eq!(opt.lr(), before);
+            }
+            let mut opt = new();
+            opt.set_lr(0.0);
+            assert_eq!(opt.lr(), 0.0);
+        }
+        let caught = std::panic::catch_unwind(|| {
+            Sgd::<f64>::new(SgdConfig {
+                lr: f64::INFINITY,
+                ..Default::default()
+            })
+        });
+        assert!(caught.is_err());
+        let m = Tiny::new(&[1.0], &[1.0]);
+        for bad in [f64::NAN, -0.5] {
+            let mut g = grads(&m, &[3.0], Some(&[4.0]));
+            let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                clip_grad_norm(&m, &mut g, bad)
+            }));
+            let msg = *caught
+                .expect_err("a bad max_norm must panic")
+                .downcast::<String>()
+                .unwrap();
+            assert!(
+                msg.contains("clip_grad_norm: max_norm must be >= 0"),
+                "{msg}"
+            );
+        }
     }
 
     #[test]

@@ -4,7 +4,9 @@ use std::collections::HashMap;
 
 use wengert_core::{Float, ParamId, Tensor};
 
-use super::{check_grad_shape, check_state_len, flush_subnormal, require, Optimizer, WeightDecay};
+use super::{
+    check_grad_shape, check_lr, check_state_len, flush_subnormal, require, Optimizer, WeightDecay,
+};
 
 /// Hyper-parameters of [`RmsProp`]; `Default` is PyTorch's `RMSprop` defaults.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -81,10 +83,22 @@ impl<T: Float> RmsProp<T> {
     /// `ValueError` for the same).
     #[track_caller]
     pub fn new(cfg: RmsPropConfig) -> Self {
-        require(cfg.lr >= 0.0, "RmsProp", format_args!("learning rate must be >= 0, got {}", cfg.lr));
-        require(cfg.alpha >= 0.0, "RmsProp", format_args!("alpha must be >= 0, got {}", cfg.alpha));
-        require(cfg.eps >= 0.0, "RmsProp", format_args!("eps must be >= 0, got {}", cfg.eps));
-        require(cfg.momentum >= 0.0, "RmsProp", format_args!("momentum must be >= 0, got {}", cfg.momentum));
+        check_lr("RmsProp", cfg.lr);
+        require(
+            cfg.alpha >= 0.0,
+            "RmsProp",
+            format_args!("alpha must be >= 0, got {}", cfg.alpha),
+        );
+        require(
+            cfg.eps >= 0.0,
+            "RmsProp",
+            format_args!("eps must be >= 0, got {}", cfg.eps),
+        );
+        require(
+            cfg.momentum >= 0.0,
+            "RmsProp",
+            format_args!("momentum must be >= 0, got {}", cfg.momentum),
+        );
         cfg.weight_decay.validate("RmsProp");
         RmsProp { cfg, state: HashMap::new() }
     }
@@ -156,7 +170,9 @@ impl<T: Float> Optimizer<T> for RmsProp<T> {
         self.cfg.lr
     }
 
+    #[track_caller]
     fn set_lr(&mut self, lr: f64) {
+        check_lr("RmsProp", lr);
         self.cfg.lr = lr;
     }
 

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use wengert_core::{Float, ParamId, Tensor};
 
-use super::{check_grad_shape, check_state_len, flush_subnormal, require, Optimizer, WeightDecay};
+use super::{
+    check_grad_shape, check_lr, check_state_len, flush_subnormal, require, Optimizer, WeightDecay,
+};
 
 /// The momentum of [`Sgd`], with coefficient μ and dampening τ ([`SgdConfig::dampening`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -81,7 +83,7 @@ impl<T: Float> Sgd<T> {
     /// with μ = 0 or τ ≠ 0 (PyTorch raises `ValueError` for the same).
     #[track_caller]
     pub fn new(cfg: SgdConfig) -> Self {
-        require(cfg.lr >= 0.0, "Sgd", format_args!("learning rate must be >= 0, got {}", cfg.lr));
+        check_lr("Sgd", cfg.lr);
         match cfg.momentum {
             Momentum::None => {}
             Momentum::Classic(mu) => {
@@ -155,7 +157,9 @@ impl<T: Float> Optimizer<T> for Sgd<T> {
         self.cfg.lr
     }
 
+    #[track_caller]
     fn set_lr(&mut self, lr: f64) {
+        check_lr("Sgd", lr);
         self.cfg.lr = lr;
     }
 
