@@ -324,7 +324,44 @@ fn read_bytes(path: &Path) -> Result<Vec<u8>> {
 }
 
 fn parse<'b>(path: &Path, buffer: &'b [u8]) -> Result<SafeTensors<'b>> {
-    SafeTensors::deserialize(buffer).map_err(|e| format_error(path, e))
+    let file = SafeTensors::deserialize(buffer).map_err(|e| format_error(path, e))?;
+    // safetensors has checked the length prefix and that the header is a JSON object
+    let n = u64::from_le_bytes(buffer[..8].try_into().expect("8 bytes")) as usize;
+    if let Some(name) = repeated_key(&buffer[8..8 + n]) {
+        return Err(Error::Format {
+            path: path.to_path_buf(),
+            reason: format!("the header names {name:?} more than once"),
+        });
+    }
+    Ok(file)
+}
+
+/// The first key of a JSON object that appears twice (compared after unescaping), if any.
+fn repeated_key(header: &[u8]) -> Option<String> {
+    use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+    struct Keys;
+    impl<'de> Visitor<'de> for Keys {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> std::result::Result<Vec<String>, A::Error> {
+            let mut keys = Vec::new();
+            while let Some(key) = map.next_key::<String>()? {
+                map.next_value::<IgnoredAny>()?;
+                keys.push(key);
+            }
+            Ok(keys)
+        }
+    }
+    let mut keys = serde_json::Deserializer::from_slice(header)
+        .deserialize_map(Keys)
+        .ok()?;
+    keys.sort_unstable();
+    keys.windows(2).find(|w| w[0] == w[1]).map(|w| w[0].clone())
 }
 
 /// A tensor's elements in the file's byte order, as the concrete float type they are.
@@ -431,9 +468,11 @@ fn decode<T: Float>(path: &Path, name: &str, view: &TensorView<'_>) -> Result<Te
     Tensor::from_vec(*values, Shape::new(view.shape())).map_err(|e| corrupt(e.to_string()))
 }
 
-/// Writes `bytes` to `path` through a synced temporary file in the same directory and a rename,
-/// creating missing parent directories; on failure the temporary file is removed.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes `bytes` to `path` through a synced temporary file `.<name>.tmp-<pid>-<n>` in the same
+/// directory and a rename, creating missing parent directories; on failure the temporary file
+/// is removed. Temporary files of the same name left by a process that died mid-save (killed,
+/// or its machine lost power) are removed first (see [`remove_stale_temp_files`]).
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let io_error = |at: &Path| {
         let at = at.to_path_buf();
         move |source| Error::Io { path: at, source }
@@ -448,6 +487,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         _ => Path::new("."),
     };
     fs::create_dir_all(dir).map_err(io_error(dir))?;
+    remove_stale_temp_files(dir, file_name);
 
     let mut tmp_name = OsString::from(".");
     tmp_name.push(file_name);
@@ -482,6 +522,51 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// Removes `.<file_name>.tmp-<pid>-<n>` files in `dir` whose process is gone: a save killed
+/// between creating its temporary file and the rename leaves one behind. A file of a live
+/// process (another save to the same path, in this process or another) is left alone. Where
+/// processes cannot be looked up (no `/proc`), a file counts as stale after an hour. Best
+/// effort: a directory that cannot be listed or a file that cannot be removed is skipped.
+fn remove_stale_temp_files(dir: &Path, file_name: &std::ffi::OsStr) {
+    let Some(name) = file_name.to_str() else {
+        return;
+    };
+    let prefix = format!(".{name}.tmp-");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let proc_fs = Path::new("/proc/self").exists();
+    for entry in entries.flatten() {
+        let entry_name = entry.file_name();
+        let Some(rest) = entry_name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let Some((pid, n)) = rest.split_once('-') else {
+            continue;
+        };
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        if !digits(n) || pid == std::process::id() {
+            continue;
+        }
+        let stale = if proc_fs {
+            !Path::new("/proc").join(pid.to_string()).exists()
+        } else {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age.as_secs() > 3600)
+        };
+        if stale {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Saves a model's named parameters (`"layers.0.weight"`, ...) to a safetensors file that
@@ -781,6 +866,41 @@ mod tests {
         assert!(matches!(err, Error::InvalidArgument { .. }), "{err:?}");
     }
 
+    /// A header that names a tensor twice (even once escaped) is a format error for every
+    /// loader; before, the last entry won silently.
+    #[test]
+    fn repeated_names_in_a_header_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let entry = r#"{"dtype":"F32","shape":[1],"data_offsets":[0,4]}"#;
+        for (i, second) in ["a", r"\u0061"].into_iter().enumerate() {
+            let header = format!(r#"{{"a":{entry},"{second}":{entry}}}"#);
+            let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+            bytes.extend(header.as_bytes());
+            bytes.extend(1.5f32.to_le_bytes());
+            let path = dir.path().join(format!("dup{i}.safetensors"));
+            fs::write(&path, &bytes).unwrap();
+            for err in [
+                load::<f32>(&path).unwrap_err(),
+                load_matching::<f32>(&path, &shapes(&[("a", &[1])])).unwrap_err(),
+            ] {
+                assert!(
+                    matches!(&err, Error::Format { reason, .. } if reason == "the header names \"a\" more than once"),
+                    "{err:?}"
+                );
+            }
+        }
+        let path = dir.path().join("one.safetensors");
+        save(
+            &path,
+            [
+                ("a", &Tensor::from_slice(&[1.5f32])),
+                ("b", &Tensor::from_slice(&[2.5f32])),
+            ],
+        )
+        .unwrap();
+        assert_eq!(load::<f32>(&path).unwrap().len(), 2);
+    }
+
     #[test]
     fn wrong_dtype_is_tensor_mismatch() {
         let dir = tempfile::tempdir().unwrap();
@@ -845,6 +965,43 @@ mod tests {
         assert_eq!(fs::read(&path).unwrap(), old);
         assert_eq!(load::<f32>(&path).unwrap()["w"].to_vec(), vec![1.0, 2.0, 3.0, 4.0]);
         no_temp_files(dir.path());
+    }
+
+    /// A temporary file left by a process that died mid-save (here a pid above the kernel's
+    /// maximum, so never alive) is removed by the next save to the same path; one of a live
+    /// process, one of another target and an unrelated file are kept.
+    #[test]
+    fn next_save_removes_stale_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.safetensors");
+        let stale = ".m.safetensors.tmp-4294967295-0";
+        let live = format!(".m.safetensors.tmp-{}-7", std::process::id());
+        let live_other = ".m.safetensors.tmp-1-3"; // pid 1 (init) is always running
+        let other_target = ".n.safetensors.tmp-4294967295-0";
+        for name in [
+            stale,
+            &live,
+            live_other,
+            other_target,
+            "m.safetensors.tmp-4294967295-0-notes",
+        ] {
+            fs::write(dir.path().join(name), b"half a file").unwrap();
+        }
+        save(&path, [("t", &Tensor::from_slice(&[1.0f32]))]).unwrap();
+        let names = names_in(dir.path());
+        assert!(!names.contains(&stale.to_string()), "{names:?}");
+        for kept in [
+            live.as_str(),
+            live_other,
+            other_target,
+            "m.safetensors.tmp-4294967295-0-notes",
+            "m.safetensors",
+        ] {
+            assert!(
+                names.contains(&kept.to_string()),
+                "{kept} removed: {names:?}"
+            );
+        }
     }
 
     #[test]
