@@ -24,7 +24,7 @@
 //! ```
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read};
 use std::iter::FusedIterator;
 use std::path::{Path, PathBuf};
 
@@ -408,6 +408,24 @@ impl Default for CsvOptions {
 /// ```
 pub fn read_csv(path: impl AsRef<Path>, opts: &CsvOptions) -> Result<Vec<Vec<f64>>> {
     let path = path.as_ref();
+    let file = open_file(path)?;
+    read_csv_from(file, path, opts)
+}
+
+/// [`read_csv`] from any reader (an in-memory buffer, a network stream, a decompressor);
+/// `source` names it in errors as the path does (`"<memory>"`, a URL, ...).
+///
+/// ```
+/// use wengert_nn::data::{read_csv_from, CsvOptions};
+///
+/// let rows = read_csv_from(&b"1,2\n3,4\n"[..], "<memory>", &CsvOptions::default())?;
+/// assert_eq!(rows, vec![vec![1.0, 2.0], vec![3.0, 4.0]]);
+/// let err = read_csv_from(&b"1,2\n3\n"[..], "<memory>", &CsvOptions::default()).unwrap_err();
+/// assert!(err.to_string().contains("<memory>:2: expected 2 columns"), "{err}");
+/// # Ok::<(), wengert_nn::Error>(())
+/// ```
+pub fn read_csv_from(reader: impl Read, source: impl AsRef<Path>, opts: &CsvOptions) -> Result<Vec<Vec<f64>>> {
+    let path = source.as_ref();
     if !opts.delimiter.is_ascii() {
         return Err(invalid(format!(
             "read_csv: the delimiter must be an ASCII byte, got 0x{:02x}",
@@ -415,7 +433,7 @@ pub fn read_csv(path: impl AsRef<Path>, opts: &CsvOptions) -> Result<Vec<Vec<f64
         )));
     }
     let delimiter = char::from(opts.delimiter);
-    let (mut reader, gzip) = open_maybe_gzip(path)?;
+    let (mut reader, gzip) = maybe_gzip(reader, path)?;
     let mut rows: Vec<Vec<f64>> = Vec::new();
     let mut buf = Vec::new();
     let mut line = 0;
@@ -480,14 +498,23 @@ pub fn read_csv(path: impl AsRef<Path>, opts: &CsvOptions) -> Result<Vec<Vec<f64
     Ok(rows)
 }
 
-/// Opens `path` for line reading, through a gzip decoder when it starts with the gzip magic.
-fn open_maybe_gzip(path: &Path) -> Result<(Box<dyn BufRead>, bool)> {
-    let io_error = |source| Error::Io {
+fn open_file(path: &Path) -> Result<File> {
+    File::open(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let mut reader = BufReader::new(File::open(path).map_err(io_error)?);
-    let gzip = reader.fill_buf().map_err(io_error)?.starts_with(&GZIP_MAGIC);
+    })
+}
+
+/// `reader` for line reading, through a gzip decoder when it starts with the gzip magic.
+fn maybe_gzip<'r>(reader: impl Read + 'r, path: &Path) -> Result<(Box<dyn BufRead + 'r>, bool)> {
+    let mut reader = BufReader::new(reader);
+    let gzip = reader
+        .fill_buf()
+        .map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .starts_with(&GZIP_MAGIC);
     Ok(if gzip {
         (Box::new(BufReader::new(MultiGzDecoder::new(reader))), true)
     } else {
@@ -542,16 +569,40 @@ fn parse_field(field: &str, column: usize) -> std::result::Result<f64, String> {
 /// ```
 pub fn load_labeled_csv<T: Float>(path: impl AsRef<Path>, opts: &CsvOptions) -> Result<Dataset<T, usize>> {
     let path = path.as_ref();
-    let rows = read_csv(path, opts)?;
+    labeled_from_csv_rows(path, read_csv(path, opts)?, opts)
+}
+
+/// [`load_labeled_csv`] from any reader; `source` names it in errors.
+///
+/// ```
+/// use wengert_nn::data::{load_labeled_csv_from, CsvOptions};
+///
+/// let opts = CsvOptions { num_classes: Some(2), ..CsvOptions::default() };
+/// let ds = load_labeled_csv_from::<f32>(&b"0.5,1\n1.5,0\n"[..], "<memory>", &opts)?;
+/// assert_eq!(ds.y.to_vec(), vec![1, 0]);
+/// let err = load_labeled_csv_from::<f32>(&b"0.5,2\n"[..], "<memory>", &opts).unwrap_err();
+/// assert!(err.to_string().contains("<memory>:1: the label 2 is not below num_classes = 2"), "{err}");
+/// # Ok::<(), wengert_nn::Error>(())
+/// ```
+pub fn load_labeled_csv_from<T: Float>(
+    reader: impl Read,
+    source: impl AsRef<Path>,
+    opts: &CsvOptions,
+) -> Result<Dataset<T, usize>> {
+    let path = source.as_ref();
+    labeled_from_csv_rows(path, read_csv_from(reader, path, opts)?, opts)
+}
+
+/// The labeled dataset of CSV rows, labels bounded by `opts.num_classes` or [`MAX_CLASSES`].
+fn labeled_from_csv_rows<T: Float>(path: &Path, rows: Vec<Vec<f64>>, opts: &CsvOptions) -> Result<Dataset<T, usize>> {
     let classes = opts.num_classes.unwrap_or(MAX_CLASSES);
-    labeled_from_rows(path, &rows, opts.skip_header_lines + 1, |_, label| {
-        match opts.num_classes {
+    labeled_from_rows(path, &rows, opts.skip_header_lines + 1, |_, label| match opts.num_classes {
         _ if label < classes => Ok(()),
         Some(k) => Err(format!("the label {label} is not below num_classes = {k}")),
         None => Err(format!(
-            "the label {label} is not below {MAX_CLASSES} (data::MAX_CLASSES); set CsvOptions::num_classes for more classes"
+            "the label {label} is not below {MAX_CLASSES} (data::MAX_CLASSES); \
+             set CsvOptions::num_classes for more classes"
         )),
-    }
     })
 }
 
@@ -739,7 +790,8 @@ pub fn load_breast_cancer(path: impl AsRef<Path>) -> Result<Dataset<f32, usize>>
 
 /// The first line of a (plain or gzip) text file, without its line end (empty for an empty file).
 fn read_first_line(path: &Path) -> Result<String> {
-    let (mut reader, gzip) = open_maybe_gzip(path)?;
+    let file = open_file(path)?;
+    let (mut reader, gzip) = maybe_gzip(file, path)?;
     let mut buf = Vec::new();
     reader
         .read_until(b'\n', &mut buf)

@@ -164,9 +164,32 @@ pub fn save_with_metadata<'a, T: Float>(
 /// ```
 pub fn load<T: Float>(path: impl AsRef<Path>) -> Result<BTreeMap<String, Tensor<T>>> {
     let path = path.as_ref();
+    load_from_bytes(&read_bytes(path)?, path)
+}
+
+/// [`load`] from the bytes of a safetensors file already in memory (a download, an archive
+/// member, a memory map); `source` names them in errors as the path does. The same checks run:
+/// a truncated or corrupt buffer, a header naming a tensor twice, or data of another dtype is
+/// an error, never a panic.
+///
+/// ```
+/// use wengert_nn::serialize;
+///
+/// let header = br#"{"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
+/// let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+/// bytes.extend_from_slice(header);
+/// bytes.extend(1.5f32.to_le_bytes().into_iter().chain((-2.0f32).to_le_bytes()));
+/// let tensors = serialize::load_from_bytes::<f32>(&bytes, "<memory>")?;
+/// assert_eq!(tensors["t"].to_vec(), vec![1.5, -2.0]);
+///
+/// let err = serialize::load_from_bytes::<f32>(&bytes[..bytes.len() - 1], "<memory>").unwrap_err();
+/// assert!(err.to_string().starts_with("<memory>"), "{err}");
+/// # Ok::<(), wengert_nn::Error>(())
+/// ```
+pub fn load_from_bytes<T: Float>(bytes: &[u8], source: impl AsRef<Path>) -> Result<BTreeMap<String, Tensor<T>>> {
+    let path = source.as_ref();
     let dtype = dtype_of::<T>()?;
-    let buffer = read_bytes(path)?;
-    let file = parse(path, &buffer)?;
+    let file = parse(path, bytes)?;
     let views: BTreeMap<String, TensorView<'_>> = file.tensors().into_iter().collect();
     for (name, view) in &views {
         if view.dtype() != dtype {
