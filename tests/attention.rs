@@ -535,7 +535,7 @@ fn batch_norm_train_normalises_per_channel_and_eval_uses_running_stats() {
 fn batch_norm_without_running_stats_uses_batch_stats_in_eval() {
     let cfg = BatchNormConfig { track_running_stats: false, affine: false, ..Default::default() };
     let mut bn = BatchNorm1d::<f64>::with_config(2, cfg);
-    assert!(bn.named_params().is_empty() && bn.buffers().is_empty());
+    assert!(bn.named_params().is_empty() && bn.named_buffers().is_empty());
     let x = rand_tensor(&[6, 2, 3], 60);
     let tape = Tape::new();
     let train = bn.forward(tape.constant(x.clone())).value();

@@ -43,7 +43,7 @@ fn layer_shapes_and_names() {
     manual_seed(0);
     let model = cnn_digits::cnn();
     let names: Vec<String> = model.named_params().into_iter().map(|(n, _)| n).collect();
-    assert_eq!(names, ["layers.0.weight", "layers.0.bias", "layers.3.weight", "layers.3.bias", "layers.7.weight", "layers.7.bias"]);
+    assert_eq!(names, ["0.weight", "0.bias", "3.weight", "3.bias", "7.weight", "7.bias"]);
     let tape = Tape::<f32>::new();
     let y = model.forward(tape.constant(Tensor::zeros([5, 1, 8, 8])));
     assert_eq!(y.shape().dims(), &[5, 10]);

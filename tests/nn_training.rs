@@ -116,21 +116,21 @@ fn loading_weights_names_the_offending_tensor() {
     save_module(&path, &model).unwrap();
     let mut other = Sequential::<f32>::new().add(Linear::new(3, 2)).add(Linear::new(2, 2));
     match load_module(&path, &mut other) {
-        Err(Error::MissingTensor { name }) => assert_eq!(name, "layers.1.weight"),
+        Err(Error::MissingTensor { name }) => assert_eq!(name, "1.weight"),
         e => panic!("{e:?}"),
     }
     let mut wrong = Sequential::<f32>::new().add(Linear::new(4, 2));
     match load_module(&path, &mut wrong) {
-        Err(Error::TensorMismatch { name, .. }) => assert_eq!(name, "layers.0.weight"),
+        Err(Error::TensorMismatch { name, .. }) => assert_eq!(name, "0.weight"),
         e => panic!("{e:?}"),
     }
     let extra = Tensor::<f32>::zeros([1]);
     let w = model.named_params()[0].1.value().clone();
     let b = model.named_params()[1].1.value().clone();
-    save(&path, [("layers.0.weight", &w), ("layers.0.bias", &b), ("layers.9.bias", &extra)]).unwrap();
+    save(&path, [("0.weight", &w), ("0.bias", &b), ("9.bias", &extra)]).unwrap();
     let mut same = Sequential::<f32>::new().add(Linear::new(3, 2));
     match load_module(&path, &mut same) {
-        Err(Error::UnexpectedTensor { name }) => assert_eq!(name, "layers.9.bias"),
+        Err(Error::UnexpectedTensor { name }) => assert_eq!(name, "9.bias"),
         e => panic!("{e:?}"),
     }
     // a truncated file is a Format error, and the model is left unchanged

@@ -260,8 +260,8 @@ fn output_shapes_and_pytorch_names() {
     let tape = Tape::new();
     assert_eq!(model.forward(tape.constant(x)).shape().dims(), &[b, s, 2]);
     let names: Vec<_> = model.named_params().into_iter().map(|(n, _)| n).collect();
-    assert_eq!(names[0], "layers.0.weight_ih_l0");
-    assert_eq!(names[7], "layers.1.bias_hh_l0");
+    assert_eq!(names[0], "0.weight_ih_l0");
+    assert_eq!(names[7], "1.bias_hh_l0");
 
     // initialisation: U(-1/√H, 1/√H) for every weight and bias
     let big = Lstm::<f64>::with_config(2, 25, LstmConfig { num_layers: 2, bias: true }, &mut rng(4));

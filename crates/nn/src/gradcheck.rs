@@ -11,7 +11,7 @@ use crate::module::Module;
 /// parameter that got no gradient at all.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParamGradError {
-    /// the parameter's name (`"layers.0.weight"`)
+    /// the parameter's name (`"0.weight"`)
     pub param: String,
     /// the element's multi-index (empty when no gradient arrived)
     pub index: Vec<usize>,

@@ -20,7 +20,7 @@ pub mod serialize;
 pub mod train;
 
 pub use error::{Error, Result};
-pub use module::{Lambda, Module, Sequential};
+pub use module::{Buffer, BufferMut, Lambda, Module, Sequential};
 
 /// The names most programs need: core's prelude plus modules, layers, losses, optimizers.
 pub mod prelude {
@@ -29,7 +29,7 @@ pub mod prelude {
     pub use crate::activation::*;
     pub use crate::layers::*;
     pub use crate::loss::*;
-    pub use crate::module::{Lambda, Module, Sequential};
+    pub use crate::module::{Buffer, Lambda, Module, Sequential};
     pub use crate::optim::*;
     pub use crate::train::{fit, predict, FitConfig};
 }

@@ -15,16 +15,47 @@
 //! let loss = cross_entropy(model.forward(tape.constant(x)), &y);
 //! let grads = loss.backward();
 //! opt.step(&mut model, &grads).unwrap();
-//! assert_eq!(model.named_params()[0].0, "layers.0.weight");
+//! assert_eq!(model.named_params()[0].0, "0.weight"); // PyTorch's nn.Sequential names
 //! ```
 
-use wengert_core::{Float, Param, Var};
+use wengert_core::{Float, Param, Tensor, Var};
+
+/// The value of a buffer: state a module saves and loads with its parameters but never trains
+/// (PyTorch's `register_buffer`), such as BatchNorm's running statistics. Float buffers have
+/// the model's element type; counters are `i64`, as in PyTorch (`num_batches_tracked`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Buffer<T: Float> {
+    /// A float buffer (`running_mean`, `running_var`).
+    Float(Tensor<T>),
+    /// An integer buffer (`num_batches_tracked`), stored as `I64` in safetensors.
+    Int(Tensor<i64>),
+}
+
+impl<T: Float> Buffer<T> {
+    /// The buffer's shape.
+    pub fn dims(&self) -> &[usize] {
+        match self {
+            Buffer::Float(t) => t.dims(),
+            Buffer::Int(t) => t.dims(),
+        }
+    }
+}
+
+/// Mutable access to a buffer, given by [`Module::visit_buffers_mut`] to restore it.
+#[derive(Debug)]
+pub enum BufferMut<'a, T: Float> {
+    /// A float buffer.
+    Float(&'a mut Tensor<T>),
+    /// An integer buffer.
+    Int(&'a mut Tensor<i64>),
+}
 
 /// Something with a forward pass and parameters.
 ///
 /// Implementors provide `forward` and the two parameter visitors; names are the field path
-/// joined with dots (`"layers.0.weight"`), the same names PyTorch's `state_dict` uses for the
-/// same structure, so weights saved here load there.
+/// joined with dots (`"encoder.0.weight"`), the same names PyTorch's `state_dict` uses for the
+/// same structure, so weights saved here load there. Modules with non-trainable state (BatchNorm)
+/// also implement the buffer visitors, which save and load carry beside the parameters.
 pub trait Module<T: Float = f32> {
     /// The forward pass: records on `x`'s tape and returns the output. A shape error panics
     /// at the caller's line (the attribute carries through every implementation).
@@ -37,8 +68,34 @@ pub trait Module<T: Float = f32> {
     /// Calls `f(name, param)` with mutable access, in the same order as `visit_params`.
     fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Param<T>));
 
+    /// Calls `f(name, value)` for each buffer (non-trainable state such as BatchNorm's running
+    /// statistics), names prefixed with `prefix` as in [`Module::visit_params`]. Containers
+    /// forward it to their children. Default: no buffers.
+    fn visit_buffers(&self, _prefix: &str, _f: &mut dyn FnMut(String, Buffer<T>)) {}
+
+    /// Calls `f(name, buffer)` with mutable access, in the same order as `visit_buffers`
+    /// (for loading). Default: no buffers.
+    fn visit_buffers_mut(&mut self, _prefix: &str, _f: &mut dyn FnMut(String, BufferMut<'_, T>)) {}
+
     /// Switches training behaviour (dropout, batch statistics) on or off. Default: nothing.
     fn set_training(&mut self, _training: bool) {}
+
+    /// All buffers with their names, in a stable order (`"0.running_mean"`, ...).
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let model = Sequential::<f32>::new().add(Linear::new(2, 3)).add(BatchNorm1d::new(3));
+    /// let names: Vec<String> = model.named_buffers().into_iter().map(|(n, _)| n).collect();
+    /// assert_eq!(names, ["1.running_mean", "1.running_var", "1.num_batches_tracked"]);
+    /// ```
+    fn named_buffers(&self) -> Vec<(String, Buffer<T>)>
+    where
+        Self: Sized,
+    {
+        let mut out = Vec::new();
+        self.visit_buffers("", &mut |n, b| out.push((n, b)));
+        out
+    }
 
     /// All parameters with their names, in a stable order.
     fn named_params(&self) -> Vec<(String, &Param<T>)>
@@ -89,13 +146,20 @@ impl<T: Float, M: Module<T> + ?Sized> Module<T> for Box<M> {
     fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Param<T>)) {
         (**self).visit_params_mut(prefix, f)
     }
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(String, Buffer<T>)) {
+        (**self).visit_buffers(prefix, f)
+    }
+    fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(String, BufferMut<'_, T>)) {
+        (**self).visit_buffers_mut(prefix, f)
+    }
     fn set_training(&mut self, training: bool) {
         (**self).set_training(training)
     }
 }
 
-/// Layers applied one after another (Keras/PyTorch `Sequential`); parameters are named
-/// `layers.{i}.{name}`.
+/// Layers applied one after another (Keras/PyTorch `Sequential`); parameters and buffers are
+/// named `{i}.{name}` as in PyTorch's `nn.Sequential` (`"0.weight"`, `"1.running_mean"`), so a
+/// torch `state_dict` of the same stack loads by its own names.
 pub struct Sequential<T: Float = f32> {
     layers: Vec<Box<dyn Module<T>>>,
 }
@@ -147,12 +211,22 @@ impl<T: Float> Module<T> for Sequential<T> {
     }
     fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Param<T>)) {
         for (i, l) in self.layers.iter().enumerate() {
-            l.visit_params(&format!("{prefix}layers.{i}."), f);
+            l.visit_params(&format!("{prefix}{i}."), f);
         }
     }
     fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Param<T>)) {
         for (i, l) in self.layers.iter_mut().enumerate() {
-            l.visit_params_mut(&format!("{prefix}layers.{i}."), f);
+            l.visit_params_mut(&format!("{prefix}{i}."), f);
+        }
+    }
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(String, Buffer<T>)) {
+        for (i, l) in self.layers.iter().enumerate() {
+            l.visit_buffers(&format!("{prefix}{i}."), f);
+        }
+    }
+    fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(String, BufferMut<'_, T>)) {
+        for (i, l) in self.layers.iter_mut().enumerate() {
+            l.visit_buffers_mut(&format!("{prefix}{i}."), f);
         }
     }
     fn set_training(&mut self, training: bool) {

@@ -43,6 +43,7 @@ use safetensors::{Dtype, SafeTensorError, SafeTensors, View};
 use wengert_core::{Float, Shape, Tensor};
 
 use crate::error::{Error, Result};
+use crate::module::{Buffer, BufferMut};
 
 /// The header key safetensors reserves for the string-to-string metadata map.
 const METADATA_KEY: &str = "__metadata__";
@@ -112,10 +113,18 @@ pub fn save_with_metadata<'a, T: Float>(
 ) -> Result<()> {
     let path = path.as_ref();
     let dtype = dtype_of::<T>()?;
+    let entries = tensors
+        .into_iter()
+        .map(|(name, tensor)| Ok((name, Encoder::new(tensor, dtype)?)))
+        .collect::<Result<Vec<_>>>()?;
+    write_entries(path, entries, metadata)
+}
+
+/// Checks the names (none twice, none reserved), encodes and writes atomically.
+fn write_entries(path: &Path, entries: Vec<(&str, Encoder<'_>)>, metadata: &BTreeMap<String, String>) -> Result<()> {
     let mut seen = BTreeSet::new();
-    let mut entries = Vec::new();
-    for (name, tensor) in tensors {
-        if name == METADATA_KEY {
+    for (name, _) in &entries {
+        if *name == METADATA_KEY {
             return Err(Error::InvalidArgument {
                 reason: format!(
                     "{}: `{METADATA_KEY}` is reserved by safetensors and cannot name a tensor",
@@ -123,12 +132,11 @@ pub fn save_with_metadata<'a, T: Float>(
                 ),
             });
         }
-        if !seen.insert(name) {
+        if !seen.insert(*name) {
             return Err(Error::InvalidArgument {
                 reason: format!("{}: tensor name `{name}` is given twice", path.display()),
             });
         }
-        entries.push((name, Encoder::new(tensor, dtype)?));
     }
     let info: Option<HashMap<String, String>> = if metadata.is_empty() {
         None
@@ -238,49 +246,105 @@ pub fn load_from_bytes<T: Float>(bytes: &[u8], source: impl AsRef<Path>) -> Resu
 /// ```
 pub fn load_matching<T: Float>(path: impl AsRef<Path>, expected: &[(String, Shape)]) -> Result<Vec<Tensor<T>>> {
     let path = path.as_ref();
-    let dtype = dtype_of::<T>()?;
+    let want = Want::Float(dtype_of::<T>()?);
+    let slots: Vec<Slot> = expected.iter().map(|(name, shape)| (name.clone(), shape.clone(), want)).collect();
+    let buffer = read_bytes(path)?;
+    let file = parse(path, &buffer)?;
+    let views: BTreeMap<String, TensorView<'_>> = file.tensors().into_iter().collect();
+    let found = check_views::<T>(path, &views, &slots)?;
+    expected.iter().zip(found).map(|((name, _), view)| decode(path, name, view)).collect()
+}
+
+/// What a slot of a model takes from a file: a float tensor of one dtype, or an integer one.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Want {
+    Float(Dtype),
+    /// Any integer or bool dtype, read as `i64` (PyTorch stores counters as `I64`).
+    Int,
+}
+
+/// A tensor a model expects: its name, its shape and what it takes.
+type Slot = (String, Shape, Want);
+
+/// The views filling `slots`, in their order, after every check of [`load_matching`]: no name
+/// twice, none missing, each shape and dtype right, nothing left over.
+fn check_views<'v, 'b, T: Float>(
+    path: &Path,
+    views: &'v BTreeMap<String, TensorView<'b>>,
+    slots: &[Slot],
+) -> Result<Vec<&'v TensorView<'b>>> {
     let mut wanted = BTreeSet::new();
-    for (name, _) in expected {
+    for (name, _, _) in slots {
         if !wanted.insert(name.as_str()) {
             return Err(Error::InvalidArgument {
                 reason: format!("{}: tensor `{name}` is expected twice", path.display()),
             });
         }
     }
-    let buffer = read_bytes(path)?;
-    let file = parse(path, &buffer)?;
-    let views: BTreeMap<String, TensorView<'_>> = file.tensors().into_iter().collect();
-
-    if let Some((name, _)) = expected.iter().find(|(name, _)| !views.contains_key(name)) {
+    if let Some((name, _, _)) = slots.iter().find(|(name, _, _)| !views.contains_key(name)) {
         return Err(Error::MissingTensor { name: name.clone() });
     }
-    let mut found = Vec::with_capacity(expected.len());
-    for (name, shape) in expected {
-        let Some(view) = views.get(name) else {
-            return Err(Error::MissingTensor { name: name.clone() });
-        };
+    let mut found = Vec::with_capacity(slots.len());
+    for (name, shape, want) in slots {
+        let view = &views[name];
+        let found_shape = || Box::new(Shape::new(view.shape()));
         if view.shape() != shape.dims() {
             return Err(Error::TensorMismatch {
                 name: name.clone(),
                 expected: Box::new(shape.clone()),
-                found: Box::new(Shape::new(view.shape())),
+                found: found_shape(),
                 reason: "shape differs".to_string(),
             });
         }
-        if view.dtype() != dtype {
-            return Err(dtype_mismatch::<T>(
-                name,
-                shape.clone(),
-                Shape::new(view.shape()),
-                view.dtype(),
-            ));
+        match want {
+            Want::Float(dtype) if view.dtype() != *dtype => {
+                return Err(dtype_mismatch::<T>(name, shape.clone(), Shape::new(view.shape()), view.dtype()))
+            }
+            Want::Int if int_reader(view.dtype()).is_none() => {
+                return Err(Error::TensorMismatch {
+                    name: name.clone(),
+                    expected: Box::new(shape.clone()),
+                    found: found_shape(),
+                    reason: format!("dtype {} in the file, an integer expected", view.dtype()),
+                })
+            }
+            _ => {}
         }
-        found.push((name, view));
+        found.push(view);
     }
     if let Some(name) = views.keys().find(|name| !wanted.contains(name.as_str())) {
         return Err(Error::UnexpectedTensor { name: name.clone() });
     }
-    found.into_iter().map(|(name, view)| decode(path, name, view)).collect()
+    Ok(found)
+}
+
+/// How to read one little-endian value of an integer or bool dtype as `i64`; `None` for
+/// float dtypes and for `U64` (whose values may not fit).
+fn int_reader(dtype: Dtype) -> Option<fn(&[u8]) -> i64> {
+    Some(match dtype {
+        Dtype::I64 => |b| i64::from_le_bytes(b.try_into().expect("8 bytes")),
+        Dtype::I32 => |b| i64::from(i32::from_le_bytes(b.try_into().expect("4 bytes"))),
+        Dtype::U32 => |b| i64::from(u32::from_le_bytes(b.try_into().expect("4 bytes"))),
+        Dtype::I16 => |b| i64::from(i16::from_le_bytes(b.try_into().expect("2 bytes"))),
+        Dtype::U16 => |b| i64::from(u16::from_le_bytes(b.try_into().expect("2 bytes"))),
+        Dtype::I8 => |b| i64::from(b[0] as i8),
+        Dtype::U8 | Dtype::BOOL => |b| i64::from(b[0]),
+        _ => return None,
+    })
+}
+
+/// An `i64` tensor from a view whose dtype [`int_reader`] reads.
+fn decode_int(path: &Path, name: &str, view: &TensorView<'_>) -> Result<Tensor<i64>> {
+    let read = int_reader(view.dtype()).ok_or_else(|| Error::Format {
+        path: path.to_path_buf(),
+        reason: format!("tensor `{name}`: dtype {} is not an integer", view.dtype()),
+    })?;
+    let width = view.dtype().bitsize() / 8;
+    let values: Vec<i64> = view.data().chunks_exact(width).map(read).collect();
+    Tensor::from_vec(values, Shape::new(view.shape())).map_err(|e| Error::Format {
+        path: path.to_path_buf(),
+        reason: format!("tensor `{name}`: {e}"),
+    })
 }
 
 /// Reads the `__metadata__` map of a safetensors file (empty when the file has none).
@@ -391,6 +455,7 @@ fn repeated_key(header: &[u8]) -> Option<String> {
 enum Elements<'a> {
     F32(&'a [f32]),
     F64(&'a [f64]),
+    I64(&'a [i64]),
 }
 
 /// One tensor handed to safetensors: it encodes its bytes only when they are written, so a save
@@ -416,6 +481,14 @@ impl<'a> Encoder<'a> {
             elements,
         })
     }
+
+    /// An integer tensor, stored as `I64`.
+    fn int(tensor: &'a Tensor<i64>) -> Self {
+        Encoder {
+            shape: tensor.dims(),
+            elements: Elements::I64(tensor.as_slice()),
+        }
+    }
 }
 
 impl View for Encoder<'_> {
@@ -423,6 +496,7 @@ impl View for Encoder<'_> {
         match self.elements {
             Elements::F32(_) => Dtype::F32,
             Elements::F64(_) => Dtype::F64,
+            Elements::I64(_) => Dtype::I64,
         }
     }
 
@@ -434,6 +508,7 @@ impl View for Encoder<'_> {
         let bytes: Vec<u8> = match self.elements {
             Elements::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             Elements::F64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            Elements::I64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
         };
         Cow::Owned(bytes)
     }
@@ -442,6 +517,7 @@ impl View for Encoder<'_> {
         match self.elements {
             Elements::F32(v) => std::mem::size_of_val(v),
             Elements::F64(v) => std::mem::size_of_val(v),
+            Elements::I64(v) => std::mem::size_of_val(v),
         }
     }
 }
@@ -592,38 +668,92 @@ fn remove_stale_temp_files(dir: &Path, file_name: &std::ffi::OsStr) {
     }
 }
 
-/// Saves a model's named parameters (`"layers.0.weight"`, ...) to a safetensors file that
-/// PyTorch's `safetensors.torch.load_file` reads; written atomically like [`save`].
+/// Saves a model's state — its named parameters (`"0.weight"`, ...) and buffers
+/// (`"1.running_mean"`, `"1.num_batches_tracked"`, ...) — to a safetensors file that PyTorch's
+/// `safetensors.torch.load_file` reads and `load_state_dict(strict=True)` takes for the same
+/// model. Float tensors are stored with `T`'s dtype, integer buffers as `I64`; written
+/// atomically like [`save`].
 ///
 /// ```
 /// use wengert_nn::prelude::*;
-/// let model = Sequential::<f32>::new().add(Linear::new(2, 3));
+/// let model = Sequential::<f32>::new().add(Linear::new(2, 3)).add(BatchNorm1d::new(3));
 /// let path = std::env::temp_dir().join("wengert-doc-save-module.safetensors");
 /// wengert_nn::serialize::save_module(&path, &model).unwrap();
-/// let mut other = Sequential::<f32>::new().add(Linear::new(2, 3));
+/// let mut other = Sequential::<f32>::new().add(Linear::new(2, 3)).add(BatchNorm1d::new(3));
 /// wengert_nn::serialize::load_module(&path, &mut other).unwrap();
 /// assert_eq!(other.named_params()[0].1.value(), model.named_params()[0].1.value());
+/// assert_eq!(other.named_buffers(), model.named_buffers());
 /// ```
 pub fn save_module<T: Float, M: crate::Module<T> + ?Sized>(path: impl AsRef<Path>, model: &M) -> Result<()> {
-    let mut named: Vec<(String, Tensor<T>)> = Vec::new();
-    model.visit_params("", &mut |name, p| named.push((name, p.value().clone())));
-    save(path, named.iter().map(|(n, t)| (n.as_str(), t)))
+    let path = path.as_ref();
+    let dtype = dtype_of::<T>()?;
+    let mut params: Vec<(String, Tensor<T>)> = Vec::new();
+    model.visit_params("", &mut |name, p| params.push((name, p.value().clone())));
+    let mut buffers: Vec<(String, Buffer<T>)> = Vec::new();
+    model.visit_buffers("", &mut |name, b| buffers.push((name, b)));
+    let mut entries = Vec::with_capacity(params.len() + buffers.len());
+    for (name, t) in &params {
+        entries.push((name.as_str(), Encoder::new(t, dtype)?));
+    }
+    for (name, b) in &buffers {
+        let encoder = match b {
+            Buffer::Float(t) => Encoder::new(t, dtype)?,
+            Buffer::Int(t) => Encoder::int(t),
+        };
+        entries.push((name.as_str(), encoder));
+    }
+    let metadata = BTreeMap::from([(DEFAULT_FORMAT.0.to_string(), DEFAULT_FORMAT.1.to_string())]);
+    write_entries(path, entries, &metadata)
 }
 
-/// Loads a model's parameters from a safetensors file. Every parameter must be present with
-/// its shape and dtype, and the file must hold nothing else; otherwise nothing is changed and
-/// the error names the tensor.
+/// Loads a model's state (parameters and buffers, as [`save_module`] names them) from a
+/// safetensors file, such as one PyTorch's `safetensors.torch.save_file(model.state_dict())`
+/// wrote. Every parameter and buffer must be present with its shape; float tensors must have
+/// `T`'s dtype, integer buffers may have any integer dtype (`I64` in PyTorch); the file must
+/// hold nothing else. Everything is checked before anything changes: on an error the model is
+/// as it was and the error names the tensor ([`Error::MissingTensor`],
+/// [`Error::UnexpectedTensor`], [`Error::TensorMismatch`]).
 pub fn load_module<T: Float, M: crate::Module<T> + ?Sized>(path: impl AsRef<Path>, model: &mut M) -> Result<()> {
-    let mut expected: Vec<(String, Shape)> = Vec::new();
-    model.visit_params("", &mut |name, p| expected.push((name, p.value().shape().clone())));
-    let mut values = load_matching::<T>(path, &expected)?.into_iter();
+    let path = path.as_ref();
+    let dtype = dtype_of::<T>()?;
+    let mut slots: Vec<Slot> = Vec::new();
+    model.visit_params("", &mut |name, p| slots.push((name, p.value().shape().clone(), Want::Float(dtype))));
+    model.visit_buffers("", &mut |name, b| {
+        let want = match b {
+            Buffer::Float(_) => Want::Float(dtype),
+            Buffer::Int(_) => Want::Int,
+        };
+        slots.push((name, Shape::new(b.dims()), want));
+    });
+    let buffer = read_bytes(path)?;
+    let file = parse(path, &buffer)?;
+    let views: BTreeMap<String, TensorView<'_>> = file.tensors().into_iter().collect();
+    let found = check_views::<T>(path, &views, &slots)?;
+    let mut floats: HashMap<String, Tensor<T>> = HashMap::new();
+    let mut ints: HashMap<String, Tensor<i64>> = HashMap::new();
+    for ((name, _, want), view) in slots.into_iter().zip(found) {
+        match want {
+            Want::Float(_) => {
+                let t = decode(path, &name, view)?;
+                floats.insert(name, t);
+            }
+            Want::Int => {
+                let t = decode_int(path, &name, view)?;
+                ints.insert(name, t);
+            }
+        }
+    }
     let mut result = Ok(());
     model.visit_params_mut("", &mut |name, p| {
-        if let Some(v) = values.next() {
+        if let Some(v) = floats.remove(&name) {
             if let Err(e) = p.set(v) {
                 result = Err(Error::InvalidArgument { reason: format!("{name}: {e}") });
             }
         }
+    });
+    model.visit_buffers_mut("", &mut |name, b| match b {
+        BufferMut::Float(t) => *t = floats.remove(&name).expect("checked above"),
+        BufferMut::Int(t) => *t = ints.remove(&name).expect("checked above"),
     });
     result
 }

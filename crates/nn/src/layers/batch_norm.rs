@@ -2,16 +2,16 @@
 //! `BatchNorm2d` for `[N, C, H, W]`, with PyTorch's running statistics.
 //!
 //! The running mean and variance are *buffers*, not parameters: no optimizer touches them and
-//! [`Module::visit_params`] does not visit them (PyTorch's `state_dict` holds them next to the
-//! parameters as `running_mean`, `running_var` and `num_batches_tracked`). Read and restore them
-//! with `buffers()` / `set_buffer()` when saving a model that contains batch norm.
+//! [`Module::visit_params`] does not visit them. They are [`Module::visit_buffers`], under
+//! PyTorch's `state_dict` names `running_mean`, `running_var` (float, `[C]`) and
+//! `num_batches_tracked` (an `i64` scalar), so [`save_module`](crate::serialize::save_module)
+//! and [`load_module`](crate::serialize::load_module) carry them both ways.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 
 use wengert_core::{Float, Param, Tensor, Var};
 
-use crate::error::{Error, Result};
-use crate::module::{visit_affine, Module};
+use crate::module::{visit_affine, Buffer, BufferMut, Module};
 
 /// Options for [`BatchNorm1d`] and [`BatchNorm2d`], defaults as PyTorch's `nn.BatchNorm*d`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -44,7 +44,8 @@ struct Norm<T: Float> {
     training: bool,
     running_mean: RefCell<Tensor<T>>,
     running_var: RefCell<Tensor<T>>,
-    num_batches_tracked: Cell<usize>,
+    /// A 0-d `i64` tensor, as PyTorch's.
+    num_batches_tracked: RefCell<Tensor<i64>>,
 }
 
 impl<T: Float> Norm<T> {
@@ -57,7 +58,7 @@ impl<T: Float> Norm<T> {
             training: true,
             running_mean: RefCell::new(Tensor::zeros([num_features])),
             running_var: RefCell::new(Tensor::ones([num_features])),
-            num_batches_tracked: Cell::new(0),
+            num_batches_tracked: RefCell::new(Tensor::scalar(0)),
         }
     }
 
@@ -111,52 +112,23 @@ impl<T: Float> Norm<T> {
         };
         blend(&self.running_mean, mean, 1.0);
         blend(&self.running_var, var, unbias);
-        self.num_batches_tracked.set(self.num_batches_tracked.get() + 1);
+        self.num_batches_tracked.borrow_mut().data_mut()[0] += 1;
     }
 
-    fn buffers(&self) -> Vec<(String, Tensor<T>)> {
-        if !self.track {
-            return Vec::new();
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(String, Buffer<T>)) {
+        if self.track {
+            f(format!("{prefix}running_mean"), Buffer::Float(self.running_mean.borrow().clone()));
+            f(format!("{prefix}running_var"), Buffer::Float(self.running_var.borrow().clone()));
+            f(format!("{prefix}num_batches_tracked"), Buffer::Int(self.num_batches_tracked.borrow().clone()));
         }
-        vec![
-            ("running_mean".into(), self.running_mean.borrow().clone()),
-            ("running_var".into(), self.running_var.borrow().clone()),
-            ("num_batches_tracked".into(), Tensor::scalar(T::from_usize(self.num_batches_tracked.get()))),
-        ]
     }
 
-    fn set_buffer(&mut self, layer: &str, name: &str, value: Tensor<T>) -> Result<()> {
-        let expected = match name {
-            "running_mean" | "running_var" if self.track => vec![self.num_features],
-            "num_batches_tracked" if self.track => vec![],
-            _ => {
-                return Err(Error::InvalidArgument {
-                    reason: format!("{layer}({}): no buffer named `{name}`", self.num_features),
-                })
-            }
-        };
-        if value.dims() != expected.as_slice() {
-            return Err(Error::TensorMismatch {
-                name: name.into(),
-                expected: Box::new(expected.as_slice().into()),
-                found: Box::new(value.shape().clone()),
-                reason: "shape differs".into(),
-            });
+    fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(String, BufferMut<'_, T>)) {
+        if self.track {
+            f(format!("{prefix}running_mean"), BufferMut::Float(self.running_mean.get_mut()));
+            f(format!("{prefix}running_var"), BufferMut::Float(self.running_var.get_mut()));
+            f(format!("{prefix}num_batches_tracked"), BufferMut::Int(self.num_batches_tracked.get_mut()));
         }
-        match name {
-            "running_mean" => *self.running_mean.get_mut() = value,
-            "running_var" => *self.running_var.get_mut() = value,
-            _ => {
-                let n = value.item().to_f64();
-                if n < 0.0 || n.fract() != 0.0 {
-                    return Err(Error::InvalidArgument {
-                        reason: format!("{layer}: num_batches_tracked must be a whole non-negative number, got {n}"),
-                    });
-                }
-                self.num_batches_tracked.set(n as usize);
-            }
-        }
-        Ok(())
     }
 }
 
@@ -209,23 +181,10 @@ macro_rules! batch_norm_layer {
             }
 
             /// Training batches seen since construction (or the last restore).
-            pub fn num_batches_tracked(&self) -> usize {
-                self.norm.num_batches_tracked.get()
+            pub fn num_batches_tracked(&self) -> i64 {
+                self.norm.num_batches_tracked.borrow().item()
             }
 
-            /// The buffers under PyTorch's `state_dict` names: `running_mean` `[C]`,
-            /// `running_var` `[C]` and `num_batches_tracked` (a 0-d tensor; an int64 in
-            /// PyTorch, stored here as a float holding a whole number). Empty without
-            /// `track_running_stats`. These are what [`Module::visit_params`] leaves out.
-            pub fn buffers(&self) -> Vec<(String, Tensor<T>)> {
-                self.norm.buffers()
-            }
-
-            /// Restores one buffer by its name in [`Self::buffers`]. Errors for an unknown name
-            /// or a shape other than the buffer's.
-            pub fn set_buffer(&mut self, name: &str, value: Tensor<T>) -> Result<()> {
-                self.norm.set_buffer($label, name, value)
-            }
         }
 
         impl<T: Float> Module<T> for $Name<T> {
@@ -239,6 +198,12 @@ macro_rules! batch_norm_layer {
                 self.norm.forward($label, x, self.weight.as_ref(), self.bias.as_ref())
             }
             visit_affine!();
+            fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(String, Buffer<T>)) {
+                self.norm.visit_buffers(prefix, f)
+            }
+            fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(String, BufferMut<'_, T>)) {
+                self.norm.visit_buffers_mut(prefix, f)
+            }
             fn set_training(&mut self, training: bool) {
                 self.norm.training = training;
             }
@@ -257,7 +222,7 @@ batch_norm_layer!(
     /// (the *unbiased* variance, n values per channel). In eval mode the running statistics
     /// are used instead, so the output of one sample no longer depends on the batch. Gradients
     /// (through μ and σ² in training) come from the tape. The running statistics are buffers,
-    /// outside [`Module::visit_params`]: see [`BatchNorm1d::buffers`].
+    /// outside [`Module::visit_params`]: see [`Module::visit_buffers`].
     ///
     /// ```
     /// use wengert_nn::prelude::*;
@@ -294,24 +259,26 @@ mod tests {
     use wengert_core::Tape;
 
     #[test]
-    fn buffers_round_trip_and_reject_bad_names() {
+    fn buffers_have_torch_names_and_restore() {
         let bn = BatchNorm1d::<f64>::new(2);
         let tape = Tape::new();
         let _ = bn.forward(tape.constant(Tensor::new(vec![0.0, 1.0, 2.0, 5.0], [2, 2])));
-        let saved = bn.buffers();
+        let saved = bn.named_buffers();
         let names: Vec<_> = saved.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["running_mean", "running_var", "num_batches_tracked"]);
+        assert_eq!(saved[2].1, Buffer::Int(Tensor::scalar(1)));
         let mut other = BatchNorm1d::<f64>::new(2);
-        for (n, t) in saved {
-            other.set_buffer(&n, t).unwrap();
-        }
+        let mut values = saved.into_iter();
+        other.visit_buffers_mut("", &mut |_, b| match (b, values.next().unwrap().1) {
+            (BufferMut::Float(t), Buffer::Float(v)) => *t = v,
+            (BufferMut::Int(t), Buffer::Int(v)) => *t = v,
+            _ => panic!("kinds differ"),
+        });
         assert_eq!(other.running_mean(), bn.running_mean());
         assert_eq!(other.running_var(), bn.running_var());
         assert_eq!(other.num_batches_tracked(), 1);
-        assert!(other.set_buffer("running_mean", Tensor::zeros([3])).is_err());
-        assert!(other.set_buffer("weight", Tensor::zeros([2])).is_err());
         let untracked = BatchNorm1d::<f64>::with_config(2, BatchNormConfig { track_running_stats: false, ..Default::default() });
-        assert!(untracked.buffers().is_empty());
+        assert!(untracked.named_buffers().is_empty());
     }
 
     #[test]

@@ -1,0 +1,190 @@
+//! A model's whole state — parameters and buffers — crosses to and from PyTorch's
+//! `state_dict` names and dtypes: `nn.Sequential` names (`0.weight`), BatchNorm's running
+//! statistics as float buffers and `num_batches_tracked` as an `I64` scalar.
+
+use wengert::nn::prelude::*;
+use wengert::nn::serialize::{load_module, save_module};
+use wengert::nn::Error;
+
+fn model() -> Sequential<f32> {
+    Sequential::new().add(Linear::new(3, 4)).add(BatchNorm1d::new(4)).add(ReLU).add(Linear::new(4, 2))
+}
+
+/// A safetensors file from raw parts, as another library would write it: `(name, dtype,
+/// shape, little-endian bytes)`.
+fn write_raw<N: AsRef<str>, S: AsRef<[usize]>>(path: &std::path::Path, tensors: &[(N, &str, S, Vec<u8>)]) {
+    let mut header = String::from("{");
+    let mut data = Vec::new();
+    for (i, (name, dtype, shape, bytes)) in tensors.iter().enumerate() {
+        let name = name.as_ref();
+        let dims: Vec<String> = shape.as_ref().iter().map(|d| d.to_string()).collect();
+        header += &format!(
+            "{}\"{name}\":{{\"dtype\":\"{dtype}\",\"shape\":[{}],\"data_offsets\":[{},{}]}}",
+            if i > 0 { "," } else { "" },
+            dims.join(","),
+            data.len(),
+            data.len() + bytes.len()
+        );
+        data.extend_from_slice(bytes);
+    }
+    header += "}";
+    let mut file = (header.len() as u64).to_le_bytes().to_vec();
+    file.extend_from_slice(header.as_bytes());
+    file.extend_from_slice(&data);
+    std::fs::write(path, file).unwrap();
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// The header of a safetensors file as text.
+fn header(path: &std::path::Path) -> String {
+    let bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    String::from_utf8(bytes[8..8 + n].to_vec()).unwrap()
+}
+
+#[test]
+fn trained_batch_norm_statistics_survive_save_and_load() {
+    wengert::nn::init::manual_seed(3);
+    let mut trained = model();
+    let x = Tensor::<f32>::from_fn([8, 3], |i| (i[0] as f32 * 0.7 - i[1] as f32).sin() * 3.0 + 1.0);
+    for _ in 0..3 {
+        let tape = Tape::new();
+        let _ = trained.forward(tape.constant(x.clone())); // training mode: statistics move
+    }
+    let names: Vec<String> = trained.named_buffers().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["1.running_mean", "1.running_var", "1.num_batches_tracked"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bn.safetensors");
+    save_module(&path, &trained).unwrap();
+    let h = header(&path);
+    assert!(h.contains(r#""1.num_batches_tracked":{"dtype":"I64","shape":[]"#), "{h}");
+    assert!(h.contains(r#""1.running_var":{"dtype":"F32","shape":[4]"#), "{h}");
+    assert!(h.contains(r#""0.weight":{"dtype":"F32","shape":[4,3]"#), "{h}");
+
+    wengert::nn::init::manual_seed(99);
+    let mut loaded = model();
+    load_module(&path, &mut loaded).unwrap();
+    assert_eq!(loaded.named_buffers(), trained.named_buffers());
+    trained.eval();
+    loaded.eval();
+    let tape = Tape::new();
+    let want = trained.forward(tape.constant(x.clone())).value();
+    let got = loaded.forward(tape.constant(x)).value();
+    assert_eq!(got, want, "eval predictions after reload use the saved statistics");
+}
+
+#[test]
+fn a_torch_state_dict_loads_by_its_own_names_and_dtypes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("torch.safetensors");
+    let w0: Vec<f32> = (0..12).map(|i| i as f32 / 10.0).collect();
+    let w3: Vec<f32> = (0..8).map(|i| -(i as f32)).collect();
+    let mean = [0.5f32, -1.0, 2.0, 0.0];
+    let var = [1.5f32, 0.25, 4.0, 1.0];
+    let tensors: Vec<(&str, &str, &[usize], Vec<u8>)> = vec![
+        ("0.weight", "F32", &[4, 3], f32_bytes(&w0)),
+        ("0.bias", "F32", &[4], f32_bytes(&[0.1, 0.2, 0.3, 0.4])),
+        ("1.weight", "F32", &[4], f32_bytes(&[1.0, 2.0, 0.5, 1.0])),
+        ("1.bias", "F32", &[4], f32_bytes(&[0.0, 0.0, 1.0, -1.0])),
+        ("1.running_mean", "F32", &[4], f32_bytes(&mean)),
+        ("1.running_var", "F32", &[4], f32_bytes(&var)),
+        ("1.num_batches_tracked", "I64", &[], 42i64.to_le_bytes().to_vec()),
+        ("3.weight", "F32", &[2, 4], f32_bytes(&w3)),
+        ("3.bias", "F32", &[2], f32_bytes(&[0.0, 1.0])),
+    ];
+    write_raw(&path, &tensors);
+    let mut m = model();
+    load_module(&path, &mut m).unwrap();
+    match &m.named_buffers()[..] {
+        [(_, Buffer::Float(rm)), (_, Buffer::Float(rv)), (_, Buffer::Int(n))] => {
+            assert_eq!(rm.to_vec(), mean);
+            assert_eq!(rv.to_vec(), var);
+            assert_eq!(n.item(), 42);
+        }
+        other => panic!("{other:?}"),
+    }
+    // eval output by hand for one row: BN(x) = (h - mean)/sqrt(var + eps)*γ + β
+    m.eval();
+    let x = Tensor::new(vec![1.0f32, -2.0, 0.5], [1, 3]);
+    let tape = Tape::new();
+    let y = m.forward(tape.constant(x)).value();
+    let h: Vec<f32> = (0..4).map(|j| (0..3).map(|k| w0[j * 3 + k] * [1.0, -2.0, 0.5][k]).sum::<f32>() + [0.1, 0.2, 0.3, 0.4][j]).collect();
+    let bn: Vec<f32> = (0..4)
+        .map(|j| ((h[j] - mean[j]) / (var[j] + 1e-5).sqrt() * [1.0, 2.0, 0.5, 1.0][j] + [0.0, 0.0, 1.0, -1.0][j]).max(0.0))
+        .collect();
+    for (i, &yi) in y.as_slice().iter().enumerate() {
+        let want = (0..4).map(|j| w3[i * 4 + j] * bn[j]).sum::<f32>() + [0.0, 1.0][i];
+        assert!((yi - want).abs() < 1e-5, "{yi} vs {want}");
+    }
+
+    // torch writes some counters with other integer dtypes: any integer loads
+    let mut tensors32 = tensors.clone();
+    tensors32[6] = ("1.num_batches_tracked", "I32", &[], 7i32.to_le_bytes().to_vec());
+    write_raw(&path, &tensors32);
+    load_module(&path, &mut m).unwrap();
+    assert_eq!(m.named_buffers()[2].1, Buffer::Int(Tensor::scalar(7)));
+}
+
+#[test]
+fn a_bad_checkpoint_names_the_tensor_and_leaves_the_model_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.safetensors");
+    let source = model();
+    save_module(&path, &source).unwrap();
+    let snapshot = |m: &Sequential<f32>| {
+        let params: Vec<(String, Tensor<f32>)> = m.named_params().into_iter().map(|(n, p)| (n, p.value().clone())).collect();
+        (m.named_buffers(), params)
+    };
+    let mut m = model();
+    let before = snapshot(&m);
+
+    // missing buffer: a file without the BatchNorm statistics (what save_module wrote before)
+    let params: Vec<(String, Tensor<f32>)> = source.named_params().into_iter().map(|(n, p)| (n, p.value().clone())).collect();
+    wengert::nn::serialize::save(&path, params.iter().map(|(n, t)| (n.as_str(), t))).unwrap();
+    match load_module(&path, &mut m) {
+        Err(Error::MissingTensor { name }) => assert_eq!(name, "1.running_mean"),
+        e => panic!("{e:?}"),
+    }
+    assert_eq!(snapshot(&m), before);
+
+    // a float where the integer counter goes, and an integer where a float goes
+    let mut raw: Vec<(String, &str, Vec<usize>, Vec<u8>)> = params.iter().map(|(n, t)| (n.clone(), "F32", t.dims().to_vec(), f32_bytes(t.as_slice()))).collect();
+    raw.push(("1.running_mean".into(), "F32", vec![4], f32_bytes(&[0.0; 4])));
+    raw.push(("1.running_var".into(), "F32", vec![4], f32_bytes(&[1.0; 4])));
+    raw.push(("1.num_batches_tracked".into(), "F32", vec![], f32_bytes(&[3.0])));
+    let write = |raw: &[(String, &str, Vec<usize>, Vec<u8>)]| write_raw(&path, raw);
+    write(&raw);
+    match load_module(&path, &mut m) {
+        Err(Error::TensorMismatch { name, reason, .. }) => {
+            assert_eq!(name, "1.num_batches_tracked");
+            assert!(reason.contains("an integer expected"), "{reason}");
+        }
+        e => panic!("{e:?}"),
+    }
+    assert_eq!(snapshot(&m), before);
+    let n = raw.len();
+    raw[n - 1] = ("1.num_batches_tracked".into(), "I64", vec![], 5i64.to_le_bytes().to_vec());
+    raw[n - 3] = ("1.running_mean".into(), "I64", vec![4], [0i64; 4].iter().flat_map(|x| x.to_le_bytes()).collect());
+    write(&raw);
+    match load_module(&path, &mut m) {
+        Err(Error::TensorMismatch { name, .. }) => assert_eq!(name, "1.running_mean"),
+        e => panic!("{e:?}"),
+    }
+    // a mis-shaped buffer, then an extra tensor
+    raw[n - 3] = ("1.running_mean".into(), "F32", vec![5], f32_bytes(&[0.0; 5]));
+    write(&raw);
+    assert!(matches!(load_module(&path, &mut m), Err(Error::TensorMismatch { ref name, .. }) if name == "1.running_mean"));
+    raw[n - 3] = ("1.running_mean".into(), "F32", vec![4], f32_bytes(&[0.0; 4]));
+    raw.push(("2.running_mean".into(), "F32", vec![4], f32_bytes(&[0.0; 4])));
+    write(&raw);
+    assert!(matches!(load_module(&path, &mut m), Err(Error::UnexpectedTensor { ref name }) if name == "2.running_mean"));
+    assert_eq!(snapshot(&m), before);
+    raw.pop();
+    write(&raw);
+    load_module(&path, &mut m).unwrap();
+    assert_eq!(m.named_buffers()[2].1, Buffer::Int(Tensor::scalar(5)));
+}
