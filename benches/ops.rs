@@ -78,8 +78,8 @@ fn layers(c: &mut Criterion) {
     let y = rand_tensor(&[1024, 1024], 21);
     g.throughput(Throughput::Bytes(F32 * M as u64));
     type Act = for<'t> fn(Var<'t, f32>) -> Var<'t, f32>;
-    let acts: [(&str, Act); 5] =
-        [("gelu", |v| v.gelu()), ("silu", |v| v.silu()), ("sigmoid", |v| v.sigmoid()), ("leaky_relu", |v| v.leaky_relu(0.01)), ("elu", |v| v.elu(1.0))];
+    let acts: [(&str, Act); 7] =
+        [("gelu", |v| v.gelu()), ("gelu_tanh", |v| v.gelu_tanh()), ("erf", |v| v.erf()), ("silu", |v| v.silu()), ("sigmoid", |v| v.sigmoid()), ("leaky_relu", |v| v.leaky_relu(0.01)), ("elu", |v| v.elu(1.0))];
     for (name, f) in acts {
         g.bench_function(format!("{name}_fwd_bwd/1M"), |b| {
             b.iter(|| {

@@ -11,7 +11,7 @@ use common::cfg;
 use proptest::prelude::*;
 use wengert::core::testing::{shape, tensor, tensor_of};
 use wengert::core::{gradgradcheck, Tape, Tensor};
-use wengert::nn::activation::{elu, gelu, leaky_relu, silu};
+use wengert::nn::activation::{elu, gelu, gelu_with, leaky_relu, silu, Approximate};
 use wengert::nn::gradcheck::check_params_at;
 use wengert::nn::init::manual_seed;
 use wengert::nn::loss::*;
@@ -68,6 +68,7 @@ proptest! {
         check!(|v| leaky_relu(v[0], slope), x);
         check!(|v| elu(v[0], 1.3), x);
         check!(|v| gelu(v[0]), x);
+        check!(|v| gelu_with(v[0], Approximate::Tanh), x);
         check!(|v| silu(v[0]), x);
     }
 }

@@ -116,6 +116,8 @@ proptest! {
         check!(|v| v[0].square(), x);
         check!(|v| v[0].silu(), x);
         check!(|v| v[0].gelu(), x);
+        check!(|v| v[0].gelu_tanh(), x);
+        check!(|v| v[0].erf(), x);
         check!(|v| v[0].leaky_relu(0.1), x);
         check!(|v| v[0].elu(1.3), x);
     }
@@ -372,6 +374,7 @@ proptest! {
         check2!(|v| (v[0].exp() * v[0].tanh() + v[0].sigmoid() * v[0].sin() - v[0].cos() + v[0].softplus()).sum(), x);
         check2!(|v| (v[0].ln() + v[0].sqrt() + v[0].recip() + v[0].powf(1.7)).sum(), y);
         check2!(|v| (v[0].silu() * v[0].gelu() + v[0].elu(1.3) * v[0].leaky_relu(0.1)).sum(), x);
+        check2!(|v| (v[0].erf() * v[0].gelu_tanh() + v[0].gelu()).sum(), x);
         check2!(|v| v[0].square().mul(v[0]), x);
     }
 

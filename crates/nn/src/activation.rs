@@ -24,12 +24,39 @@ pub fn elu<'t, T: Float>(x: Var<'t, T>, alpha: f64) -> Var<'t, T> {
     x.elu(T::from_f64(alpha))
 }
 
-/// GELU, tanh form (PyTorch's `approximate="tanh"`):
-/// ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
-/// One core op (`Var::gelu`): composed of eight elementwise ops, forward and backward on
-/// 1M f32 took 5.2 ms.
+/// Which GELU: PyTorch's `approximate` argument of `nn.GELU` / `F.gelu`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Approximate {
+    /// The exact x·Φ(x) = ½x(1 + erf(x/√2)) (PyTorch's default, `approximate="none"`, and
+    /// what BERT-family checkpoints were trained with).
+    #[default]
+    None,
+    /// ½x(1 + tanh(√(2/π)(x + 0.044715x³))) (`approximate="tanh"`, GPT-2's form), within
+    /// 1e-3 of the exact one.
+    Tanh,
+}
+
+/// GELU, exact form as PyTorch's default: x·Φ(x) = ½x(1 + erf(x/√2)). One core op
+/// (`Var::gelu`), its erf within 1 ulp in f32.
+///
+/// ```
+/// use wengert_nn::prelude::*;
+/// let tape = Tape::<f64>::new();
+/// let y = wengert_nn::activation::gelu(tape.constant(Tensor::new(vec![-1.0, 0.0, 1.0], [3])));
+/// let want = [-0.158_655_253_931_457_05, 0.0, 0.841_344_746_068_542_9]; // torch.nn.GELU()
+/// assert!(y.value().to_vec().iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-15));
+/// ```
 pub fn gelu<'t, T: Float>(x: Var<'t, T>) -> Var<'t, T> {
     x.gelu()
+}
+
+/// GELU in the chosen form: [`Approximate::None`] is [`gelu`], [`Approximate::Tanh`] the
+/// tanh form (`Var::gelu_tanh`, one core op).
+pub fn gelu_with<'t, T: Float>(x: Var<'t, T>, approximate: Approximate) -> Var<'t, T> {
+    match approximate {
+        Approximate::None => x.gelu(),
+        Approximate::Tanh => x.gelu_tanh(),
+    }
 }
 
 /// SiLU / swish: x·σ(x), one core op (`Var::silu`; as x times its sigmoid, forward and
@@ -66,8 +93,9 @@ activation_modules! {
     Sigmoid => |s, x| x.sigmoid();
     /// tanh as a module.
     Tanh => |s, x| x.tanh();
-    /// [`gelu`] as a module.
-    GELU => |s, x| gelu(x);
+    /// GELU as a module, exact by default (`GELU::default()`, as `nn.GELU()`), or
+    /// `GELU(Approximate::Tanh)` as `nn.GELU(approximate="tanh")`.
+    GELU(Approximate) => |s, x| gelu_with(x, s.0);
     /// [`silu`] as a module.
     SiLU => |s, x| silu(x);
     /// Softmax along the given axis.

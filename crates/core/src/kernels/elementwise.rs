@@ -197,7 +197,12 @@ unary_methods! {
     /// x·σ(x) (SiLU, swish)
     silu (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x * (T::ONE / (T::ONE + (-x).fast_exp()));
     /// GELU, tanh form (PyTorch's `approximate="tanh"`): ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
-    gelu (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x * (gelu_tanh(x) + T::ONE) * T::from_f64(0.5);
+    gelu_tanh (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x * (gelu_tanh_inner(x) + T::ONE) * T::from_f64(0.5);
+    /// GELU, exact form (PyTorch's default): x·Φ(x) = ½x(1 + erf(x/√2))
+    gelu (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| gelu_exact(x);
+    /// the error function erf x = 2/√π ∫₀ˣ e^(−s²) ds (within 2.2e-16 relative in f64, 1 ulp
+    /// in f32; see `kernels::special`)
+    erf (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| crate::kernels::special::erf(x);
     /// ln(1 + eˣ), computed as max(x, 0) + ln(1 + e^-|x|) so it never overflows
     softplus (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x.max(T::ZERO) + ln_1p_unit((-x.abs()).fast_exp());
     /// max(x, 0); NaN stays NaN (as `torch.relu`)
@@ -327,9 +332,15 @@ pub(crate) fn non_positive<T: Float>(x: T) -> T {
 pub(crate) const GELU_K: f64 = 0.797_884_560_802_865_4;
 pub(crate) const GELU_C: f64 = 0.044_715;
 
+/// x·Φ(x) = ½x(1 + erf(x/√2)), the exact GELU, in the order PyTorch computes it.
+#[inline(always)]
+pub(crate) fn gelu_exact<T: Float>(x: T) -> T {
+    x * T::from_f64(0.5) * (T::ONE + crate::kernels::special::erf(x * T::from_f64(std::f64::consts::FRAC_1_SQRT_2)))
+}
+
 /// tanh(√(2/π)(x + 0.044715x³)), the inner part of the tanh-form GELU.
 #[inline(always)]
-pub(crate) fn gelu_tanh<T: Float>(x: T) -> T {
+pub(crate) fn gelu_tanh_inner<T: Float>(x: T) -> T {
     ((x + x * x * x * T::from_f64(GELU_C)) * T::from_f64(GELU_K)).fast_tanh()
 }
 

@@ -13,6 +13,7 @@ pub mod index;
 pub mod matmul;
 pub mod reduce;
 pub mod softmax;
+pub mod special;
 
 use smallvec::SmallVec;
 

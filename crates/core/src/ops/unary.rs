@@ -80,20 +80,54 @@ unary_op! {
             let s = T::ONE / (T::ONE + (-x).fast_exp());
             g * (s * ((T::ONE - s) * x + T::ONE))
         };
-    /// GELU, tanh form: ½x(1 + t), t = tanh(u), u = √(2/π)(x + 0.044715x³). Derivative:
+    /// GELU, tanh form (PyTorch's `approximate="tanh"`): ½x(1 + t), t = tanh(u), u = √(2/π)(x + 0.044715x³). Derivative:
     /// ½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²).
-    gelu, GeluRule, |x, y, g, ctx| {
+    gelu_tanh, GeluTanhRule, |x, y, g, ctx| {
         use crate::kernels::elementwise::{GELU_C, GELU_K};
         let t = ((x + x.powf(T::from_f64(3.0)) * GELU_C) * GELU_K).tanh();
         let du = (x.square() * (3.0 * GELU_C) + 1.0) * GELU_K;
         g * ((t + 1.0) * 0.5 + x * (1.0 - t.square()) * du * 0.5)
     },
         first order from x: |g, x| {
-            use crate::kernels::elementwise::{gelu_tanh, GELU_C, GELU_K};
-            let (t, half) = (gelu_tanh(x), T::from_f64(0.5));
+            use crate::kernels::elementwise::{gelu_tanh_inner, GELU_C, GELU_K};
+            let (t, half) = (gelu_tanh_inner(x), T::from_f64(0.5));
             let du = (x * x * T::from_f64(3.0 * GELU_C) + T::ONE) * T::from_f64(GELU_K);
             g * ((t + T::ONE) * half + x * (T::ONE - t * t) * du * half)
         };
+    /// GELU, exact form (PyTorch's default `gelu`): x·Φ(x) = ½x(1 + erf(x/√2)). Derivative:
+    /// Φ(x) + x·φ(x), φ(x) = e^(−x²/2)/√(2π).
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::scalar(1.0));
+    /// let y = x.gelu();
+    /// assert!((y.value().item() - 0.841_344_746_068_542_9).abs() < 1e-15);
+    /// let d = y.backward().wrt(x).item(); // Φ(1) + φ(1)
+    /// assert!((d - (0.841_344_746_068_542_9 + 0.241_970_724_519_143_37)).abs() < 1e-15);
+    /// ```
+    gelu, GeluRule, |x, y, g, ctx| {
+        use std::f64::consts::{FRAC_1_SQRT_2, PI};
+        let cdf = ((x * FRAC_1_SQRT_2).erf() + 1.0) * 0.5;
+        let pdf = (x.square() * -0.5).exp() * (1.0 / (2.0 * PI).sqrt());
+        g * (cdf + x * pdf)
+    },
+        first order from x: |g, x| {
+            use std::f64::consts::{FRAC_1_SQRT_2, PI};
+            let cdf = (crate::kernels::special::erf(x * T::from_f64(FRAC_1_SQRT_2)) + T::ONE) * T::from_f64(0.5);
+            let pdf = (x * x * T::from_f64(-0.5)).fast_exp() * T::from_f64(1.0 / (2.0 * PI).sqrt());
+            g * (cdf + x * pdf)
+        };
+    /// erf x = 2/√π ∫₀ˣ e^(−s²) ds. Derivative: 2/√π·e^(−x²).
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::scalar(0.0));
+    /// assert_eq!(x.erf().backward().wrt(x).item(), std::f64::consts::FRAC_2_SQRT_PI);
+    /// ```
+    erf, ErfRule, |x, y, g, ctx| g * ((-x.square()).exp() * std::f64::consts::FRAC_2_SQRT_PI),
+        first order from x: |g, x| g * ((-(x * x)).fast_exp() * T::from_f64(std::f64::consts::FRAC_2_SQRT_PI));
     /// max(x, 0), NaN kept (as `torch.relu`). Derivative: 0 where x ≤ 0, else 1 (also at
     /// NaN, as PyTorch's `threshold_backward`).
     relu, ReluRule, |x, y, g, ctx| g * ctx.constant(x.value().par_map(|v| if v <= T::ZERO { T::ZERO } else { T::ONE })),
@@ -249,10 +283,10 @@ mod tests {
             k => (k as f32 - 48.0) * 0.37,
         });
         let w = Tensor::<f32>::from_fn([n], |i| 0.5 + (i[0] % 5) as f32);
-        let ops: [(&str, Op); 13] = [
+        let ops: [(&str, Op); 15] = [
             ("sqrt", |x| x.sqrt()), ("abs", |x| x.abs()), ("tanh", |x| x.tanh()), ("sigmoid", |x| x.sigmoid()),
             ("softplus", |x| x.softplus()), ("relu", |x| x.relu()), ("square", |x| x.square()), ("recip", |x| x.recip()),
-            ("silu", |x| x.silu()), ("gelu", |x| x.gelu()), ("leaky_relu", |x| x.leaky_relu(0.1)), ("elu", |x| x.elu(1.3)),
+            ("silu", |x| x.silu()), ("gelu", |x| x.gelu()), ("gelu_tanh", |x| x.gelu_tanh()), ("erf", |x| x.erf()), ("leaky_relu", |x| x.leaky_relu(0.1)), ("elu", |x| x.elu(1.3)),
             ("clamp", |x| x.clamp(-2.0, 3.0)),
         ];
         for (name, op) in ops {

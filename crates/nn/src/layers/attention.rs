@@ -365,9 +365,10 @@ pub enum TransformerActivation {
     /// max(x, 0) (PyTorch's default)
     #[default]
     Relu,
-    /// GELU in its tanh form ([`crate::activation::gelu`]); PyTorch's `"gelu"` here is the
-    /// exact erf form, which differs by less than 1e-3
+    /// GELU, exact erf form ([`crate::activation::gelu`]), PyTorch's `activation="gelu"`
     Gelu,
+    /// GELU, tanh form ([`crate::activation::Approximate::Tanh`])
+    GeluTanh,
 }
 
 /// Options for [`TransformerEncoderLayer`], defaults as PyTorch's `nn.TransformerEncoderLayer`
@@ -499,6 +500,7 @@ impl<T: Float> TransformerEncoderLayer<T> {
         let h = match self.activation {
             TransformerActivation::Relu => h.relu(),
             TransformerActivation::Gelu => gelu(h),
+            TransformerActivation::GeluTanh => h.gelu_tanh(),
         };
         self.dropout2.forward(self.linear2.forward(self.dropout.forward(h)))
     }
