@@ -56,9 +56,23 @@ proptest! {
         let w = Tensor::from_fn([c], |i| 0.5 + i[0] as f64 * 0.25);
         check!(|v| cross_entropy(v[0], &targets), logits);
         check!(|v| nll_loss(v[0].log_softmax(1), &targets, Reduction::Sum), logits);
+        let nll = NllLoss { reduction: Reduction::Sum, weight: Some(w.clone()), ignore_index: Some(targets.as_slice()[0]) };
+        check!(|v| nll.loss(v[0].log_softmax(1), &targets), logits);
         for reduction in [Reduction::Mean, Reduction::Sum, Reduction::None] {
-            let ce = CrossEntropyLoss { reduction, label_smoothing: eps, weight: Some(w.clone()) };
+            let ce = CrossEntropyLoss { reduction, label_smoothing: eps, weight: Some(w.clone()), ignore_index: None };
             check!(|v| ce.loss(v[0], &targets), logits);
+            // the first sample's class ignored (with and without weights), and an out-of-range
+            // ignore value as torch's -100
+            // (a mean over only ignored samples is NaN: skipped)
+            let first = targets.as_slice()[0];
+            if !matches!(reduction, Reduction::Mean) || targets.as_slice().iter().any(|&t| t != first) {
+                let ignored = CrossEntropyLoss { ignore_index: Some(first), ..ce.clone() };
+                check!(|v| ignored.loss(v[0], &targets), logits);
+                let unweighted = CrossEntropyLoss { weight: None, ..ignored };
+                check!(|v| unweighted.loss(v[0], &targets), logits);
+            }
+            let outside = CrossEntropyLoss { ignore_index: Some(usize::MAX), ..ce };
+            check!(|v| outside.loss(v[0], &targets), logits);
         }
         gradgradcheck(|v| cross_entropy(v[0], &targets), &[logits.clone()]).map_err(|e| TestCaseError::fail(e.to_string()))?;
     }
@@ -122,6 +136,17 @@ fn loss_values_match_hand_computation() {
     let ce = CrossEntropyLoss { label_smoothing: 0.3, ..Default::default() };
     let expect = ((0.7 * l0 + 0.3 * smooth0) + (0.7 * l1 + 0.3 * smooth1)) / 2.0;
     assert!((ce.loss(logits, &y).item() - expect).abs() < 1e-12);
+    // ignore_index = 2 drops sample 1: the mean is sample 0's loss alone, with or without
+    // smoothing and weights (its weight divides out), and `None` gives 0 for sample 1
+    for (eps, w) in [(0.0, None), (0.3, None), (0.0, Some(Tensor::from_slice(&[1.0, 2.0, 3.0])))] {
+        let ce = CrossEntropyLoss { label_smoothing: eps, weight: w, ignore_index: Some(2), ..Default::default() };
+        let one = (1.0 - eps) * l0 + eps * smooth0;
+        assert!((ce.loss(logits, &y).item() - one).abs() < 1e-12, "eps {eps}");
+        let per = CrossEntropyLoss { reduction: Reduction::None, ..ce.clone() }.loss(logits, &y).value().to_vec();
+        assert_eq!(per[1], 0.0);
+    }
+    let all = CrossEntropyLoss { ignore_index: Some(1), ..Default::default() };
+    assert!(all.loss(logits, &Tensor::new(vec![1usize, 1], [2])).item().is_nan(), "mean over nothing is NaN");
     // bce_with_logits is stable: x = ±1000 gives 0 and 1000
     let x = tape.constant(Tensor::from_slice(&[1000.0, -1000.0, 1000.0]));
     let t = tape.constant(Tensor::from_slice(&[1.0, 0.0, 0.0]));

@@ -97,31 +97,128 @@ pub fn bce_with_logits<'t, T: Float>(logits: Var<'t, T>, y: Var<'t, T>, reductio
     reduction.apply(logits.softplus() - logits * y)
 }
 
+/// Checks `scores: [n, C]` against `targets: [n]`, each below C unless it is `ignore`.
 #[track_caller]
-fn check_targets<T: Float>(op: &str, scores: &Var<'_, T>, targets: &Tensor<usize>) -> (usize, usize) {
+fn check_targets<T: Float>(op: &str, scores: &Var<'_, T>, targets: &Tensor<usize>, ignore: Option<usize>) -> (usize, usize) {
     let s = scores.shape();
     if s.ndim() != 2 || targets.ndim() != 1 || targets.dims()[0] != s[0] {
         panic!("wengert: {op}: scores must be [n, classes] and targets [n]; got {} and {}", s, targets.shape());
     }
-    if let Some(&bad) = targets.as_slice().iter().find(|&&t| t >= s[1]) {
+    if let Some(&bad) = targets.as_slice().iter().find(|&&t| t >= s[1] && Some(t) != ignore) {
         panic!("wengert: {op}: target class {bad} is out of range for {} classes (scores {s})", s[1]);
     }
     (s[0], s[1])
 }
 
 /// Negative log-likelihood of log-probabilities `[n, C]` at class indices `[n]`:
-/// reduce(-logp[i, yᵢ]).
+/// reduce(-logp[i, yᵢ]). [`NllLoss`] adds class weights and `ignore_index`.
 #[track_caller]
 pub fn nll_loss<'t, T: Float>(logp: Var<'t, T>, targets: &Tensor<usize>, reduction: Reduction) -> Var<'t, T> {
-    let (n, _) = check_targets("nll_loss", &logp, targets);
-    let picked = logp.gather(1, &targets.reshape([n, 1])).reshape([n]);
-    reduction.apply(-picked)
+    NllLoss { reduction, ..Default::default() }.loss(logp, targets)
+}
+
+/// Negative log-likelihood with options, as PyTorch's `nn.NLLLoss`: sample i's loss is
+/// -w_{yᵢ}·logp[i, yᵢ] (0 when yᵢ is `ignore_index`), and the mean divides by the sum of
+/// w_{yᵢ} over the samples kept.
+///
+/// ```
+/// use wengert_nn::prelude::*;
+/// let tape = Tape::<f64>::new();
+/// let logp = tape.var(Tensor::new(vec![-1.0, -2.0, -3.0, -4.0], [2, 2]));
+/// let nll = NllLoss { weight: Some(Tensor::from_slice(&[1.0, 3.0])), ..Default::default() };
+/// let y = Tensor::new(vec![1usize, 0], [2]);
+/// assert!((nll.loss(logp, &y).item() - (3.0 * 2.0 + 1.0 * 3.0) / 4.0).abs() < 1e-12);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct NllLoss<T: Float = f32> {
+    /// mean (default), sum or per sample
+    pub reduction: Reduction,
+    /// per-class weights `[C]` (default none: all 1)
+    pub weight: Option<Tensor<T>>,
+    /// a target value whose samples are skipped (default none); it may lie outside 0..C
+    pub ignore_index: Option<usize>,
+}
+
+impl<T: Float> NllLoss<T> {
+    /// The loss of log-probabilities `[n, C]` against class indices `[n]`.
+    #[track_caller]
+    pub fn loss<'t>(&self, logp: Var<'t, T>, targets: &Tensor<usize>) -> Var<'t, T> {
+        let (n, c) = check_targets("nll_loss", &logp, targets, self.ignore_index);
+        let picked = PickedLogp::new("nll_loss", logp, targets, self.weight.as_ref(), self.ignore_index, n, c);
+        picked.reduce(-picked.weighted, self.reduction)
+    }
+}
+
+/// logp[i, yᵢ] weighted per sample by sᵢ = w_{yᵢ} (1 without weights, 0 for ignored
+/// samples), the part NLL and cross-entropy share.
+struct PickedLogp<'t, T: Float> {
+    /// sᵢ·logp[i, yᵢ], `[n]`
+    weighted: Var<'t, T>,
+    /// 1 for kept samples, 0 for ignored ones, `[n]`
+    kept: Tensor<T>,
+    /// Σ sᵢ, the denominator of a weighted or ignoring mean
+    total: T,
+    /// whether the mean divides by `total` rather than n
+    weighted_mean: bool,
+}
+
+impl<'t, T: Float> PickedLogp<'t, T> {
+    #[track_caller]
+    fn new(op: &str, logp: Var<'t, T>, targets: &Tensor<usize>, weight: Option<&Tensor<T>>, ignore: Option<usize>, n: usize, c: usize) -> Self {
+        if let Some(w) = weight {
+            if w.dims() != [c] {
+                panic!("wengert: {op}: class weights have shape {}, expected [{c}]", w.shape());
+            }
+        }
+        let kept = |t: usize| Some(t) != ignore;
+        // ignored samples read class 0 and are weighted 0
+        let safe: Vec<usize> = targets.as_slice().iter().map(|&t| if kept(t) { t } else { 0 }).collect();
+        let picked = logp.gather(1, &Tensor::new(safe, [n, 1])).reshape([n]);
+        let s: Vec<T> = targets
+            .as_slice()
+            .iter()
+            .map(|&t| match (weight, kept(t)) {
+                (_, false) => T::ZERO,
+                (Some(w), true) => w.as_slice()[t],
+                (None, true) => T::ONE,
+            })
+            .collect();
+        let s = Tensor::new(s, [n]);
+        let total = s.sum().item();
+        let mask = targets.as_slice().iter().map(|&t| if kept(t) { T::ONE } else { T::ZERO }).collect();
+        PickedLogp {
+            weighted: picked * logp.tape().constant(s),
+            kept: Tensor::new(mask, [n]),
+            total,
+            weighted_mean: weight.is_some() || ignore.is_some(),
+        }
+    }
+
+    /// Reduces per-sample losses, a mean dividing by Σ sᵢ when weighted or ignoring.
+    fn reduce(&self, per_sample: Var<'t, T>, reduction: Reduction) -> Var<'t, T> {
+        match reduction {
+            Reduction::Mean if self.weighted_mean => per_sample.sum() * (T::ONE / self.total).to_f64(),
+            r => r.apply(per_sample),
+        }
+    }
 }
 
 /// Cross-entropy from logits with options, as PyTorch's `nn.CrossEntropyLoss`.
 ///
 /// With class weights w and label smoothing ε, sample i's loss is
 /// (1-ε)·(-w_{yᵢ} ln pᵢ,yᵢ) + ε·(-Σ_c w_c ln pᵢ,c)/C, and the mean divides by Σᵢ w_{yᵢ}.
+/// Samples whose target is `ignore_index` have loss 0 and are left out of that sum (so a
+/// mean over only ignored samples is NaN, as in PyTorch).
+///
+/// ```
+/// use wengert_nn::prelude::*;
+/// let tape = Tape::<f64>::new();
+/// let logits = tape.var(Tensor::new(vec![0.0, 0.0, 5.0, -5.0], [2, 2]));
+/// let ce = CrossEntropyLoss { ignore_index: Some(99), ..Default::default() };
+/// let loss = ce.loss(logits, &Tensor::new(vec![0usize, 99], [2])); // padding, as torch's -100
+/// assert!((loss.item() - 2f64.ln()).abs() < 1e-12);
+/// assert_eq!(loss.backward().wrt(logits).to_vec()[2..], [0.0, 0.0]);
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct CrossEntropyLoss<T: Float = f32> {
     /// mean (default), sum or per sample
@@ -130,44 +227,38 @@ pub struct CrossEntropyLoss<T: Float = f32> {
     pub label_smoothing: f64,
     /// per-class weights `[C]` (default none: all 1)
     pub weight: Option<Tensor<T>>,
+    /// a target value whose samples are skipped (PyTorch's `ignore_index`, whose default -100
+    /// is this `None`); it may lie outside 0..C (default none)
+    pub ignore_index: Option<usize>,
 }
 
 impl<T: Float> CrossEntropyLoss<T> {
     /// The loss of logits `[n, C]` against class indices `[n]`.
     #[track_caller]
     pub fn loss<'t>(&self, logits: Var<'t, T>, targets: &Tensor<usize>) -> Var<'t, T> {
-        let (n, c) = check_targets("cross_entropy", &logits, targets);
-        if self.weight.is_none() && self.label_smoothing == 0.0 {
+        let ignore = self.ignore_index;
+        let (n, c) = check_targets("cross_entropy", &logits, targets, ignore);
+        if self.weight.is_none() && self.label_smoothing == 0.0 && ignore.is_none() {
             // the plain loss as one fused op (one pass each way, no [n, C] log-probabilities)
             return self.reduction.apply(logits.cross_entropy_rows(targets));
         }
         let tape = logits.tape();
         let logp = logits.log_softmax(1);
         let eps = self.label_smoothing;
-        let picked = logp.gather(1, &targets.reshape([n, 1])).reshape([n]);
-        let (nll, smooth, wsum) = match &self.weight {
-            None => {
-                let smooth = (eps > 0.0).then(|| -logp.sum_axes(&[1], false) * (1.0 / c as f64));
-                (-picked, smooth, None)
-            }
-            Some(w) => {
-                if w.dims() != [c] {
-                    panic!("wengert: cross_entropy: class weights have shape {}, expected [{c}]", w.shape());
-                }
-                let wy = w.index_select(0, targets.as_slice());
-                let wsum = wy.sum().item();
-                let smooth = (eps > 0.0).then(|| -(logp * tape.constant(w.clone())).sum_axes(&[1], false) * (1.0 / c as f64));
-                (-(picked * tape.constant(wy)), smooth, Some(wsum))
-            }
-        };
+        let picked = PickedLogp::new("cross_entropy", logp, targets, self.weight.as_ref(), ignore, n, c);
+        let smooth = (eps > 0.0).then(|| {
+            let rows = match &self.weight {
+                Some(w) => (logp * tape.constant(w.clone())).sum_axes(&[1], false),
+                None => logp.sum_axes(&[1], false),
+            };
+            -(rows * tape.constant(picked.kept.clone())) * (1.0 / c as f64)
+        });
+        let nll = -picked.weighted;
         let per_sample = match smooth {
             Some(s) => nll * (1.0 - eps) + s * eps,
             None => nll,
         };
-        match (self.reduction, wsum) {
-            (Reduction::Mean, Some(ws)) => per_sample.sum() * (T::ONE / ws).to_f64(),
-            (r, _) => r.apply(per_sample),
-        }
+        picked.reduce(per_sample, self.reduction)
     }
 }
 
