@@ -48,6 +48,15 @@ proptest! {
     fn binary_losses((x, y) in same_shape(0.0, 1.0)) {
         check!(|v| bce_with_logits(v[0], v[1], Reduction::Mean), x, y);
         check!(|v| binary_cross_entropy(v[0].sigmoid(), v[1], Reduction::Sum), x, y);
+        let last = *x.dims().last().unwrap_or(&1);
+        let pos = Tensor::from_fn([last], |i| 0.5 + i[0] as f64);
+        let w = Tensor::from_fn(x.dims(), |i| 0.25 + (i.iter().sum::<usize>() % 3) as f64);
+        for reduction in [Reduction::Mean, Reduction::Sum] {
+            let bce = BceWithLogitsLoss { reduction, weight: Some(w.clone()), pos_weight: Some(pos.clone()) };
+            check!(|v| bce.loss(v[0], v[1]), x, y);
+            let bce = BceLoss { reduction, weight: Some(w.clone()) };
+            check!(|v| bce.loss(v[0].sigmoid(), v[1]), x, y);
+        }
     }
 
     #[test]
@@ -147,6 +156,14 @@ fn loss_values_match_hand_computation() {
     }
     let all = CrossEntropyLoss { ignore_index: Some(1), ..Default::default() };
     assert!(all.loss(logits, &Tensor::new(vec![1usize, 1], [2])).item().is_nan(), "mean over nothing is NaN");
+    // pos_weight p and weight w: w·[p·y·softplus(−x) + (1 − y)·softplus(x)], stable at ±1000
+    let x = tape.constant(Tensor::new(vec![0.5, -1.0, 1000.0, -1000.0], [2, 2]));
+    let t = tape.constant(Tensor::new(vec![1.0, 0.0, 0.0, 1.0], [2, 2]));
+    let sp = |v: f64| (1.0 + v.exp()).ln();
+    let bce = BceWithLogitsLoss { reduction: Reduction::None, weight: Some(Tensor::from_slice(&[2.0, 0.5])), pos_weight: Some(Tensor::from_slice(&[3.0, 4.0])) };
+    let got = bce.loss(x, t).value().to_vec();
+    let want = [2.0 * 3.0 * sp(-0.5), 0.5 * sp(-1.0), 2.0 * 1000.0, 0.5 * 4.0 * 1000.0];
+    assert!(got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-12 * w.max(1.0)), "{got:?} vs {want:?}");
     // bce_with_logits is stable: x = ±1000 gives 0 and 1000
     let x = tape.constant(Tensor::from_slice(&[1000.0, -1000.0, 1000.0]));
     let t = tape.constant(Tensor::from_slice(&[1.0, 0.0, 0.0]));

@@ -97,6 +97,84 @@ pub fn bce_with_logits<'t, T: Float>(logits: Var<'t, T>, y: Var<'t, T>, reductio
     reduction.apply(logits.softplus() - logits * y)
 }
 
+/// Binary cross-entropy on logits with options, as PyTorch's `nn.BCEWithLogitsLoss`:
+/// element loss wₑ·[p·y·softplus(−x) + (1 − y)·softplus(x)] (= −wₑ[p·y·ln σ(x) + (1 − y)·ln(1 − σ(x))]),
+/// computed as wₑ·[(1 − y)·x + (1 + (p − 1)·y)·softplus(−x)] so large |x| never overflow.
+/// `weight` (w) broadcasts against the input, `pos_weight` (p, the weight of positives)
+/// against its last axis, as in PyTorch.
+///
+/// ```
+/// use wengert_nn::prelude::*;
+/// let tape = Tape::<f64>::new();
+/// let x = tape.var(Tensor::new(vec![0.0, 0.0], [1, 2]));
+/// let y = tape.constant(Tensor::new(vec![1.0, 0.0], [1, 2]));
+/// let bce = BceWithLogitsLoss { pos_weight: Some(Tensor::from_slice(&[3.0, 3.0])), ..Default::default() };
+/// // positives weigh 3: (3·ln 2 + ln 2) / 2
+/// assert!((bce.loss(x, y).item() - 2.0 * 2f64.ln()).abs() < 1e-12);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct BceWithLogitsLoss<T: Float = f32> {
+    /// mean (default), sum or per element
+    pub reduction: Reduction,
+    /// per-element weights, broadcast against the input (default none: all 1)
+    pub weight: Option<Tensor<T>>,
+    /// weights of the positive term, broadcast against the input's last axis (default none: 1)
+    pub pos_weight: Option<Tensor<T>>,
+}
+
+impl<T: Float> BceWithLogitsLoss<T> {
+    /// The loss of logits against 0/1 (or soft) targets of the same shape.
+    #[track_caller]
+    pub fn loss<'t>(&self, logits: Var<'t, T>, y: Var<'t, T>) -> Var<'t, T> {
+        same_shape("bce_with_logits", &logits, &y);
+        let tape = logits.tape();
+        let per = match &self.pos_weight {
+            None => logits.softplus() - logits * y,
+            Some(p) => {
+                let last = logits.shape().dims().last().copied().unwrap_or(1);
+                if p.numel() != 1 && p.dims() != [last] {
+                    panic!("wengert: bce_with_logits: pos_weight has shape {}, expected [{last}] for input {}", p.shape(), logits.shape());
+                }
+                let p = tape.constant(p.clone());
+                (1.0 - y) * logits + ((p - 1.0) * y + 1.0) * (-logits).softplus()
+            }
+        };
+        self.reduction.apply(weighted("bce_with_logits", per, self.weight.as_ref()))
+    }
+}
+
+/// Binary cross-entropy of probabilities with per-element weights, as PyTorch's `nn.BCELoss`:
+/// wₑ·[−(y ln p + (1 − y) ln(1 − p))], logs clamped at −100.
+#[derive(Clone, Debug, Default)]
+pub struct BceLoss<T: Float = f32> {
+    /// mean (default), sum or per element
+    pub reduction: Reduction,
+    /// per-element weights, broadcast against the input (default none: all 1)
+    pub weight: Option<Tensor<T>>,
+}
+
+impl<T: Float> BceLoss<T> {
+    /// The loss of probabilities against targets of the same shape.
+    #[track_caller]
+    pub fn loss<'t>(&self, p: Var<'t, T>, y: Var<'t, T>) -> Var<'t, T> {
+        let per = binary_cross_entropy(p, y, Reduction::None);
+        self.reduction.apply(weighted("binary_cross_entropy", per, self.weight.as_ref()))
+    }
+}
+
+/// `per · weight` (broadcast), checking the weight broadcasts to `per`'s shape.
+#[track_caller]
+fn weighted<'t, T: Float>(op: &str, per: Var<'t, T>, weight: Option<&Tensor<T>>) -> Var<'t, T> {
+    let Some(w) = weight else { return per };
+    let shape = per.shape();
+    let fits = w.ndim() <= shape.ndim()
+        && w.dims().iter().rev().zip(shape.dims().iter().rev()).all(|(&a, &b)| a == b || a == 1);
+    if !fits {
+        panic!("wengert: {op}: weight of shape {} does not broadcast to the input's {shape}", w.shape());
+    }
+    per * per.tape().constant(w.clone())
+}
+
 /// Checks `scores: [n, C]` against `targets: [n]`, each below C unless it is `ignore`.
 #[track_caller]
 fn check_targets<T: Float>(op: &str, scores: &Var<'_, T>, targets: &Tensor<usize>, ignore: Option<usize>) -> (usize, usize) {
