@@ -116,6 +116,11 @@ proptest! {
         if d_in > 1 {
             check_module(&mut ln, &x)?;
         }
+        // over the two trailing axes of [n, d_in, 2] (γ and β of shape [d_in, 2])
+        let mut ln2 = LayerNorm::<f64>::with_shape(&[d_in, 2], Default::default());
+        ln2.weight.as_mut().unwrap().value_mut().data_mut().iter_mut().enumerate().for_each(|(i, w)| *w = 1.0 + i as f64 * 0.3);
+        let x3 = Tensor::<f64>::from_fn([n, d_in, 2], |i| ((i[0] * 7 + i[1] * 3 + i[2] * 5 + seed as usize) % 13) as f64 / 6.0 - 1.0);
+        check_module(&mut ln2, &x3)?;
         // inputs of a linear layer: gradcheck through the module
         let lin = Linear::<f64>::new(d_in, d_out);
         check!(|v| lin.forward(v[0]).tanh(), x);

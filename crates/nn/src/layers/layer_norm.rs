@@ -1,4 +1,4 @@
-//! Layer normalisation over the last axis.
+//! Layer normalisation over the trailing axes.
 
 use wengert_core::{Float, Param, Tensor, Var};
 
@@ -19,14 +19,25 @@ impl Default for LayerNormConfig {
     }
 }
 
-/// y = (x - μ) / √(σ² + ε) · γ + β, with μ and σ² (population variance) over the last axis.
+/// y = (x - μ) / √(σ² + ε) · γ + β, with μ and σ² (population variance) over the last axis,
+/// or over the last k axes for a `normalized_shape` of k dims (PyTorch's `nn.LayerNorm`).
+///
+/// ```
+/// use wengert_nn::prelude::*;
+/// let ln = LayerNorm::<f64>::with_shape(&[2, 2], LayerNormConfig::default());
+/// let tape = Tape::new();
+/// let x = tape.constant(Tensor::new(vec![1.0, 2.0, 3.0, 4.0, 0.0, 0.0, 0.0, 8.0], [2, 2, 2]));
+/// let y = ln.forward(x).value(); // each [2, 2] block to mean 0, variance 1
+/// let block: f64 = y.as_slice()[..4].iter().sum();
+/// assert!(block.abs() < 1e-12 && (y.as_slice()[7] - 3f64.sqrt()).abs() < 1e-5);
+/// ```
 pub struct LayerNorm<T: Float = f32> {
-    /// γ, `[dim]`
+    /// γ, of the normalized shape
     pub weight: Option<Param<T>>,
-    /// β, `[dim]`
+    /// β, of the normalized shape
     pub bias: Option<Param<T>>,
     eps: f64,
-    dim: usize,
+    shape: Vec<usize>,
 }
 
 impl<T: Float> LayerNorm<T> {
@@ -37,23 +48,42 @@ impl<T: Float> LayerNorm<T> {
 
     /// With explicit options.
     pub fn with_config(dim: usize, cfg: LayerNormConfig) -> Self {
-        LayerNorm {
-            weight: cfg.affine.then(|| Param::new(Tensor::ones([dim]))),
-            bias: cfg.affine.then(|| Param::new(Tensor::zeros([dim]))),
-            eps: cfg.eps,
-            dim,
+        Self::with_shape(&[dim], cfg)
+    }
+
+    /// Normalises over the trailing axes `normalized_shape` (γ and β have that shape).
+    #[track_caller]
+    pub fn with_shape(normalized_shape: &[usize], cfg: LayerNormConfig) -> Self {
+        if normalized_shape.is_empty() {
+            panic!("wengert: LayerNorm: normalized_shape must have at least one axis");
         }
+        let shape = normalized_shape.to_vec();
+        LayerNorm {
+            weight: cfg.affine.then(|| Param::new(Tensor::ones(shape.clone()))),
+            bias: cfg.affine.then(|| Param::new(Tensor::zeros(shape.clone()))),
+            eps: cfg.eps,
+            shape,
+        }
+    }
+
+    /// The trailing shape it normalises over.
+    pub fn normalized_shape(&self) -> &[usize] {
+        &self.shape
     }
 }
 
 impl<T: Float> Module<T> for LayerNorm<T> {
     #[track_caller]
     fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
-        if x.shape().dims().last() != Some(&self.dim) {
-            panic!("wengert: LayerNorm({}): input of shape {} must end in {}", self.dim, x.shape(), self.dim);
+        let (dims, k) = (x.shape().dims().to_vec(), self.shape.len());
+        if dims.len() < k || dims[dims.len() - k..] != self.shape[..] {
+            let s = &self.shape;
+            let want = if k == 1 { format!("{}", s[0]) } else { format!("{s:?}") };
+            panic!("wengert: LayerNorm({want}): input of shape {} must end in {want}", x.shape());
         }
-        let centered = x - x.mean_axes(&[-1], true);
-        let var = centered.square().mean_axes(&[-1], true);
+        let axes: Vec<isize> = (1..=k as isize).map(|a| -a).collect();
+        let centered = x - x.mean_axes(&axes, true);
+        let var = centered.square().mean_axes(&axes, true);
         let y = centered / (var + self.eps).sqrt();
         let tape = x.tape();
         let y = match &self.weight {
