@@ -204,6 +204,49 @@ proptest! {
         // inputs: self-attention (fused projection) and cross-attention with masks
         check!(|v| mha.forward(v[0]), x);
         check!(|v| mha.forward_qkv(v[0], v[1], v[2], Some(&am), Some(&kpm)), x, kv, kv);
+        // the returned attention weights: their gradient to the inputs and parameters
+        check!(|v| mha.forward_qkv_with_weights(v[0], v[1], v[2], Some(&am), Some(&kpm), true).1, x, kv, kv);
+        // (the weights alone do not reach out_proj, so the output joins them)
+        let r = rand_tensor(&[b, heads, lq, lk], seed + 5);
+        check_params(&mut mha, |m, t| {
+            let kv = t.constant(kv.clone());
+            let (out, w) = m.forward_qkv_with_weights(t.constant(x.clone()), kv, kv, None, Some(&kpm), false);
+            (w * t.constant(r.clone())).sum() + out.sum()
+        })?;
+    }
+
+    /// The weights returned beside the output: the output is the fused path's, each row sums
+    /// to 1, masked keys weigh 0, and the average is the mean of the per-head weights.
+    #[test]
+    fn multihead_attention_returns_its_weights(b in 1usize..3, lq in 1usize..4, lk in 1usize..4, heads in 1usize..3, seed in 0u64..1000) {
+        manual_seed(seed);
+        let e = 2 * heads;
+        let mut mha = MultiheadAttention::<f64>::new(e, heads);
+        perturb(&mut mha, seed);
+        let (x, kv) = (rand_tensor(&[b, lq, e], seed + 1), rand_tensor(&[b, lk, e], seed + 2));
+        let kpm = keep_first_key(rand_mask(&[b, lk], seed + 3));
+        let tape = Tape::new();
+        let (q, kv) = (tape.constant(x), tape.constant(kv));
+        let fused = mha.forward_qkv(q, kv, kv, None, Some(&kpm)).value();
+        let (out, avg) = mha.forward_qkv_with_weights(q, kv, kv, None, Some(&kpm), true);
+        let (_, per_head) = mha.forward_qkv_with_weights(q, kv, kv, None, Some(&kpm), false);
+        prop_assert!(out.value().as_slice().iter().zip(fused.as_slice()).all(|(a, b)| (a - b).abs() < 1e-12));
+        prop_assert_eq!(avg.shape().dims().to_vec(), vec![b, lq, lk]);
+        prop_assert_eq!(per_head.shape().dims().to_vec(), vec![b, heads, lq, lk]);
+        let (avg, per_head) = (avg.value(), per_head.value());
+        for bi in 0..b {
+            for i in 0..lq {
+                let row = &avg.as_slice()[(bi * lq + i) * lk..][..lk];
+                prop_assert!((row.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+                for (j, &wj) in row.iter().enumerate() {
+                    if kpm.as_slice()[bi * lk + j] {
+                        prop_assert_eq!(wj, 0.0);
+                    }
+                    let mean = (0..heads).map(|hd| per_head.as_slice()[((bi * heads + hd) * lq + i) * lk + j]).sum::<f64>() / heads as f64;
+                    prop_assert!((wj - mean).abs() < 1e-15);
+                }
+            }
+        }
     }
 
     #[test]

@@ -128,6 +128,51 @@ impl<T: Float> MultiheadAttention<T> {
         attn_mask: Option<&Tensor<bool>>,
         key_padding_mask: Option<&Tensor<bool>>,
     ) -> Var<'t, T> {
+        self.attend(q, k, v, attn_mask, key_padding_mask, None).0
+    }
+
+    /// [`Self::forward_qkv`] that also returns the attention weights (PyTorch's
+    /// `need_weights=True`): softmax(q·kᵀ/√d + mask) per head, after dropout as in PyTorch,
+    /// `[B, Lq, Lk]` averaged over the heads when `average` (PyTorch's default
+    /// `average_attn_weights=True`), else `[B, h, Lq, Lk]`; without the batch axis for
+    /// unbatched inputs. The weights are on the tape, so a loss may use them.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let mha = MultiheadAttention::<f64>::new(4, 2);
+    /// let tape = Tape::new();
+    /// let x = tape.constant(Tensor::from_fn([1, 3, 4], |i| (i[1] * 4 + i[2]) as f64 / 10.0));
+    /// let (out, w) = mha.forward_qkv_with_weights(x, x, x, None, None, true);
+    /// assert_eq!((out.shape().dims(), w.shape().dims()), (&[1, 3, 4][..], &[1, 3, 3][..]));
+    /// let row: f64 = w.value().as_slice()[..3].iter().sum();
+    /// assert!((row - 1.0).abs() < 1e-12);
+    /// ```
+    #[track_caller]
+    pub fn forward_qkv_with_weights<'t>(
+        &self,
+        q: Var<'t, T>,
+        k: Var<'t, T>,
+        v: Var<'t, T>,
+        attn_mask: Option<&Tensor<bool>>,
+        key_padding_mask: Option<&Tensor<bool>>,
+        average: bool,
+    ) -> (Var<'t, T>, Var<'t, T>) {
+        let (out, weights) = self.attend(q, k, v, attn_mask, key_padding_mask, Some(average));
+        (out, weights.expect("asked for"))
+    }
+
+    /// The attention; with `weights = Some(average)` also its weights (see
+    /// [`Self::forward_qkv_with_weights`]).
+    #[track_caller]
+    fn attend<'t>(
+        &self,
+        q: Var<'t, T>,
+        k: Var<'t, T>,
+        v: Var<'t, T>,
+        attn_mask: Option<&Tensor<bool>>,
+        key_padding_mask: Option<&Tensor<bool>>,
+        weights: Option<bool>,
+    ) -> (Var<'t, T>, Option<Var<'t, T>>) {
         let (e, h) = (self.embed_dim(), self.num_heads);
         let (sq, sk, sv) = (q.shape(), k.shape(), v.shape());
         let unbatched = sq.ndim() == 2;
@@ -164,27 +209,37 @@ impl<T: Float> MultiheadAttention<T> {
         // [B, L, E] -> [B, h, L, E/h]
         let heads = |x: Var<'t, T>, l: usize| x.reshape([b, l, h, e / h]).permute(&[0, 2, 1, 3]);
         let (qh, kh, vh) = (heads(qp, lq), heads(kp, lk), heads(vp, lk));
-        let attended = if self.dropout_p > 0.0 && self.training {
-            // the same softmax(q·kᵀ/√d + M)·v, with dropout on the weights before ·v
+        let dropping = self.dropout_p > 0.0 && self.training;
+        let (attended, probs) = if dropping || weights.is_some() {
+            // the same softmax(q·kᵀ/√d + M)·v, the weights explicit, dropout on them before ·v
             let scores = (qh * (1.0 / ((e / h) as f64).sqrt())).matmul_t(kh, Transpose::NT);
             let scores = match &mask {
                 Some(m) => Var::where_(m, tape.scalar(T::NEG_INFINITY), scores),
                 None => scores,
             };
-            let weights = scores.softmax(-1);
-            // inverted dropout: zero with probability p, scale the rest by 1/(1-p)
-            let drop = crate::layers::dropout::dropout_mask(&weights.shape(), self.dropout_p, &mut self.dropout_rng.borrow_mut());
-            (weights * tape.constant(drop)).matmul(vh)
+            let probs = scores.softmax(-1);
+            let probs = if dropping {
+                // inverted dropout: zero with probability p, scale the rest by 1/(1-p)
+                let drop = crate::layers::dropout::dropout_mask(&probs.shape(), self.dropout_p, &mut self.dropout_rng.borrow_mut());
+                probs * tape.constant(drop)
+            } else {
+                probs
+            };
+            (probs.matmul(vh), Some(probs))
         } else {
-            qh.scaled_dot_product_attention(kh, vh, mask.as_ref())
+            (qh.scaled_dot_product_attention(kh, vh, mask.as_ref()), None)
         };
         let merged = attended.permute(&[0, 2, 1, 3]).reshape([b, lq, e]);
         let out = self.out_proj.forward(merged);
-        if unbatched {
-            out.squeeze(0)
-        } else {
-            out
-        }
+        let weights = weights.zip(probs).map(|(average, p)| {
+            let p = if average { p.mean_axes(&[1], false) } else { p };
+            if unbatched {
+                p.squeeze(0)
+            } else {
+                p
+            }
+        });
+        (if unbatched { out.squeeze(0) } else { out }, weights)
     }
 
     /// The attention mask and key padding mask as one mask broadcastable to `[B, h, Lq, Lk]`.
