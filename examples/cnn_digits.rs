@@ -45,26 +45,9 @@ pub fn run(epochs: usize, seed: u64, verbose: bool) -> wengert::nn::Result<Repor
 
     wengert::nn::init::manual_seed(seed);
     let mut model = cnn();
-    let mut opt = Adam::new(AdamConfig {
-        lr: 2e-3,
-        ..Default::default()
-    });
-    let cfg = FitConfig {
-        epochs,
-        batch_size: 32,
-        seed,
-        verbose,
-        plot: Some(output_dir().join("cnn_digits_training.svg")),
-        ..Default::default()
-    };
-    let history = fit(
-        &mut model,
-        &mut opt,
-        &train,
-        |logits, y| cross_entropy(logits, y),
-        Some(accuracy()),
-        &cfg,
-    )?;
+    let mut opt = Adam::new(AdamConfig { lr: 2e-3, ..Default::default() });
+    let cfg = FitConfig { epochs, batch_size: 32, seed, verbose, plot: Some(output_dir().join("cnn_digits_training.svg")), ..Default::default() };
+    let history = fit(&mut model, &mut opt, &train, |logits, y| cross_entropy(logits, y), Some(accuracy()), &cfg)?;
     let pred = argmax_rows(&predict(&mut model, &test.x, 512)?);
     let confusion = ConfusionMatrix::new(&pred, test.y.as_slice(), 10)?;
     Ok(Report { test_accuracy: confusion.accuracy(), history, confusion })

@@ -108,12 +108,7 @@ pub fn run_kind(kind: Kind, epochs: usize, seed: u64, verbose: bool) -> Report {
     let history = fit(&mut net, &mut opt, &train, loss, None, &cfg).expect("every parameter gets a gradient");
 
     let pred = predict(&mut net, &test.x, 256).expect("batch size 256");
-    let last: Vec<f32> = test
-        .x
-        .as_slice()
-        .chunks(SEQ_LEN)
-        .map(|s| s[SEQ_LEN - 1])
-        .collect();
+    let last: Vec<f32> = test.x.as_slice().chunks(SEQ_LEN).map(|s| s[SEQ_LEN - 1]).collect();
     Report {
         test_mse: mse(pred.as_slice(), test.y.as_slice()),
         baseline_mse: mse(&last, test.y.as_slice()),

@@ -6,15 +6,16 @@
 
 use wengert_nn::data::{load_labeled_csv_from, read_csv_from, CsvOptions, MAX_CLASSES};
 use wengert_nn::serialize::load_from_bytes;
+use wengert_nn::prelude::Float;
 
 /// The safetensors loader, as f32 and as f64.
 pub fn check_safetensors(bytes: &[u8]) {
-    if let Ok(tensors) = load_from_bytes::<f32>(bytes, "<fuzz>") {
-        for t in tensors.values() {
-            assert_eq!(t.to_vec().len(), t.numel());
-        }
-    }
-    if let Ok(tensors) = load_from_bytes::<f64>(bytes, "<fuzz>") {
+    check_safetensors_as::<f32>(bytes);
+    check_safetensors_as::<f64>(bytes);
+}
+
+fn check_safetensors_as<T: Float>(bytes: &[u8]) {
+    if let Ok(tensors) = load_from_bytes::<T>(bytes, "<fuzz>") {
         for t in tensors.values() {
             assert_eq!(t.to_vec().len(), t.numel());
         }

@@ -139,17 +139,10 @@ mod tests {
         for bad in ["0", "-1", "abc", "", "2.5"] {
             let (n, warning) = threads_from_env(Some(bad), 8);
             assert_eq!(n, 8, "{bad:?}");
-            assert!(
-                warning
-                    .expect("a warning")
-                    .contains("is not a positive integer"),
-                "{bad:?}"
-            );
+            assert!(warning.expect("a warning").contains("is not a positive integer"), "{bad:?}");
         }
         let (n, warning) = threads_from_env(Some("999"), 2);
         assert_eq!(n, 2);
-        assert!(warning
-            .expect("a warning")
-            .contains("more than the 2 cores"));
+        assert!(warning.expect("a warning").contains("more than the 2 cores"));
     }
 }

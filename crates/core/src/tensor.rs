@@ -42,10 +42,7 @@ impl<E: Element> Tensor<E> {
     pub fn from_vec(data: Vec<E>, shape: impl Into<Shape>) -> Result<Self> {
         let shape = shape.into();
         let Some(numel) = shape.checked_numel() else {
-            return Err(Error::invalid(
-                "Tensor::from_vec",
-                format!("shape {shape} has more elements than usize holds"),
-            ));
+            return Err(Error::invalid("Tensor::from_vec", format!("shape {shape} has more elements than usize holds")));
         };
         if data.len() != numel {
             return Err(Error::invalid(

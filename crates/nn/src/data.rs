@@ -59,9 +59,7 @@ fn invalid(reason: impl Into<String>) -> Error {
 /// `Err` naming `op` unless `batch_size` is at least 1 (a batch of 0 samples never advances).
 pub(crate) fn check_batch_size(op: &str, batch_size: usize) -> Result<()> {
     if batch_size == 0 {
-        return Err(invalid(format!(
-            "{op}: batch_size must be at least 1, got 0"
-        )));
+        return Err(invalid(format!("{op}: batch_size must be at least 1, got 0")));
     }
     Ok(())
 }
@@ -498,23 +496,19 @@ pub fn read_csv_from(reader: impl Read, source: impl AsRef<Path>, opts: &CsvOpti
     Ok(rows)
 }
 
+/// An I/O failure on `path` as an [`Error::Io`].
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
+    move |source| Error::Io { path: path.to_path_buf(), source }
+}
+
 fn open_file(path: &Path) -> Result<File> {
-    File::open(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    File::open(path).map_err(io_error(path))
 }
 
 /// `reader` for line reading, through a gzip decoder when it starts with the gzip magic.
 fn maybe_gzip<'r>(reader: impl Read + 'r, path: &Path) -> Result<(Box<dyn BufRead + 'r>, bool)> {
     let mut reader = BufReader::new(reader);
-    let gzip = reader
-        .fill_buf()
-        .map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .starts_with(&GZIP_MAGIC);
+    let gzip = reader.fill_buf().map_err(io_error(path))?.starts_with(&GZIP_MAGIC);
     Ok(if gzip {
         (Box::new(BufReader::new(MultiGzDecoder::new(reader))), true)
     } else {
@@ -1158,17 +1152,10 @@ mod tests {
         assert_eq!(it.len(), 3);
         let ys: Vec<Vec<usize>> = it.map(|b| b.y.to_vec()).collect();
         assert_eq!(ys, vec![vec![0, 1], vec![2, 3], vec![4]]);
-        let ys: Vec<Vec<usize>> = ds
-            .batches(2, None::<&mut StdRng>, true)
-            .unwrap()
-            .map(|b| b.y.to_vec())
-            .collect();
+        let ys: Vec<Vec<usize>> = ds.batches(2, None::<&mut StdRng>, true).unwrap().map(|b| b.y.to_vec()).collect();
         assert_eq!(ys, vec![vec![0, 1], vec![2, 3]]);
         // A batch larger than the set: one batch, or none with drop_last.
-        assert_eq!(
-            ds.batches(8, None::<&mut StdRng>, false).unwrap().count(),
-            1
-        );
+        assert_eq!(ds.batches(8, None::<&mut StdRng>, false).unwrap().count(), 1);
         assert_eq!(ds.batches(8, None::<&mut StdRng>, true).unwrap().count(), 0);
     }
 
@@ -1197,14 +1184,8 @@ mod tests {
 
     #[test]
     fn zero_batch_size_is_an_error() {
-        let e = indexed(&[0])
-            .batches(0, None::<&mut StdRng>, false)
-            .err()
-            .unwrap();
-        assert!(
-            matches!(&e, Error::InvalidArgument { reason } if reason.contains("batch_size must be at least 1")),
-            "{e}"
-        );
+        let e = indexed(&[0]).batches(0, None::<&mut StdRng>, false).err().unwrap();
+        assert!(matches!(&e, Error::InvalidArgument { reason } if reason.contains("batch_size must be at least 1")), "{e}");
     }
 
     #[test]
@@ -1395,29 +1376,12 @@ mod tests {
         let (_d, path) = temp_file("huge.csv", b"1,0\n2,9007199254740992\n");
         let (line, reason) = parse_err(load_labeled_csv::<f32>(&path, &CsvOptions::default()));
         assert_eq!(line, 2);
-        assert!(
-            reason.contains("9007199254740992 is not below 16777216"),
-            "{reason}"
-        );
+        assert!(reason.contains("9007199254740992 is not below 16777216"), "{reason}");
         let (_d, path) = temp_file("three.csv", b"1,0\n2,2\n3,3\n");
-        let opts = CsvOptions {
-            num_classes: Some(3),
-            ..CsvOptions::default()
-        };
-        assert_eq!(
-            parse_err(load_labeled_csv::<f32>(&path, &opts)),
-            (3, "the label 3 is not below num_classes = 3".into())
-        );
-        let opts = CsvOptions {
-            num_classes: Some(4),
-            ..CsvOptions::default()
-        };
-        assert_eq!(
-            load_labeled_csv::<f32>(&path, &opts)
-                .unwrap()
-                .class_counts(),
-            vec![1, 0, 1, 1]
-        );
+        let opts = CsvOptions { num_classes: Some(3), ..CsvOptions::default() };
+        assert_eq!(parse_err(load_labeled_csv::<f32>(&path, &opts)), (3, "the label 3 is not below num_classes = 3".into()));
+        let opts = CsvOptions { num_classes: Some(4), ..CsvOptions::default() };
+        assert_eq!(load_labeled_csv::<f32>(&path, &opts).unwrap().class_counts(), vec![1, 0, 1, 1]);
         let (_d, path) = temp_file("edge.csv", format!("1,{}\n", MAX_CLASSES - 1).as_bytes());
         assert!(load_labeled_csv::<f32>(&path, &CsvOptions::default()).is_ok());
     }

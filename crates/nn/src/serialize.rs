@@ -432,10 +432,7 @@ fn repeated_key(header: &[u8]) -> Option<String> {
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.write_str("a JSON object")
         }
-        fn visit_map<A: MapAccess<'de>>(
-            self,
-            mut map: A,
-        ) -> std::result::Result<Vec<String>, A::Error> {
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Vec<String>, A::Error> {
             let mut keys = Vec::new();
             while let Some(key) = map.next_key::<String>()? {
                 map.next_value::<IgnoredAny>()?;
@@ -444,9 +441,7 @@ fn repeated_key(header: &[u8]) -> Option<String> {
             Ok(keys)
         }
     }
-    let mut keys = serde_json::Deserializer::from_slice(header)
-        .deserialize_map(Keys)
-        .ok()?;
+    let mut keys = serde_json::Deserializer::from_slice(header).deserialize_map(Keys).ok()?;
     keys.sort_unstable();
     keys.windows(2).find(|w| w[0] == w[1]).map(|w| w[0].clone())
 }

@@ -123,11 +123,7 @@ pub struct History {
 /// # Ok::<(), wengert_nn::Error>(())
 /// ```
 #[track_caller]
-pub fn predict<T: Float, M: Module<T> + ?Sized>(
-    model: &mut M,
-    x: &Tensor<T>,
-    batch_size: usize,
-) -> Result<Tensor<T>> {
+pub fn predict<T: Float, M: Module<T> + ?Sized>(model: &mut M, x: &Tensor<T>, batch_size: usize) -> Result<Tensor<T>> {
     check_batch_size("predict", batch_size)?;
     let Some(&n) = x.dims().first() else {
         return Err(Error::InvalidArgument {
@@ -215,9 +211,7 @@ where
 {
     check_batch_size("fit", cfg.batch_size)?;
     if data.is_empty() {
-        return Err(Error::InvalidArgument {
-            reason: "fit: empty data set".into(),
-        });
+        return Err(Error::InvalidArgument { reason: "fit: empty data set".into() });
     }
     let mut rng = StdRng::seed_from_u64(cfg.seed);
     let (train, val) = match cfg.validation_split {

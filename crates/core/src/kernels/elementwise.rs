@@ -673,60 +673,22 @@ mod tests {
         let nan = f64::NAN;
         let a = Tensor::from_slice(&[nan, 1.0, -0.0, 2.0]);
         let b = Tensor::from_slice(&[1.0, nan, 0.0, 3.0]);
-        for (got, want) in [
-            (a.maximum(&b), [nan, nan, -0.0, 3.0]),
-            (a.minimum(&b), [nan, nan, -0.0, 2.0]),
-        ] {
-            assert_eq!(
-                got.to_vec().iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                want.map(f64::to_bits).to_vec()
-            );
+        for (got, want) in [(a.maximum(&b), [nan, nan, -0.0, 3.0]), (a.minimum(&b), [nan, nan, -0.0, 2.0])] {
+            assert_eq!(got.to_vec().iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want.map(f64::to_bits).to_vec());
         }
         assert!(a.relu().get(&[0]).is_nan() && a.relu().get(&[1]) == 1.0);
         let n = crate::kernels::PARALLEL_MIN_ELEMENTS * 3 + 5;
-        let x = Tensor::<f32>::from_fn([n], |i| {
-            if i[0] % 97 == 3 {
-                f32::NAN
-            } else {
-                i[0] as f32 - 50.0
-            }
-        });
-        let y = Tensor::<f32>::from_fn([n], |i| {
-            if i[0] % 89 == 4 {
-                f32::NAN
-            } else {
-                25.0 - i[0] as f32
-            }
-        });
-        for (k, ((&u, &v), (mx, (mn, r)))) in x
-            .as_slice()
-            .iter()
-            .zip(y.as_slice())
-            .zip(
-                x.maximum(&y)
-                    .to_vec()
-                    .into_iter()
-                    .zip(x.minimum(&y).to_vec().into_iter().zip(x.relu().to_vec())),
-            )
-            .enumerate()
-        {
+        let x = Tensor::<f32>::from_fn([n], |i| if i[0] % 97 == 3 { f32::NAN } else { i[0] as f32 - 50.0 });
+        let y = Tensor::<f32>::from_fn([n], |i| if i[0] % 89 == 4 { f32::NAN } else { 25.0 - i[0] as f32 });
+        let (mx, mn, r) = (x.maximum(&y).to_vec(), x.minimum(&y).to_vec(), x.relu().to_vec());
+        for (k, (&u, &v)) in x.as_slice().iter().zip(y.as_slice()).enumerate() {
             if u.is_nan() || v.is_nan() {
-                assert!(
-                    mx.is_nan() && mn.is_nan(),
-                    "at {k}: max {mx}, min {mn} of {u}, {v}"
-                );
+                assert!(mx[k].is_nan() && mn[k].is_nan(), "at {k}: max {}, min {} of {u}, {v}", mx[k], mn[k]);
             } else {
-                assert_eq!((mx, mn), (u.max(v), u.min(v)), "at {k}");
+                assert_eq!((mx[k], mn[k]), (u.max(v), u.min(v)), "at {k}");
             }
-            assert_eq!(
-                r.to_bits(),
-                if u.is_nan() {
-                    u.to_bits()
-                } else {
-                    u.max(0.0).to_bits()
-                },
-                "relu at {k}"
-            );
+            let want = if u.is_nan() { u } else { u.max(0.0) };
+            assert_eq!(r[k].to_bits(), want.to_bits(), "relu at {k}");
         }
     }
 

@@ -529,29 +529,21 @@ pub fn reduce<T: Float>(
     op: ReduceOp,
 ) -> Result<Tensor<T>> {
     let axes = x.shape().axes(op_name, axes)?;
-    if op != ReduceOp::Sum {
-        if let Some(&a) = axes.iter().find(|&&a| x.dims()[a] == 0) {
-            // as PyTorch's amax/amin: an empty max has no value (a sum of nothing is 0)
-            return Err(Error::invalid(
-                op_name,
-                format!(
-                    "axis {a} of shape {} is empty, so it has no {op_name}imum",
-                    x.shape()
-                ),
-            ));
-        }
+    let extremum = match op {
+        ReduceOp::Sum => None,
+        ReduceOp::Max => Some("maximum"),
+        ReduceOp::Min => Some("minimum"),
+    };
+    if let (Some(what), Some(&a)) = (extremum, axes.iter().find(|&&a| x.dims()[a] == 0)) {
+        // as PyTorch's amax/amin: an empty max has no value (a sum of nothing is 0)
+        return Err(Error::invalid(op_name, format!("axis {a} of shape {} is empty, so it has no {what}", x.shape())));
     }
     reduce_unchecked(x, &axes, keepdim, op)
 }
 
 /// [`reduce`] over resolved `axes`; an empty max or min is -∞ or +∞ (what a stable
 /// log-sum-exp shifts by).
-fn reduce_unchecked<T: Float>(
-    x: &Tensor<T>,
-    axes: &[usize],
-    keepdim: bool,
-    op: ReduceOp,
-) -> Result<Tensor<T>> {
+fn reduce_unchecked<T: Float>(x: &Tensor<T>, axes: &[usize], keepdim: bool, op: ReduceOp) -> Result<Tensor<T>> {
     let out_shape = x.shape().reduced(axes, keepdim);
     if x.ndim() == 0 {
         return Ok(x.clone());
@@ -710,9 +702,7 @@ impl<T: Float> Tensor<T> {
             });
             return Tensor::new(out, self.shape().reduced(&ax, keepdim));
         }
-        let m = reduce_unchecked(self, &ax, true, ReduceOp::Max)
-            .or_panic()
-            .map(|v| if v.is_finite() { v } else { T::ZERO });
+        let m = reduce_unchecked(self, &ax, true, ReduceOp::Max).or_panic().map(|v| if v.is_finite() { v } else { T::ZERO });
         let s = self.sub(&m).exp().sum_axes(axes, true).ln().add(&m);
         if keepdim {
             s
@@ -917,24 +907,15 @@ mod tests {
             ("min", reduce("min", &x, &[0], false, ReduceOp::Min)),
         ] {
             let e = got.unwrap_err().to_string();
-            assert!(
-                e.starts_with(op) && e.contains("[0, 3]") && e.contains("axis 0"),
-                "{e}"
-            );
+            assert!(e.starts_with(op) && e.contains("[0, 3]") && e.contains("axis 0"), "{e}");
         }
         assert_eq!(x.max_axes(&[1], false).dims(), &[0]);
         assert_eq!(x.sum().item(), 0.0);
         assert_eq!(x.sum_axes(&[0], false).to_vec(), vec![0.0; 3]);
-        assert_eq!(
-            x.logsumexp_axes(&[0], false).to_vec(),
-            vec![f64::NEG_INFINITY; 3]
-        );
+        assert_eq!(x.logsumexp_axes(&[0], false).to_vec(), vec![f64::NEG_INFINITY; 3]);
         let caught = std::panic::catch_unwind(|| x.max_axes(&[], false));
         let msg = caught.unwrap_err().downcast::<String>().unwrap();
-        assert!(
-            msg.contains("max: axis 0 of shape [0, 3] is empty"),
-            "{msg}"
-        );
+        assert!(msg.contains("max: axis 0 of shape [0, 3] is empty, so it has no maximum"), "{msg}");
     }
 
     #[test]

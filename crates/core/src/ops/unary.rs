@@ -80,8 +80,8 @@ unary_op! {
             let s = T::ONE / (T::ONE + (-x).fast_exp());
             g * (s * ((T::ONE - s) * x + T::ONE))
         };
-    /// GELU, tanh form (PyTorch's `approximate="tanh"`): ½x(1 + t), t = tanh(u), u = √(2/π)(x + 0.044715x³). Derivative:
-    /// ½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²).
+    /// GELU, tanh form (PyTorch's `approximate="tanh"`): ½x(1 + t), t = tanh(u),
+    /// u = √(2/π)(x + 0.044715x³). Derivative: ½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²).
     gelu_tanh, GeluTanhRule, |x, y, g, ctx| {
         use crate::kernels::elementwise::{GELU_C, GELU_K};
         let t = ((x + x.powf(T::from_f64(3.0)) * GELU_C) * GELU_K).tanh();

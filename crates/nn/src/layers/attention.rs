@@ -231,15 +231,9 @@ impl<T: Float> MultiheadAttention<T> {
         };
         let merged = attended.permute(&[0, 2, 1, 3]).reshape([b, lq, e]);
         let out = self.out_proj.forward(merged);
-        let weights = weights.zip(probs).map(|(average, p)| {
-            let p = if average { p.mean_axes(&[1], false) } else { p };
-            if unbatched {
-                p.squeeze(0)
-            } else {
-                p
-            }
-        });
-        (if unbatched { out.squeeze(0) } else { out }, weights)
+        let unbatch = |x: Var<'t, T>| if unbatched { x.squeeze(0) } else { x };
+        let weights = weights.zip(probs).map(|(average, p)| unbatch(if average { p.mean_axes(&[1], false) } else { p }));
+        (unbatch(out), weights)
     }
 
     /// The attention mask and key padding mask as one mask broadcastable to `[B, h, Lq, Lk]`.

@@ -65,11 +65,7 @@ impl<T: Float> Adagrad<T> {
     #[track_caller]
     pub fn new(cfg: AdagradConfig) -> Self {
         check_lr("Adagrad", cfg.lr);
-        require(
-            cfg.eps >= 0.0,
-            "Adagrad",
-            format_args!("eps must be >= 0, got {}", cfg.eps),
-        );
+        require(cfg.eps >= 0.0, "Adagrad", format_args!("eps must be >= 0, got {}", cfg.eps));
         require(
             cfg.initial_accumulator_value >= 0.0,
             "Adagrad",

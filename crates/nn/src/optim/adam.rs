@@ -4,9 +4,7 @@ use std::collections::HashMap;
 
 use wengert_core::{Float, ParamId, Tensor};
 
-use super::{
-    check_grad_shape, check_lr, check_state_len, flush_subnormal, require, Optimizer, WeightDecay,
-};
+use super::{check_grad_shape, check_lr, check_state_len, flush_subnormal, require, Optimizer, WeightDecay};
 
 /// Hyper-parameters of [`Adam`]; `Default` is PyTorch's `Adam` defaults.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -112,21 +110,9 @@ impl<T: Float> Adam<T> {
     pub fn new(cfg: AdamConfig) -> Self {
         let (b1, b2) = cfg.betas;
         check_lr("Adam", cfg.lr);
-        require(
-            cfg.eps >= 0.0,
-            "Adam",
-            format_args!("eps must be >= 0, got {}", cfg.eps),
-        );
-        require(
-            (0.0..1.0).contains(&b1),
-            "Adam",
-            format_args!("beta1 must be in [0, 1), got {b1}"),
-        );
-        require(
-            (0.0..1.0).contains(&b2),
-            "Adam",
-            format_args!("beta2 must be in [0, 1), got {b2}"),
-        );
+        require(cfg.eps >= 0.0, "Adam", format_args!("eps must be >= 0, got {}", cfg.eps));
+        require((0.0..1.0).contains(&b1), "Adam", format_args!("beta1 must be in [0, 1), got {b1}"));
+        require((0.0..1.0).contains(&b2), "Adam", format_args!("beta2 must be in [0, 1), got {b2}"));
         cfg.weight_decay.validate("Adam");
         Adam { cfg, steps: 0, state: HashMap::new() }
     }

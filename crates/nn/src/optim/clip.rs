@@ -52,11 +52,7 @@ fn trainable<T: Float, M: Module<T> + ?Sized>(model: &M) -> Vec<&Param<T>> {
 /// # Panics
 /// If `max_norm` is negative or NaN (a NaN bound had silently skipped clipping).
 #[track_caller]
-pub fn clip_grad_norm<T: Float, M: Module<T> + ?Sized>(
-    model: &M,
-    grads: &mut Gradients<T>,
-    max_norm: f64,
-) -> f64 {
+pub fn clip_grad_norm<T: Float, M: Module<T> + ?Sized>(model: &M, grads: &mut Gradients<T>, max_norm: f64) -> f64 {
     if max_norm.is_nan() || max_norm < 0.0 {
         panic!("wengert: clip_grad_norm: max_norm must be >= 0, got {max_norm}");
     }

@@ -4,9 +4,7 @@ use std::collections::HashMap;
 
 use wengert_core::{Float, ParamId, Tensor};
 
-use super::{
-    check_grad_shape, check_lr, check_state_len, flush_subnormal, require, Optimizer, WeightDecay,
-};
+use super::{check_grad_shape, check_lr, check_state_len, flush_subnormal, require, Optimizer, WeightDecay};
 
 /// Hyper-parameters of [`RmsProp`]; `Default` is PyTorch's `RMSprop` defaults.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -84,21 +82,9 @@ impl<T: Float> RmsProp<T> {
     #[track_caller]
     pub fn new(cfg: RmsPropConfig) -> Self {
         check_lr("RmsProp", cfg.lr);
-        require(
-            cfg.alpha >= 0.0,
-            "RmsProp",
-            format_args!("alpha must be >= 0, got {}", cfg.alpha),
-        );
-        require(
-            cfg.eps >= 0.0,
-            "RmsProp",
-            format_args!("eps must be >= 0, got {}", cfg.eps),
-        );
-        require(
-            cfg.momentum >= 0.0,
-            "RmsProp",
-            format_args!("momentum must be >= 0, got {}", cfg.momentum),
-        );
+        require(cfg.alpha >= 0.0, "RmsProp", format_args!("alpha must be >= 0, got {}", cfg.alpha));
+        require(cfg.eps >= 0.0, "RmsProp", format_args!("eps must be >= 0, got {}", cfg.eps));
+        require(cfg.momentum >= 0.0, "RmsProp", format_args!("momentum must be >= 0, got {}", cfg.momentum));
         cfg.weight_decay.validate("RmsProp");
         RmsProp { cfg, state: HashMap::new() }
     }

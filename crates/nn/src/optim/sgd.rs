@@ -5,9 +5,7 @@ use std::collections::HashMap;
 
 use wengert_core::{Float, ParamId, Tensor};
 
-use super::{
-    check_grad_shape, check_lr, check_state_len, flush_subnormal, require, Optimizer, WeightDecay,
-};
+use super::{check_grad_shape, check_lr, check_state_len, flush_subnormal, require, Optimizer, WeightDecay};
 
 /// The momentum of [`Sgd`], with coefficient μ and dampening τ ([`SgdConfig::dampening`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
