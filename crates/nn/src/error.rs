@@ -62,6 +62,13 @@ pub enum Error {
         /// what is wrong
         reason: String,
     },
+    /// A pretrained model's folder or one of its files is not there.
+    ModelNotFound {
+        /// the file or folder looked for
+        path: PathBuf,
+        /// how to get the model
+        hint: String,
+    },
     /// A tensor op failed.
     Core(wengert_core::Error),
 }
@@ -83,6 +90,7 @@ impl fmt::Display for Error {
                  (freeze it with set_trainable(false) if that is intended)"
             ),
             Error::InvalidArgument { reason } => write!(f, "{reason}"),
+            Error::ModelNotFound { path, hint } => write!(f, "{}: no such model file or folder; {hint}", path.display()),
             Error::Core(e) => write!(f, "{e}"),
         }
     }

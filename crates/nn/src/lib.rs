@@ -13,6 +13,7 @@ pub mod init;
 pub mod layers;
 pub mod loss;
 pub mod metrics;
+pub mod models;
 pub mod module;
 pub mod optim;
 pub mod plot;

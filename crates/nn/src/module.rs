@@ -286,3 +286,32 @@ macro_rules! visit_affine {
     };
 }
 pub(crate) use visit_affine;
+
+/// All visitors and `set_training` of a container whose children are fields, each under a
+/// name: `visit_children!("LayerNorm" => layer_norm, "dense" => dense)` names the first
+/// child's parameters `LayerNorm.weight`, ... (as PyTorch names submodules by attribute).
+/// `"pooler" => pooler [optional]` marks an `Option` field (visited when `Some`).
+macro_rules! visit_children {
+    ($($name:literal => $field:ident $([$opt:ident])?),* $(,)?) => {
+        fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Param<T>)) {
+            $( for c in $crate::module::visit_children!(@iter self.$field $(, $opt)?) { Module::<T>::visit_params(c, &format!("{prefix}{}.", $name), f); } )*
+        }
+        fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Param<T>)) {
+            $( for c in $crate::module::visit_children!(@iter_mut self.$field $(, $opt)?) { Module::<T>::visit_params_mut(c, &format!("{prefix}{}.", $name), f); } )*
+        }
+        fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(String, $crate::module::Buffer<T>)) {
+            $( for c in $crate::module::visit_children!(@iter self.$field $(, $opt)?) { Module::<T>::visit_buffers(c, &format!("{prefix}{}.", $name), f); } )*
+        }
+        fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(String, $crate::module::BufferMut<'_, T>)) {
+            $( for c in $crate::module::visit_children!(@iter_mut self.$field $(, $opt)?) { Module::<T>::visit_buffers_mut(c, &format!("{prefix}{}.", $name), f); } )*
+        }
+        fn set_training(&mut self, training: bool) {
+            $( for c in $crate::module::visit_children!(@iter_mut self.$field $(, $opt)?) { Module::<T>::set_training(c, training); } )*
+        }
+    };
+    (@iter $e:expr) => { std::iter::once(&$e) };
+    (@iter $e:expr, $opt:tt) => { $e.iter() };
+    (@iter_mut $e:expr) => { std::iter::once(&mut $e) };
+    (@iter_mut $e:expr, $opt:tt) => { $e.iter_mut() };
+}
+pub(crate) use visit_children;

@@ -373,6 +373,37 @@ pub fn read_metadata(path: impl AsRef<Path>) -> Result<BTreeMap<String, String>>
         .unwrap_or_default())
 }
 
+/// The names of the tensors in a safetensors file, sorted, reading only the
+/// header (not the data): what a loader checks before it builds a model, such as whether a
+/// checkpoint has a pooler.
+///
+/// ```
+/// use wengert_nn::prelude::*;
+/// let path = std::env::temp_dir().join("wengert-doc-tensor-names.safetensors");
+/// wengert_nn::serialize::save_module(&path, &Linear::<f32>::new(2, 3)).unwrap();
+/// assert_eq!(wengert_nn::serialize::tensor_names(&path).unwrap(), ["bias", "weight"]);
+/// ```
+pub fn tensor_names(path: impl AsRef<Path>) -> Result<Vec<String>> {
+    use std::io::Read;
+    let path = path.as_ref();
+    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    let mut file = fs::File::open(path).map_err(io)?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len).map_err(|_| Error::Format { path: path.to_path_buf(), reason: "shorter than the 8-byte header length".into() })?;
+    let len = u64::from_le_bytes(len);
+    let size = file.metadata().map_err(io)?.len();
+    if len > size.saturating_sub(8) || len > 100_000_000 {
+        return Err(Error::Format { path: path.to_path_buf(), reason: format!("the header length {len} does not fit the file of {size} bytes") });
+    }
+    let mut header = vec![0u8; len as usize];
+    file.read_exact(&mut header).map_err(io)?;
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&header).map_err(|e| Error::Format { path: path.to_path_buf(), reason: format!("the header is not a JSON object: {e}") })?;
+    let mut names: Vec<String> = map.into_iter().map(|(name, _)| name).filter(|n| n != "__metadata__").collect();
+    names.sort();
+    Ok(names)
+}
+
 /// The safetensors dtype that stores `T` exactly.
 fn dtype_of<T: Float>() -> Result<Dtype> {
     let id = TypeId::of::<T>();

