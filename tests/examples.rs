@@ -67,3 +67,23 @@ fn breast_cancer_models_classify_well() {
         assert!(s.f1 >= 0.94, "{}: F1 {}", s.name, s.f1);
     }
 }
+
+#[path = "../examples/finetune_minilm.rs"]
+mod finetune_minilm;
+
+/// Three epochs of fine-tuning the pretrained MiniLM on the shipped reviews: the loss falls,
+/// every layer gets a gradient, and held-out accuracy beats the untrained head. Skipped, saying
+/// so, when scripts/fetch_minilm.sh has not fetched the model.
+#[test]
+fn finetune_minilm_learns_through_every_layer() {
+    if let Err(e) = wengert::nn::models::sentence::minilm_dir(env!("CARGO_MANIFEST_DIR")) {
+        println!("skipped: {e}");
+        return;
+    }
+    let r = finetune_minilm::run(3, 0, false).unwrap();
+    let l = &r.epoch_losses;
+    assert!(l[l.len() - 1] < 0.7 * l[0], "loss must fall: {l:?}");
+    assert_eq!(r.first_step_layer_grads.len(), 6);
+    assert!(r.first_step_layer_grads.iter().all(|&g| g > 1e-6), "every layer learns: {:?}", r.first_step_layer_grads);
+    assert!(r.accuracy_after >= 0.8, "held-out accuracy {} (before {})", r.accuracy_after, r.accuracy_before);
+}
