@@ -113,6 +113,21 @@ fn padding_does_not_change_the_embedding() {
     assert!(worst < 1e-14, "padding moved the embedding by {worst}");
 }
 
+/// Inference (recording off, one scratch tape per layer) gives the recorded forward's values
+/// bit for bit.
+#[test]
+fn inference_path_equals_the_recorded_forward() {
+    manual_seed(4);
+    let mut model = BertModel::<f32>::new(&tiny(3, 8, 2));
+    model.eval();
+    let mut input = BertInput::new(Tensor::new(vec![1usize, 4, 7, 2, 5, 3, 9, 0], [2, 4]));
+    input.attention_mask = Tensor::new(vec![true, true, true, true, true, true, false, false], [2, 4]);
+    let tape = Tape::new();
+    let recorded = model.last_hidden_state(&tape, &input).value();
+    let inferred = tape.no_grad(|| model.last_hidden_state(&tape, &input).value());
+    assert_eq!(recorded, inferred);
+}
+
 /// Hugging Face `BertModel`'s state_dict names, for layer 0 and the ends.
 #[test]
 fn parameter_names_are_hugging_faces() {
