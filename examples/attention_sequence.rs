@@ -17,7 +17,6 @@ use std::time::Instant;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use wengert::core::Param;
 use wengert::nn::prelude::*;
 
 /// Digits 0..9 (the classes predicted).
@@ -49,7 +48,9 @@ pub struct Report {
     pub samples: Vec<(Vec<usize>, Vec<usize>)>,
 }
 
-/// Embedding + positions -> encoder layers -> per-position logits.
+/// Embedding + positions -> encoder layers -> per-position logits. The derive names the
+/// parameters from the fields: `embed.weight`, `layers.0.self_attn.in_proj_weight`, ...
+#[derive(Module)]
 pub struct Reverser {
     embed: Embedding<f32>,
     pos: LearnedPositionalEncoding<f32>,
@@ -68,39 +69,18 @@ impl Reverser {
         }
     }
 
+    /// `x` holds digit ids as numbers, `[B, L]` (the `Module` entry point).
+    fn forward<'t>(&self, x: Var<'t, f32>) -> Var<'t, f32> {
+        let ids = x.value().map(|v| v as usize);
+        self.logits(x.tape(), &ids)
+    }
+
     /// Logits `[B, L, VOCAB]` for padded digit sequences `[B, L]`; padding keys are masked.
     fn logits<'t>(&self, tape: &'t Tape<f32>, ids: &Tensor<usize>) -> Var<'t, f32> {
         let padding = ids.map(|i| i == PAD);
         let h = self.pos.forward(self.embed.lookup(tape, ids));
         let h = self.layers.iter().fold(h, |h, l| l.forward_masked(h, None, Some(&padding)));
         self.head.forward(h)
-    }
-}
-
-impl Module<f32> for Reverser {
-    /// `x` holds digit ids as numbers, `[B, L]`.
-    fn forward<'t>(&self, x: Var<'t, f32>) -> Var<'t, f32> {
-        let ids = x.value().map(|v| v as usize);
-        self.logits(x.tape(), &ids)
-    }
-    fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Param<f32>)) {
-        self.embed.visit_params(&format!("{prefix}embed."), f);
-        self.pos.visit_params(&format!("{prefix}pos."), f);
-        for (i, l) in self.layers.iter().enumerate() {
-            l.visit_params(&format!("{prefix}layers.{i}."), f);
-        }
-        self.head.visit_params(&format!("{prefix}head."), f);
-    }
-    fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Param<f32>)) {
-        self.embed.visit_params_mut(&format!("{prefix}embed."), f);
-        self.pos.visit_params_mut(&format!("{prefix}pos."), f);
-        for (i, l) in self.layers.iter_mut().enumerate() {
-            l.visit_params_mut(&format!("{prefix}layers.{i}."), f);
-        }
-        self.head.visit_params_mut(&format!("{prefix}head."), f);
-    }
-    fn set_training(&mut self, training: bool) {
-        self.layers.iter_mut().for_each(|l| l.set_training(training));
     }
 }
 

@@ -17,11 +17,14 @@ use wengert::nn::metrics::argmax_rows;
 use wengert::nn::models::bert::{mean_pool, BertInput};
 use wengert::nn::models::sentence::{minilm_dir, SentenceEncoder};
 use wengert::nn::prelude::*;
-use wengert::nn::{Buffer, BufferMut, Error};
+use wengert::nn::Error;
 
-/// The pretrained encoder, mean pooling, dropout and a linear head over two classes.
+/// The pretrained encoder, mean pooling, dropout and a linear head over two classes. The
+/// derive names its parameters `bert.embeddings.word_embeddings.weight`, ..., `head.weight`.
+#[derive(Module)]
 pub struct SentimentClassifier {
     /// tokenizer and BERT (its pooler dropped: the head reads the mean-pooled tokens)
+    #[module(rename = "bert")]
     pub encoder: SentenceEncoder<f32>,
     /// before the head, in training
     pub dropout: Dropout,
@@ -30,36 +33,16 @@ pub struct SentimentClassifier {
 }
 
 impl SentimentClassifier {
+    /// Reads `x [B, L]` as token ids without padding (the `Module` entry point).
+    pub fn forward<'t>(&self, x: Var<'t, f32>) -> Var<'t, f32> {
+        let ids = x.value().map(|v| v as usize);
+        self.logits(x.tape(), &BertInput::new(ids))
+    }
+
     /// The class scores `[B, 2]` of a tokenized batch.
     pub fn logits<'t>(&self, tape: &'t Tape<f32>, input: &BertInput) -> Var<'t, f32> {
         let hidden = self.encoder.model.last_hidden_state(tape, input);
         self.head.forward(self.dropout.forward(mean_pool(hidden, &input.attention_mask)))
-    }
-}
-
-impl Module<f32> for SentimentClassifier {
-    /// Reads `x [B, L]` as token ids without padding.
-    fn forward<'t>(&self, x: Var<'t, f32>) -> Var<'t, f32> {
-        let ids = x.value().map(|v| v as usize);
-        self.logits(x.tape(), &BertInput::new(ids))
-    }
-    fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Param<f32>)) {
-        self.encoder.model.visit_params(&format!("{prefix}bert."), f);
-        self.head.visit_params(&format!("{prefix}head."), f);
-    }
-    fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Param<f32>)) {
-        self.encoder.model.visit_params_mut(&format!("{prefix}bert."), f);
-        self.head.visit_params_mut(&format!("{prefix}head."), f);
-    }
-    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(String, Buffer<f32>)) {
-        self.encoder.model.visit_buffers(&format!("{prefix}bert."), f);
-    }
-    fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(String, BufferMut<'_, f32>)) {
-        self.encoder.model.visit_buffers_mut(&format!("{prefix}bert."), f);
-    }
-    fn set_training(&mut self, training: bool) {
-        self.encoder.model.set_training(training);
-        Module::<f32>::set_training(&mut self.dropout, training);
     }
 }
 

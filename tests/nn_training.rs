@@ -1,7 +1,7 @@
 //! The training machinery end to end: fit with validation and early stopping, a cut graph
 //! reported by name, frozen parameters, dropout train/eval, save/load errors naming tensors.
 
-use wengert::core::{Param, Tape, Tensor, Var};
+use wengert::core::{Tape, Tensor, Var};
 use wengert::nn::data::Dataset;
 use wengert::nn::init::manual_seed;
 use wengert::nn::prelude::*;
@@ -53,22 +53,15 @@ fn early_stopping_stops_and_restores_the_best_epoch() {
 }
 
 /// A model with a branch the loss never reaches.
+#[derive(Module)]
 struct TwoHeads {
     used: Linear<f32>,
     unused: Linear<f32>,
 }
 
-impl Module<f32> for TwoHeads {
+impl TwoHeads {
     fn forward<'t>(&self, x: Var<'t, f32>) -> Var<'t, f32> {
         self.used.forward(x)
-    }
-    fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Param<f32>)) {
-        self.used.visit_params(&format!("{prefix}used."), f);
-        self.unused.visit_params(&format!("{prefix}unused."), f);
-    }
-    fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Param<f32>)) {
-        self.used.visit_params_mut(&format!("{prefix}used."), f);
-        self.unused.visit_params_mut(&format!("{prefix}unused."), f);
     }
 }
 

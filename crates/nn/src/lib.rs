@@ -22,6 +22,10 @@ pub mod train;
 
 pub use error::{Error, Result};
 pub use module::{Buffer, BufferMut, Lambda, Module, Sequential};
+/// `#[derive(Module)]` (see [`wengert_derive`]): the visitors of a model struct from its fields.
+pub use wengert_derive::Module;
+#[doc(hidden)]
+pub use wengert_core;
 
 /// The names most programs need: core's prelude plus modules, layers, losses, optimizers.
 pub mod prelude {
@@ -31,6 +35,7 @@ pub mod prelude {
     pub use crate::layers::*;
     pub use crate::loss::*;
     pub use crate::module::{Buffer, Lambda, Module, Sequential};
+    pub use wengert_derive::Module;
     pub use crate::optim::*;
     pub use crate::train::{fit, predict, FitConfig};
 }

@@ -161,7 +161,7 @@ impl<T: Float, M: Module<T> + ?Sized> Module<T> for Box<M> {
 /// named `{i}.{name}` as in PyTorch's `nn.Sequential` (`"0.weight"`, `"1.running_mean"`), so a
 /// torch `state_dict` of the same stack loads by its own names.
 pub struct Sequential<T: Float = f32> {
-    layers: Vec<Box<dyn Module<T>>>,
+    layers: Vec<Box<dyn Module<T> + Send>>,
 }
 
 impl<T: Float> Default for Sequential<T> {
@@ -178,13 +178,13 @@ impl<T: Float> Sequential<T> {
 
     /// Appends a layer (builder style).
     #[allow(clippy::should_implement_trait)]
-    pub fn add(mut self, layer: impl Module<T> + 'static) -> Self {
+    pub fn add(mut self, layer: impl Module<T> + Send + 'static) -> Self {
         self.layers.push(Box::new(layer));
         self
     }
 
     /// Appends a layer in place.
-    pub fn push(&mut self, layer: impl Module<T> + 'static) {
+    pub fn push(&mut self, layer: impl Module<T> + Send + 'static) {
         self.layers.push(Box::new(layer));
     }
 

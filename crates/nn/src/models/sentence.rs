@@ -7,10 +7,11 @@
 use std::path::{Path, PathBuf};
 
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
-use wengert_core::{Float, Tape, Tensor, Var};
+use wengert_core::{Float, Param, Tape, Tensor, Var};
 
 use super::bert::{l2_normalize, mean_pool, BertInput, BertModel};
 use crate::error::{Error, Result};
+use crate::module::{Buffer, BufferMut, Module};
 
 /// A sentence-transformers model folder loaded for use: tokenizer, BERT, pooling.
 ///
@@ -114,6 +115,30 @@ impl<T: Float> SentenceEncoder<T> {
         let input = self.tokenize(sentences)?;
         let tape = Tape::new();
         Ok(tape.no_grad(|| self.embed_var(&tape, &input).value()))
+    }
+}
+
+impl<T: Float> Module<T> for SentenceEncoder<T> {
+    /// Reads `x [B, L]` as token ids (no padding, segment 0): the sentence embeddings `[B, H]`.
+    #[track_caller]
+    fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
+        self.embed_var(x.tape(), &BertInput::new(x.value().map(|f| f.to_f64() as usize)))
+    }
+    /// The transformer's parameters under their own names (the tokenizer has none).
+    fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Param<T>)) {
+        self.model.visit_params(prefix, f);
+    }
+    fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Param<T>)) {
+        self.model.visit_params_mut(prefix, f);
+    }
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(String, Buffer<T>)) {
+        self.model.visit_buffers(prefix, f);
+    }
+    fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(String, BufferMut<'_, T>)) {
+        self.model.visit_buffers_mut(prefix, f);
+    }
+    fn set_training(&mut self, training: bool) {
+        self.model.set_training(training);
     }
 }
 
