@@ -28,6 +28,7 @@ pub mod backward;
 pub mod element;
 pub mod error;
 pub mod function;
+pub mod functional;
 pub mod gradcheck;
 pub mod kernels;
 pub mod ops;
