@@ -305,11 +305,20 @@ fn reference_mha(m: &MultiheadAttention<f64>, q: &Tensor<f64>, k: &Tensor<f64>, 
     let lk = k.dims()[1];
     let h = m.num_heads();
     let dh = e / h;
-    let w = m.in_proj_weight.value();
     let bias = m.in_proj_bias.as_ref().unwrap().value();
     let wo = m.out_proj.weight.value();
     let bo = m.out_proj.bias.as_ref().unwrap().value();
-    let proj = |x: &Tensor<f64>, bi: usize, t: usize, o: usize| (0..e).map(|c| x.get(&[bi, t, c]) * w.get(&[o, c])).sum::<f64>() + bias.get(&[o]);
+    // projection `which` (0 q, 1 k, 2 v) of row (bi, t), output feature o (0..3E as stacked):
+    // rows of the stacked in_proj_weight, or of q/k/v_proj_weight when kdim/vdim are set
+    let separate = [&m.q_proj_weight, &m.k_proj_weight, &m.v_proj_weight];
+    let proj = |x: &Tensor<f64>, bi: usize, t: usize, o: usize| {
+        let which = o / e;
+        let (w, row) = match separate[which] {
+            Some(w) => (w.value(), o % e),
+            None => (m.in_proj_weight.as_ref().unwrap().value(), o),
+        };
+        (0..x.dims()[2]).map(|c| x.get(&[bi, t, c]) * w.get(&[row, c])).sum::<f64>() + bias.get(&[o])
+    };
     let mut out = vec![0.0; b * lq * e];
     for bi in 0..b {
         let mut concat = vec![vec![0.0; e]; lq];
@@ -373,6 +382,46 @@ fn multihead_attention_matches_a_loop_reference() {
     let q0 = tape.constant(q.narrow(0, 0, 1).reshape([3, 6]));
     let un = mha.forward(q0).value();
     assert_close(&un.reshape([1, 3, 6]), &mha.forward(x).value().narrow(0, 0, 1), 1e-12);
+}
+
+/// Keys and values of their own sizes (PyTorch's `kdim`, `vdim`): separate projections named
+/// as PyTorch's, the loop reference's values, and gradients of inputs and parameters.
+#[test]
+fn multihead_attention_with_kdim_and_vdim() {
+    manual_seed(6);
+    let cfg = MultiheadAttentionConfig { kdim: Some(3), vdim: Some(5), ..MultiheadAttentionConfig::new(2) };
+    let mut mha = wengert::nn::init::with_rng(|rng| MultiheadAttention::<f64>::with_config(4, cfg, rng));
+    let shapes: Vec<(String, Vec<usize>)> = mha.named_params().into_iter().map(|(n, p)| (n, p.value().dims().to_vec())).collect();
+    let want: Vec<(String, Vec<usize>)> = [
+        ("q_proj_weight", vec![4, 4]),
+        ("k_proj_weight", vec![4, 3]),
+        ("v_proj_weight", vec![4, 5]),
+        ("in_proj_bias", vec![12]),
+        ("out_proj.weight", vec![4, 4]),
+        ("out_proj.bias", vec![4]),
+    ]
+    .into_iter()
+    .map(|(n, s)| (n.to_string(), s))
+    .collect();
+    assert_eq!(shapes, want);
+    assert_eq!(mha.kv_dims(), (3, 5));
+    perturb(&mut mha, 6);
+    let (q, k, v) = (rand_tensor(&[2, 3, 4], 20), rand_tensor(&[2, 2, 3], 21), rand_tensor(&[2, 2, 5], 22));
+    let kpm = Tensor::new(vec![false, false, false, true], [2, 2]);
+    let tape = Tape::new();
+    let got = mha.forward_qkv(tape.constant(q.clone()), tape.constant(k.clone()), tape.constant(v.clone()), None, Some(&kpm)).value();
+    assert_close(&got, &reference_mha(&mha, &q, &k, &v, |b, _, u| kpm.get(&[b, u])), 1e-12);
+    wengert::core::gradcheck(|x| mha.forward_qkv(x[0], x[1], x[2], None, Some(&kpm)), &[q.clone(), k.clone(), v.clone()]).unwrap();
+    wengert::nn::gradcheck::check_params(&mut mha, |m, t| m.forward_qkv(t.constant(q.clone()), t.constant(k.clone()), t.constant(v.clone()), None, Some(&kpm))).unwrap();
+    // keys of the wrong size name both sizes
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let tape = Tape::new();
+        let x = tape.constant(q.clone());
+        mha.forward_qkv(x, x, x, None, None);
+    }))
+    .unwrap_err();
+    let msg = err.downcast_ref::<String>().unwrap();
+    assert!(msg.contains("[B, Lk, 3]") && msg.contains("[B, Lk, 5]"), "{msg}");
 }
 
 #[test]
@@ -478,7 +527,7 @@ fn encoder_layer_composes_its_blocks_and_names_params_like_pytorch() {
     assert!(mha.in_proj_bias.as_ref().unwrap().value().as_slice().iter().all(|&b| b == 0.0));
     assert!(mha.out_proj.bias.as_ref().unwrap().value().as_slice().iter().all(|&b| b == 0.0));
     let bound = (6.0f32 / 32.0).sqrt();
-    assert!(mha.in_proj_weight.value().as_slice().iter().all(|w| w.abs() <= bound));
+    assert!(mha.in_proj_weight.as_ref().unwrap().value().as_slice().iter().all(|w| w.abs() <= bound));
 }
 
 #[test]
@@ -499,7 +548,7 @@ fn sinusoidal_table_has_the_paper_values() {
 }
 
 #[test]
-#[should_panic(expected = "wengert: MultiheadAttention(E = 4, heads = 2): q, k, v must be [B, Lq, 4], [B, Lk, 4], [B, Lk, 4] (or unbatched [L, 4]), got [2, 3, 5]")]
+#[should_panic(expected = "wengert: MultiheadAttention(E = 4, heads = 2): q, k, v must be [B, Lq, 4], [B, Lk, 4], [B, Lk, 4] (or unbatched [L, ..]), got [2, 3, 5]")]
 fn multihead_attention_names_its_shapes() {
     let mha = MultiheadAttention::<f32>::new(4, 2);
     let tape = Tape::new();

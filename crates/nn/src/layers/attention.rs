@@ -28,12 +28,16 @@ pub struct MultiheadAttentionConfig {
     pub dropout: f64,
     /// Biases on the input and output projections (default `true`).
     pub bias: bool,
+    /// Feature size of the keys (PyTorch's `kdim`; default `None`: E).
+    pub kdim: Option<usize>,
+    /// Feature size of the values (PyTorch's `vdim`; default `None`: E).
+    pub vdim: Option<usize>,
 }
 
 impl MultiheadAttentionConfig {
     /// `num_heads` heads, no dropout, with biases.
     pub fn new(num_heads: usize) -> Self {
-        MultiheadAttentionConfig { num_heads, dropout: 0.0, bias: true }
+        MultiheadAttentionConfig { num_heads, dropout: 0.0, bias: true, kdim: None, vdim: None }
     }
 }
 
@@ -46,9 +50,11 @@ impl MultiheadAttentionConfig {
 /// Inputs `q [B, Lq, E]`, `k` and `v` `[B, Lk, E]` (or unbatched `[L, E]`), output `[B, Lq, E]`.
 /// Parameters, in PyTorch's `state_dict` order and names: `in_proj_weight [3E, E]`
 /// (Xavier-uniform), `in_proj_bias [3E]` (zeros), `out_proj.weight [E, E]` (PyTorch's Linear
-/// default) and `out_proj.bias [E]` (zeros). Keys and values must have size E (PyTorch's
-/// `kdim`/`vdim` are not supported). When q, k and v are the same `Var` (self-attention) the
-/// three projections are one matmul.
+/// default) and `out_proj.bias [E]` (zeros). With keys or values of another size
+/// ([`MultiheadAttentionConfig::kdim`]/`vdim`, as PyTorch's) the projections are separate:
+/// `q_proj_weight [E, E]`, `k_proj_weight [E, kdim]`, `v_proj_weight [E, vdim]` (each
+/// Xavier-uniform) in place of `in_proj_weight`, named and ordered as PyTorch's. When q, k and v
+/// are the same `Var` (self-attention) the three projections are one matmul.
 ///
 /// ```
 /// use wengert_nn::prelude::*;
@@ -60,8 +66,15 @@ impl MultiheadAttentionConfig {
 /// assert_eq!(names, ["in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"]);
 /// ```
 pub struct MultiheadAttention<T: Float = f32> {
-    /// `[3E, E]`: the query, key and value projections stacked
-    pub in_proj_weight: Param<T>,
+    /// `[3E, E]`: the query, key and value projections stacked; `None` when keys or values
+    /// have their own size (then the three below are used)
+    pub in_proj_weight: Option<Param<T>>,
+    /// `[E, E]`, only with `kdim`/`vdim`
+    pub q_proj_weight: Option<Param<T>>,
+    /// `[E, kdim]`, only with `kdim`/`vdim`
+    pub k_proj_weight: Option<Param<T>>,
+    /// `[E, vdim]`, only with `kdim`/`vdim`
+    pub v_proj_weight: Option<Param<T>>,
     /// `[3E]`; `None` without bias
     pub in_proj_bias: Option<Param<T>>,
     /// the output projection `E -> E`
@@ -92,17 +105,46 @@ impl<T: Float> MultiheadAttention<T> {
         if !(0.0..1.0).contains(&cfg.dropout) {
             panic!("wengert: MultiheadAttention: dropout must be in [0, 1), got {}", cfg.dropout);
         }
-        let in_proj_weight = Param::new(Init::XavierUniform { gain: 1.0 }.tensor([3 * e, e], rng));
+        let (kdim, vdim) = (cfg.kdim.unwrap_or(e), cfg.vdim.unwrap_or(e));
+        let xavier = |shape: [usize; 2], rng: &mut _| Param::new(Init::XavierUniform { gain: 1.0 }.tensor(shape, rng));
+        let (in_proj_weight, separate) = if kdim == e && vdim == e {
+            (Some(xavier([3 * e, e], rng)), None)
+        } else {
+            (None, Some([xavier([e, e], rng), xavier([e, kdim], rng), xavier([e, vdim], rng)]))
+        };
+        let [q_proj_weight, k_proj_weight, v_proj_weight] = match separate {
+            Some([q, k, v]) => [Some(q), Some(k), Some(v)],
+            None => [None, None, None],
+        };
         let in_proj_bias = cfg.bias.then(|| Param::new(Tensor::zeros([3 * e])));
         let out_cfg = LinearConfig { bias: cfg.bias, bias_init: Some(Init::Zeros), ..Default::default() };
         let out_proj = Linear::with_config(e, e, out_cfg, rng);
         let dropout_rng = RefCell::new(StdRng::seed_from_u64(rng.gen()));
-        MultiheadAttention { in_proj_weight, in_proj_bias, out_proj, num_heads: h, dropout_p: cfg.dropout, dropout_rng, training: true }
+        MultiheadAttention {
+            in_proj_weight,
+            q_proj_weight,
+            k_proj_weight,
+            v_proj_weight,
+            in_proj_bias,
+            out_proj,
+            num_heads: h,
+            dropout_p: cfg.dropout,
+            dropout_rng,
+            training: true,
+        }
     }
 
     /// Embedding size E.
     pub fn embed_dim(&self) -> usize {
-        self.in_proj_weight.value().dims()[1]
+        self.out_proj.in_features()
+    }
+
+    /// Feature sizes of keys and values (`kdim`, `vdim`; both E unless configured).
+    pub fn kv_dims(&self) -> (usize, usize) {
+        match (&self.k_proj_weight, &self.v_proj_weight) {
+            (Some(k), Some(v)) => (k.value().dims()[1], v.value().dims()[1]),
+            _ => (self.embed_dim(), self.embed_dim()),
+        }
     }
 
     /// Number of heads h.
@@ -174,16 +216,17 @@ impl<T: Float> MultiheadAttention<T> {
         weights: Option<bool>,
     ) -> (Var<'t, T>, Option<Var<'t, T>>) {
         let (e, h) = (self.embed_dim(), self.num_heads);
+        let (kd, vd) = self.kv_dims();
         let (sq, sk, sv) = (q.shape(), k.shape(), v.shape());
         let unbatched = sq.ndim() == 2;
         // each test only runs once the ranks are known to be right
         let ok = [&sq, &sk, &sv].iter().all(|s| s.ndim() == if unbatched { 2 } else { 3 })
             && (unbatched || (sq[0] == sk[0] && sk[0] == sv[0]))
-            && [&sq, &sk, &sv].iter().all(|s| s[s.ndim() - 1] == e)
+            && [(&sq, e), (&sk, kd), (&sv, vd)].iter().all(|(s, d)| s[s.ndim() - 1] == *d)
             && sk[sk.ndim() - 2] == sv[sv.ndim() - 2];
         if !ok {
             panic!(
-                "wengert: MultiheadAttention(E = {e}, heads = {h}): q, k, v must be [B, Lq, {e}], [B, Lk, {e}], [B, Lk, {e}] (or unbatched [L, {e}]), got {sq}, {sk}, {sv}"
+                "wengert: MultiheadAttention(E = {e}, heads = {h}): q, k, v must be [B, Lq, {e}], [B, Lk, {kd}], [B, Lk, {vd}] (or unbatched [L, ..]), got {sq}, {sk}, {sv}"
             );
         }
         let self_attention = q.id() == k.id() && k.id() == v.id();
@@ -192,19 +235,14 @@ impl<T: Float> MultiheadAttention<T> {
         let mask = self.combined_mask(attn_mask, key_padding_mask, unbatched, [b, h, lq, lk]);
 
         let tape = q.tape();
-        let w = tape.param(&self.in_proj_weight);
         let bias = self.in_proj_bias.as_ref().map(|p| tape.param(p));
-        let (qp, kp, vp) = if self_attention {
-            // one [B, L, 3E] product, then split
-            let qkv = q.matmul_t(w, Transpose::NT);
-            let qkv = bias.map_or(qkv, |bias| qkv + bias);
-            (qkv.narrow(-1, 0, e), qkv.narrow(-1, e, e), qkv.narrow(-1, 2 * e, e))
+        let with_bias = |y: Var<'t, T>, i: usize| bias.map_or(y, |bias| y + bias.narrow(0, i * e, e));
+        let (qp, kp, vp) = if let (Some(wq), Some(wk), Some(wv)) = (&self.q_proj_weight, &self.k_proj_weight, &self.v_proj_weight) {
+            let project = |x: Var<'t, T>, w: &Param<T>, i: usize| with_bias(x.matmul_t(tape.param(w), Transpose::NT), i);
+            (project(q, wq, 0), project(k, wk, 1), project(v, wv, 2))
         } else {
-            let project = |x: Var<'t, T>, i: usize| {
-                let y = x.matmul_t(w.narrow(0, i * e, e), Transpose::NT);
-                bias.map_or(y, |bias| y + bias.narrow(0, i * e, e))
-            };
-            (project(q, 0), project(k, 1), project(v, 2))
+            let w = tape.param(self.in_proj_weight.as_ref().expect("packed when not separate"));
+            self.packed_projections(q, k, v, w, bias, self_attention)
         };
         // [B, L, E] -> [B, h, L, E/h]
         let heads = |x: Var<'t, T>, l: usize| x.reshape([b, l, h, e / h]).permute(&[0, 2, 1, 3]);
@@ -216,6 +254,32 @@ impl<T: Float> MultiheadAttention<T> {
         let unbatch = |x: Var<'t, T>| if unbatched { x.squeeze(0) } else { x };
         let weights = weights.zip(probs).map(|(average, p)| unbatch(if average { p.mean_axes(&[1], false) } else { p }));
         (unbatch(out), weights)
+    }
+
+    /// q, k, v through the stacked `in_proj_weight` `w` `[3E, E]`: one `[B, L, 3E]` product split
+    /// in three for self-attention, three products of its slices otherwise.
+    #[allow(clippy::type_complexity)]
+    fn packed_projections<'t>(
+        &self,
+        q: Var<'t, T>,
+        k: Var<'t, T>,
+        v: Var<'t, T>,
+        w: Var<'t, T>,
+        bias: Option<Var<'t, T>>,
+        self_attention: bool,
+    ) -> (Var<'t, T>, Var<'t, T>, Var<'t, T>) {
+        let e = self.embed_dim();
+        if self_attention {
+            let qkv = q.matmul_t(w, Transpose::NT);
+            let qkv = bias.map_or(qkv, |bias| qkv + bias);
+            (qkv.narrow(-1, 0, e), qkv.narrow(-1, e, e), qkv.narrow(-1, 2 * e, e))
+        } else {
+            let project = |x: Var<'t, T>, i: usize| {
+                let y = x.matmul_t(w.narrow(0, i * e, e), Transpose::NT);
+                bias.map_or(y, |bias| y + bias.narrow(0, i * e, e))
+            };
+            (project(q, 0), project(k, 1), project(v, 2))
+        }
     }
 
     /// The attention mask and key padding mask as one mask broadcastable to `[B, h, Lq, Lk]`.
@@ -296,17 +360,28 @@ impl<T: Float> Module<T> for MultiheadAttention<T> {
     fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
         self.forward_qkv(x, x, x, None, None)
     }
+    /// PyTorch's order: `in_proj_weight` or `q/k/v_proj_weight`, `in_proj_bias`, `out_proj.*`.
     fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Param<T>)) {
-        f(format!("{prefix}in_proj_weight"), &self.in_proj_weight);
-        if let Some(b) = &self.in_proj_bias {
-            f(format!("{prefix}in_proj_bias"), b);
+        let weights = [("in_proj_weight", &self.in_proj_weight), ("q_proj_weight", &self.q_proj_weight), ("k_proj_weight", &self.k_proj_weight), ("v_proj_weight", &self.v_proj_weight), ("in_proj_bias", &self.in_proj_bias)];
+        for (name, p) in weights {
+            if let Some(p) = p {
+                f(format!("{prefix}{name}"), p);
+            }
         }
         self.out_proj.visit_params(&format!("{prefix}out_proj."), f);
     }
     fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Param<T>)) {
-        f(format!("{prefix}in_proj_weight"), &mut self.in_proj_weight);
-        if let Some(b) = &mut self.in_proj_bias {
-            f(format!("{prefix}in_proj_bias"), b);
+        let weights = [
+            ("in_proj_weight", &mut self.in_proj_weight),
+            ("q_proj_weight", &mut self.q_proj_weight),
+            ("k_proj_weight", &mut self.k_proj_weight),
+            ("v_proj_weight", &mut self.v_proj_weight),
+            ("in_proj_bias", &mut self.in_proj_bias),
+        ];
+        for (name, p) in weights {
+            if let Some(p) = p {
+                f(format!("{prefix}{name}"), p);
+            }
         }
         self.out_proj.visit_params_mut(&format!("{prefix}out_proj."), f);
     }
@@ -526,7 +601,7 @@ impl<T: Float> TransformerEncoderLayer<T> {
     /// dropout probability is outside `[0, 1)`.
     #[track_caller]
     pub fn with_config(cfg: TransformerEncoderLayerConfig) -> Self {
-        let attn_cfg = MultiheadAttentionConfig { num_heads: cfg.nhead, dropout: cfg.dropout, bias: true };
+        let attn_cfg = MultiheadAttentionConfig { num_heads: cfg.nhead, dropout: cfg.dropout, ..MultiheadAttentionConfig::new(cfg.nhead) };
         let self_attn = with_rng(|rng| MultiheadAttention::with_config(cfg.d_model, attn_cfg, rng));
         let norm = LayerNormConfig { eps: cfg.layer_norm_eps, affine: true };
         TransformerEncoderLayer {
