@@ -188,3 +188,51 @@ fn a_bad_checkpoint_names_the_tensor_and_leaves_the_model_unchanged() {
     load_module(&path, &mut m).unwrap();
     assert_eq!(m.named_buffers()[2].1, Buffer::Int(Tensor::scalar(5)));
 }
+
+/// Every dtype a PyTorch state dict holds besides floats loads and saves in its own type:
+/// a file written byte by byte as torch writes it (F32 weight, I64 position ids, I32
+/// indices, U8 pixels, BOOL mask) round-trips through `load_all`/`save_all`, the float
+/// loader points at `load_all` for the integers, and dtypes outside the set are named.
+#[test]
+fn integer_and_bool_tensors_load_and_save() {
+    use wengert::nn::serialize::{load, load_all, load_all_from_bytes, save_all, AnyTensor};
+    let header = concat!(
+        r#"{"weight":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"#,
+        r#""position_ids":{"dtype":"I64","shape":[1,3],"data_offsets":[8,32]},"#,
+        r#""index":{"dtype":"I32","shape":[2],"data_offsets":[32,40]},"#,
+        r#""pixels":{"dtype":"U8","shape":[3],"data_offsets":[40,43]},"#,
+        r#""mask":{"dtype":"BOOL","shape":[2],"data_offsets":[43,45]}}"#
+    );
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend([0.5f32, -1.0].iter().flat_map(|x| x.to_le_bytes()));
+    bytes.extend([0i64, 1, 2].iter().flat_map(|x| x.to_le_bytes()));
+    bytes.extend([-7i32, 9].iter().flat_map(|x| x.to_le_bytes()));
+    bytes.extend([0u8, 128, 255]);
+    bytes.extend([1u8, 0]);
+    let all = load_all_from_bytes(&bytes, "<memory>").unwrap();
+    assert_eq!(all["weight"], AnyTensor::F32(Tensor::new(vec![0.5, -1.0], [2])));
+    assert_eq!(all["position_ids"], AnyTensor::I64(Tensor::new(vec![0, 1, 2], [1, 3])));
+    assert_eq!(all["index"], AnyTensor::I32(Tensor::new(vec![-7, 9], [2])));
+    assert_eq!(all["pixels"], AnyTensor::U8(Tensor::new(vec![0, 128, 255], [3])));
+    assert_eq!(all["mask"], AnyTensor::Bool(Tensor::new(vec![true, false], [2])));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mixed.safetensors");
+    save_all(&path, all.iter().map(|(n, t)| (n.as_str(), t))).unwrap();
+    assert_eq!(load_all(&path).unwrap(), all);
+    let err = load::<f32>(&path).unwrap_err().to_string();
+    assert!(err.contains("load_all"), "{err}");
+
+    // a BOOL byte of 2, and an F16 tensor, are named errors
+    let mut bad = bytes.clone();
+    *bad.last_mut().unwrap() = 2;
+    let err = load_all_from_bytes(&bad, "<memory>").unwrap_err().to_string();
+    assert!(err.contains("`mask`") && err.contains("neither 0 nor 1"), "{err}");
+    let header = r#"{"h":{"dtype":"F16","shape":[1],"data_offsets":[0,2]}}"#;
+    let mut half = (header.len() as u64).to_le_bytes().to_vec();
+    half.extend_from_slice(header.as_bytes());
+    half.extend([0u8, 60]);
+    let err = load_all_from_bytes(&half, "<memory>").unwrap_err().to_string();
+    assert!(err.contains("`h`") && err.contains("F16"), "{err}");
+}

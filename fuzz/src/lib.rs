@@ -5,13 +5,24 @@
 //! never panic, abort or hang, and what it returns must be consistent.
 
 use wengert_nn::data::{load_labeled_csv_from, read_csv_from, CsvOptions, MAX_CLASSES};
-use wengert_nn::serialize::load_from_bytes;
+use wengert_nn::serialize::{load_all_from_bytes, load_from_bytes};
 use wengert_nn::prelude::Float;
 
-/// The safetensors loader, as f32 and as f64.
+/// The safetensors loaders: as f32, as f64, and every dtype in its own (`load_all`), which
+/// must agree with the float loads where both succeed.
 pub fn check_safetensors(bytes: &[u8]) {
     check_safetensors_as::<f32>(bytes);
     check_safetensors_as::<f64>(bytes);
+    if let Ok(all) = load_all_from_bytes(bytes, "<fuzz>") {
+        for t in all.values() {
+            assert!(t.dims().iter().try_fold(1usize, |n, &d| n.checked_mul(d)).is_some());
+        }
+        if let Ok(floats) = load_from_bytes::<f32>(bytes, "<fuzz>") {
+            for name in floats.keys() {
+                assert_eq!(all.get(name).map(|a| a.dtype()), Some("F32"), "{name}");
+            }
+        }
+    }
 }
 
 fn check_safetensors_as<T: Float>(bytes: &[u8]) {

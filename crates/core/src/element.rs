@@ -1,6 +1,7 @@
 //! Element types: what a [`Tensor`](crate::Tensor) can hold.
 //!
-//! Every tensor holds an [`Element`] (`f32`, `f64`, `usize` for indices, `bool` for masks);
+//! Every tensor holds an [`Element`] (`f32`, `f64`, `usize` for indices, `bool` for masks,
+//! `i64`, `i32` and `u8` for integer data loaded from or saved to files);
 //! arithmetic, the tape and gradients need a [`Float`] (`f32` or `f64`).
 
 use std::fmt::{Debug, Display, LowerExp};
@@ -51,6 +52,14 @@ impl Element for usize {
 impl Element for i64 {
     const NAME: &'static str = "i64";
     select_by_bits!(i64, i64, std::convert::identity, std::convert::identity);
+}
+impl Element for i32 {
+    const NAME: &'static str = "i32";
+    select_by_bits!(i32, i32, std::convert::identity, std::convert::identity);
+}
+impl Element for u8 {
+    const NAME: &'static str = "u8";
+    select_by_bits!(u8, u8, std::convert::identity, std::convert::identity);
 }
 impl Element for bool {
     const NAME: &'static str = "bool";

@@ -347,6 +347,114 @@ fn decode_int(path: &Path, name: &str, view: &TensorView<'_>) -> Result<Tensor<i
     })
 }
 
+/// A tensor of any dtype [`load_all`] reads and [`save_all`] writes, each in its own element
+/// type: what a PyTorch `state_dict` holds besides floats (`int64` counters and position ids,
+/// `int32` indices, `uint8` images, `bool` masks).
+#[derive(Clone, Debug, PartialEq)]
+pub enum AnyTensor {
+    /// `F32`
+    F32(Tensor<f32>),
+    /// `F64`
+    F64(Tensor<f64>),
+    /// `I64` (torch's `long`)
+    I64(Tensor<i64>),
+    /// `I32`
+    I32(Tensor<i32>),
+    /// `U8`
+    U8(Tensor<u8>),
+    /// `BOOL` (one byte each, 0 or 1)
+    Bool(Tensor<bool>),
+}
+
+impl AnyTensor {
+    /// The shape.
+    pub fn dims(&self) -> &[usize] {
+        match self {
+            AnyTensor::F32(t) => t.dims(),
+            AnyTensor::F64(t) => t.dims(),
+            AnyTensor::I64(t) => t.dims(),
+            AnyTensor::I32(t) => t.dims(),
+            AnyTensor::U8(t) => t.dims(),
+            AnyTensor::Bool(t) => t.dims(),
+        }
+    }
+
+    /// The safetensors dtype name (`"F32"`, `"I64"`, `"BOOL"`, ...).
+    pub fn dtype(&self) -> &'static str {
+        match self {
+            AnyTensor::F32(_) => "F32",
+            AnyTensor::F64(_) => "F64",
+            AnyTensor::I64(_) => "I64",
+            AnyTensor::I32(_) => "I32",
+            AnyTensor::U8(_) => "U8",
+            AnyTensor::Bool(_) => "BOOL",
+        }
+    }
+}
+
+/// Every tensor of a safetensors file in its own dtype (F32, F64, I64, I32, U8, BOOL), for
+/// files that mix floats and integers, as PyTorch state dicts do. Another dtype (F16, BF16,
+/// ...) is an [`Error::Format`] naming the tensor and dtype; so is a BOOL byte other than 0
+/// or 1. Checked like [`load`].
+///
+/// ```
+/// use wengert_core::Tensor;
+/// use wengert_nn::serialize::{load_all, save_all, AnyTensor};
+/// let path = std::env::temp_dir().join(format!("wengert-doc-any-{}.safetensors", std::process::id()));
+/// let ids = AnyTensor::I32(Tensor::new(vec![3, -1, 7], [3]));
+/// let mask = AnyTensor::Bool(Tensor::new(vec![true, false], [2]));
+/// save_all(&path, [("ids", &ids), ("mask", &mask)])?;
+/// let back = load_all(&path)?;
+/// assert_eq!((&back["ids"], &back["mask"]), (&ids, &mask));
+/// # std::fs::remove_file(&path).unwrap();
+/// # Ok::<(), wengert_nn::Error>(())
+/// ```
+pub fn load_all(path: impl AsRef<Path>) -> Result<BTreeMap<String, AnyTensor>> {
+    let path = path.as_ref();
+    load_all_from_bytes(&read_bytes(path)?, path)
+}
+
+/// [`load_all`] from bytes in memory; `source` names them in errors.
+pub fn load_all_from_bytes(bytes: &[u8], source: impl AsRef<Path>) -> Result<BTreeMap<String, AnyTensor>> {
+    let path = source.as_ref();
+    let file = parse(path, bytes)?;
+    let mut out = BTreeMap::new();
+    for (name, view) in file.tensors() {
+        let corrupt = |reason: String| Error::Format { path: path.to_path_buf(), reason: format!("tensor `{name}`: {reason}") };
+        let data = view.data();
+        let width = (view.dtype().bitsize() / 8).max(1);
+        if data.len() % width != 0 {
+            return Err(corrupt(format!("{} bytes is not a whole number of {} values", data.len(), view.dtype())));
+        }
+        let shape = Shape::new(view.shape());
+        let tensor = match view.dtype() {
+            Dtype::F32 => Tensor::from_vec(from_le(data, f32::from_le_bytes), shape).map(AnyTensor::F32),
+            Dtype::F64 => Tensor::from_vec(from_le(data, f64::from_le_bytes), shape).map(AnyTensor::F64),
+            Dtype::I64 => Tensor::from_vec(from_le(data, i64::from_le_bytes), shape).map(AnyTensor::I64),
+            Dtype::I32 => Tensor::from_vec(from_le(data, i32::from_le_bytes), shape).map(AnyTensor::I32),
+            Dtype::U8 => Tensor::from_vec(data.to_vec(), shape).map(AnyTensor::U8),
+            Dtype::BOOL => {
+                if let Some(bad) = data.iter().find(|&&b| b > 1) {
+                    return Err(corrupt(format!("the BOOL byte {bad} is neither 0 nor 1")));
+                }
+                Tensor::from_vec(data.iter().map(|&b| b == 1).collect(), shape).map(AnyTensor::Bool)
+            }
+            other => return Err(corrupt(format!("dtype {other} is not supported (F32, F64, I64, I32, U8, BOOL)"))),
+        };
+        let tensor = tensor.map_err(|e| corrupt(e.to_string()))?;
+        out.insert(name, tensor);
+    }
+    Ok(out)
+}
+
+/// Writes tensors of any of [`AnyTensor`]'s dtypes, each as its own dtype, atomically like
+/// [`save`] (a temporary file, then a rename), with the same name checks.
+pub fn save_all<'a>(path: impl AsRef<Path>, tensors: impl IntoIterator<Item = (&'a str, &'a AnyTensor)>) -> Result<()> {
+    let entries: Vec<(&str, Encoder<'_>)> = tensors.into_iter().map(|(name, t)| (name, Encoder::any(t))).collect();
+    let metadata = BTreeMap::from([(DEFAULT_FORMAT.0.to_string(), DEFAULT_FORMAT.1.to_string())]);
+    write_entries(path.as_ref(), entries, &metadata)
+}
+
 /// Reads the `__metadata__` map of a safetensors file (empty when the file has none).
 ///
 /// The whole file is checked, so a truncated or corrupt file is an [`Error::Format`] here too.
@@ -423,7 +531,10 @@ fn dtype_mismatch<T: Float>(name: &str, expected: Shape, found: Shape, dtype: Dt
         name: name.to_string(),
         expected: Box::new(expected),
         found: Box::new(found),
-        reason: format!("dtype {dtype} in the file, {} expected", T::NAME),
+        reason: match dtype {
+            Dtype::F32 | Dtype::F64 => format!("dtype {dtype} in the file, {} expected", T::NAME),
+            _ => format!("dtype {dtype} in the file, {} expected (serialize::load_all reads every dtype)", T::NAME),
+        },
     }
 }
 
@@ -482,6 +593,9 @@ enum Elements<'a> {
     F32(&'a [f32]),
     F64(&'a [f64]),
     I64(&'a [i64]),
+    I32(&'a [i32]),
+    U8(&'a [u8]),
+    Bool(&'a [bool]),
 }
 
 /// One tensor handed to safetensors: it encodes its bytes only when they are written, so a save
@@ -515,6 +629,19 @@ impl<'a> Encoder<'a> {
             elements: Elements::I64(tensor.as_slice()),
         }
     }
+
+    /// A tensor of any supported dtype, stored as that dtype.
+    fn any(tensor: &'a AnyTensor) -> Self {
+        let elements = match tensor {
+            AnyTensor::F32(t) => Elements::F32(t.as_slice()),
+            AnyTensor::F64(t) => Elements::F64(t.as_slice()),
+            AnyTensor::I64(t) => Elements::I64(t.as_slice()),
+            AnyTensor::I32(t) => Elements::I32(t.as_slice()),
+            AnyTensor::U8(t) => Elements::U8(t.as_slice()),
+            AnyTensor::Bool(t) => Elements::Bool(t.as_slice()),
+        };
+        Encoder { shape: tensor.dims(), elements }
+    }
 }
 
 impl View for Encoder<'_> {
@@ -523,6 +650,9 @@ impl View for Encoder<'_> {
             Elements::F32(_) => Dtype::F32,
             Elements::F64(_) => Dtype::F64,
             Elements::I64(_) => Dtype::I64,
+            Elements::I32(_) => Dtype::I32,
+            Elements::U8(_) => Dtype::U8,
+            Elements::Bool(_) => Dtype::BOOL,
         }
     }
 
@@ -535,6 +665,9 @@ impl View for Encoder<'_> {
             Elements::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             Elements::F64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             Elements::I64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            Elements::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            Elements::U8(v) => return Cow::Borrowed(v),
+            Elements::Bool(v) => v.iter().map(|&b| u8::from(b)).collect(),
         };
         Cow::Owned(bytes)
     }
@@ -544,6 +677,9 @@ impl View for Encoder<'_> {
             Elements::F32(v) => std::mem::size_of_val(v),
             Elements::F64(v) => std::mem::size_of_val(v),
             Elements::I64(v) => std::mem::size_of_val(v),
+            Elements::I32(v) => std::mem::size_of_val(v),
+            Elements::U8(v) => v.len(),
+            Elements::Bool(v) => v.len(),
         }
     }
 }
