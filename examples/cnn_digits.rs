@@ -23,7 +23,7 @@ pub struct Report {
 
 /// The CNN described in the file's header.
 pub fn cnn() -> Sequential<f32> {
-    let same = ConvConfig { padding: 1, ..Default::default() };
+    let same = ConvConfig::default().with_padding(1);
     Sequential::new()
         .add(Conv2d::with_config(1, 16, 3, same))
         .add(ReLU)

@@ -21,7 +21,7 @@ proptest! {
     #[test]
     fn conv_layer_gradients(seed in 0u64..1000, k in 1usize..4, stride in 1usize..3, padding in 0usize..2, groups in 1usize..3) {
         manual_seed(seed);
-        let cfg = ConvConfig { stride, padding, groups, ..Default::default() };
+        let cfg = ConvConfig { groups, ..ConvConfig::default().with_stride(stride).with_padding(padding) };
         let x = input(&[2, 2 * groups, 5, 6], seed);
         let mut conv = Conv2d::<f64>::with_config(2 * groups, 3 * groups, k, cfg);
         check_params_at(&mut conv, &x).map_err(|e| TestCaseError::fail(e.to_string()))?;
@@ -31,11 +31,61 @@ proptest! {
         let mut conv1 = Conv1d::<f64>::with_config(2 * groups, groups, k, cfg);
         check_params_at(&mut conv1, &x1).map_err(|e| TestCaseError::fail(e.to_string()))?;
 
-        let tcfg = ConvTransposeConfig { stride, padding: padding.min(k - 1), output_padding: stride - 1, groups, ..Default::default() };
+        let tcfg = ConvTransposeConfig { groups, ..ConvTransposeConfig::default().with_stride(stride).with_padding(padding.min(k - 1)).with_output_padding(stride - 1) };
         let mut up = ConvTranspose2d::<f64>::with_config(2 * groups, groups, k, tcfg);
         let xs = input(&[1, 2 * groups, 3, 4], seed);
         check_params_at(&mut up, &xs).map_err(|e| TestCaseError::fail(e.to_string()))?;
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// PyTorch's tuple arguments: a different kernel, stride, padding and dilation per axis,
+    /// for Conv2d, ConvTranspose2d and both pools.
+    #[test]
+    fn rectangular_layer_gradients(seed in 0u64..1000, kh in 1usize..4, kw in 1usize..4, sh in 1usize..3, sw in 1usize..3, ph in 0usize..2, pw in 0usize..2, dw in 1usize..3) {
+        manual_seed(seed);
+        let cfg = ConvConfig::default().with_stride((sh, sw)).with_padding((ph, pw)).with_dilation((1, dw));
+        let x = input(&[2, 2, 6, 7], seed);
+        let mut conv = Conv2d::<f64>::with_config(2, 3, (kh, kw), cfg);
+        prop_assert_eq!(conv.weight.value().dims(), &[3, 2, kh, kw]);
+        check_params_at(&mut conv, &x).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        gradcheck(|v| conv.forward(v[0]), std::slice::from_ref(&x)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let tcfg = ConvTransposeConfig::default().with_stride((sh, sw)).with_padding((ph.min(kh - 1), pw.min(kw - 1)));
+        let mut up = ConvTranspose2d::<f64>::with_config(2, 1, (kh, kw), tcfg);
+        check_params_at(&mut up, &input(&[1, 2, 3, 4], seed)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let pad = (ph.min(kh / 2), pw.min(kw / 2));
+        let max = MaxPool2d::new((kh, kw)).with_stride((sh, sw)).with_padding(pad);
+        let avg = AvgPool2d::new((kh, kw)).with_stride((sh, sw)).with_padding(pad);
+        gradcheck(|v| Module::<f64>::forward(&max, v[0]), std::slice::from_ref(&x)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        gradcheck(|v| Module::<f64>::forward(&avg, v[0]), std::slice::from_ref(&x)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    }
+}
+
+/// Hand-computed: a 1x2 kernel of ones with stride (1, 2) sums adjacent pairs; a (2, 1) max
+/// pool takes the larger of each vertical pair; the output sizes follow PyTorch's formula per
+/// axis.
+#[test]
+fn rectangular_values_by_hand() {
+    let tape = Tape::<f64>::new();
+    let x = Tensor::new((1..=12).map(f64::from).collect(), [1, 1, 3, 4]);
+    let mut conv = Conv2d::<f64>::with_config(1, 1, (1, 2), ConvConfig { bias: false, ..ConvConfig::default().with_stride((1, 2)) });
+    conv.weight.set(Tensor::ones([1, 1, 1, 2])).unwrap();
+    let y = conv.forward(tape.constant(x.clone())).value();
+    assert_eq!(y.dims(), &[1, 1, 3, 2]);
+    assert_eq!(y.to_vec(), [3.0, 7.0, 11.0, 15.0, 19.0, 23.0]);
+    let pooled = Module::<f64>::forward(&MaxPool2d::new((2, 1)).with_stride((1, 1)), tape.constant(x.clone())).value();
+    assert_eq!(pooled.dims(), &[1, 1, 2, 4]);
+    assert_eq!(pooled.to_vec(), [5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0]);
+    let avg = Module::<f64>::forward(&AvgPool2d::new((3, 2)), tape.constant(x)).value();
+    assert_eq!(avg.to_vec(), [(1.0 + 2.0 + 5.0 + 6.0 + 9.0 + 10.0) / 6.0, (3.0 + 4.0 + 7.0 + 8.0 + 11.0 + 12.0) / 6.0]);
+}
+
+#[test]
+#[should_panic(expected = "wengert: Conv1d: stride Size2(1, 2) must be one size for a 1-D layer")]
+fn conv1d_rejects_two_sizes() {
+    let _ = Conv1d::<f32>::with_config(1, 1, 3, ConvConfig::default().with_stride((1, 2)));
 }
 
 #[test]
@@ -47,7 +97,7 @@ fn layer_shapes_and_names() {
     let tape = Tape::<f32>::new();
     let y = model.forward(tape.constant(Tensor::zeros([5, 1, 8, 8])));
     assert_eq!(y.shape().dims(), &[5, 10]);
-    let up = ConvTranspose2d::<f32>::with_config(3, 2, 3, ConvTransposeConfig { stride: 2, padding: 1, output_padding: 1, ..Default::default() });
+    let up = ConvTranspose2d::<f32>::with_config(3, 2, 3, ConvTransposeConfig::default().with_stride(2).with_padding(1).with_output_padding(1));
     assert_eq!(up.forward(tape.constant(Tensor::zeros([1, 3, 4, 4]))).shape().dims(), &[1, 2, 8, 8]);
     let pooled = AdaptiveAvgPool2d(3, 2).forward(tape.constant(Tensor::ones([1, 2, 7, 5])));
     assert_eq!(pooled.value(), Tensor::ones([1, 2, 3, 2]));

@@ -6,16 +6,67 @@ use wengert_core::{Conv2dOptions, ConvTranspose2dOptions, Float, Param, Var};
 use crate::init::{fans, with_rng, Init};
 use crate::module::{visit_weight_bias, Module};
 
+/// A size per spatial axis (height, width), as PyTorch's `int or (int, int)` arguments: a
+/// `usize` is the same on both axes, a tuple gives each.
+///
+/// ```
+/// use wengert_nn::prelude::*;
+/// assert_eq!(Size2::from(3), Size2(3, 3));
+/// assert_eq!(Size2::from((3, 5)), Size2(3, 5));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Size2(pub usize, pub usize);
+
+impl From<usize> for Size2 {
+    fn from(n: usize) -> Self {
+        Size2(n, n)
+    }
+}
+
+impl From<(usize, usize)> for Size2 {
+    fn from((h, w): (usize, usize)) -> Self {
+        Size2(h, w)
+    }
+}
+
+impl From<Size2> for (usize, usize) {
+    fn from(s: Size2) -> Self {
+        (s.0, s.1)
+    }
+}
+
+impl Size2 {
+    /// The one size of a 1-D layer; panics naming the layer when the two differ.
+    #[track_caller]
+    fn one(self, layer: &str, what: &str) -> usize {
+        if self.0 != self.1 {
+            panic!("wengert: {layer}: {what} {self:?} must be one size for a 1-D layer");
+        }
+        self.0
+    }
+}
+
 /// Options of [`Conv2d`] and [`Conv1d`] beyond the channel counts and kernel size; defaults
-/// are PyTorch's.
+/// are PyTorch's. Sizes are per axis ([`Size2`]); the `with_*` methods take a `usize` or a
+/// `(h, w)` tuple as PyTorch does:
+///
+/// ```
+/// use wengert_nn::prelude::*;
+/// let cfg = ConvConfig::default().with_stride((1, 2)).with_padding(1);
+/// assert_eq!((cfg.stride, cfg.padding), (Size2(1, 2), Size2(1, 1)));
+/// let conv = Conv2d::<f32>::with_config(3, 4, (3, 5), cfg);       // nn.Conv2d(3, 4, (3, 5), stride=(1, 2), padding=1)
+/// assert_eq!(conv.weight.value().dims(), &[4, 3, 3, 5]);
+/// let tape = Tape::new();
+/// assert_eq!(conv.forward(tape.constant(Tensor::zeros([1, 3, 8, 9]))).shape().dims(), &[1, 4, 8, 4]);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ConvConfig {
     /// stride (default 1)
-    pub stride: usize,
+    pub stride: Size2,
     /// zero padding on each side (default 0)
-    pub padding: usize,
+    pub padding: Size2,
     /// kernel tap spacing (default 1)
-    pub dilation: usize,
+    pub dilation: Size2,
     /// channel groups (default 1)
     pub groups: usize,
     /// add a bias (default `true`)
@@ -27,7 +78,22 @@ pub struct ConvConfig {
 
 impl Default for ConvConfig {
     fn default() -> Self {
-        ConvConfig { stride: 1, padding: 0, dilation: 1, groups: 1, bias: true, weight_init: Init::PYTORCH_DEFAULT }
+        ConvConfig { stride: Size2(1, 1), padding: Size2(0, 0), dilation: Size2(1, 1), groups: 1, bias: true, weight_init: Init::PYTORCH_DEFAULT }
+    }
+}
+
+impl ConvConfig {
+    /// With this stride.
+    pub fn with_stride(self, stride: impl Into<Size2>) -> Self {
+        ConvConfig { stride: stride.into(), ..self }
+    }
+    /// With this zero padding on each side.
+    pub fn with_padding(self, padding: impl Into<Size2>) -> Self {
+        ConvConfig { padding: padding.into(), ..self }
+    }
+    /// With this dilation.
+    pub fn with_dilation(self, dilation: impl Into<Size2>) -> Self {
+        ConvConfig { dilation: dilation.into(), ..self }
     }
 }
 
@@ -47,7 +113,8 @@ fn check_groups(layer: &str, cin: usize, cout: usize, groups: usize) {
 }
 
 
-/// 2-D convolution: `[N, C_in, H, W]` -> `[N, C_out, OH, OW]`, weight `[C_out, C_in/groups, k, k]`.
+/// 2-D convolution: `[N, C_in, H, W]` -> `[N, C_out, OH, OW]`, weight
+/// `[C_out, C_in/groups, kh, kw]`; the kernel is `k` (square) or `(kh, kw)`.
 ///
 /// ```
 /// use wengert_nn::prelude::*;
@@ -65,22 +132,19 @@ pub struct Conv2d<T: Float = f32> {
 }
 
 impl<T: Float> Conv2d<T> {
-    /// A `k x k` convolution with default options, initialised from the per-thread generator.
-    pub fn new(in_channels: usize, out_channels: usize, kernel: usize) -> Self {
+    /// A `k x k` (or `kh x kw`) convolution with default options, initialised from the
+    /// per-thread generator.
+    pub fn new(in_channels: usize, out_channels: usize, kernel: impl Into<Size2>) -> Self {
         Self::with_config(in_channels, out_channels, kernel, ConvConfig::default())
     }
 
     /// With explicit options.
     #[track_caller]
-    pub fn with_config(in_channels: usize, out_channels: usize, kernel: usize, cfg: ConvConfig) -> Self {
+    pub fn with_config(in_channels: usize, out_channels: usize, kernel: impl Into<Size2>, cfg: ConvConfig) -> Self {
         check_groups("Conv2d", in_channels, out_channels, cfg.groups);
-        let (weight, bias) = with_rng(|rng| make_params(&[out_channels, in_channels / cfg.groups, kernel, kernel], out_channels, &cfg, rng));
-        let opts = Conv2dOptions {
-            stride: (cfg.stride, cfg.stride),
-            padding: (cfg.padding, cfg.padding),
-            dilation: (cfg.dilation, cfg.dilation),
-            groups: cfg.groups,
-        };
+        let Size2(kh, kw) = kernel.into();
+        let (weight, bias) = with_rng(|rng| make_params(&[out_channels, in_channels / cfg.groups, kh, kw], out_channels, &cfg, rng));
+        let opts = Conv2dOptions { stride: cfg.stride.into(), padding: cfg.padding.into(), dilation: cfg.dilation.into(), groups: cfg.groups };
         Conv2d { weight, bias, opts }
     }
 }
@@ -100,7 +164,8 @@ pub struct Conv1d<T: Float = f32> {
     pub weight: Param<T>,
     /// `[C_out]`
     pub bias: Option<Param<T>>,
-    cfg: ConvConfig,
+    /// (stride, padding, dilation, groups)
+    opts: (usize, usize, usize, usize),
 }
 
 impl<T: Float> Conv1d<T> {
@@ -109,12 +174,13 @@ impl<T: Float> Conv1d<T> {
         Self::with_config(in_channels, out_channels, kernel, ConvConfig::default())
     }
 
-    /// With explicit options.
+    /// With explicit options (each size one number: a `(h, w)` pair of two sizes panics).
     #[track_caller]
     pub fn with_config(in_channels: usize, out_channels: usize, kernel: usize, cfg: ConvConfig) -> Self {
         check_groups("Conv1d", in_channels, out_channels, cfg.groups);
+        let opts = (cfg.stride.one("Conv1d", "stride"), cfg.padding.one("Conv1d", "padding"), cfg.dilation.one("Conv1d", "dilation"), cfg.groups);
         let (weight, bias) = with_rng(|rng| make_params(&[out_channels, in_channels / cfg.groups, kernel], out_channels, &cfg, rng));
-        Conv1d { weight, bias, cfg }
+        Conv1d { weight, bias, opts }
     }
 }
 
@@ -122,8 +188,8 @@ impl<T: Float> Module<T> for Conv1d<T> {
     #[track_caller]
     fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
         let tape = x.tape();
-        let c = &self.cfg;
-        x.conv1d(tape.param(&self.weight), self.bias.as_ref().map(|b| tape.param(b)), c.stride, c.padding, c.dilation, c.groups)
+        let (stride, padding, dilation, groups) = self.opts;
+        x.conv1d(tape.param(&self.weight), self.bias.as_ref().map(|b| tape.param(b)), stride, padding, dilation, groups)
     }
     visit_weight_bias!();
 }
@@ -132,13 +198,13 @@ impl<T: Float> Module<T> for Conv1d<T> {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ConvTransposeConfig {
     /// stride (default 1)
-    pub stride: usize,
+    pub stride: Size2,
     /// padding removed from each side of the output (default 0)
-    pub padding: usize,
+    pub padding: Size2,
     /// extra size on the far side of the output, smaller than the stride (default 0)
-    pub output_padding: usize,
+    pub output_padding: Size2,
     /// kernel tap spacing (default 1)
-    pub dilation: usize,
+    pub dilation: Size2,
     /// channel groups (default 1)
     pub groups: usize,
     /// add a bias (default `true`)
@@ -147,13 +213,32 @@ pub struct ConvTransposeConfig {
 
 impl Default for ConvTransposeConfig {
     fn default() -> Self {
-        ConvTransposeConfig { stride: 1, padding: 0, output_padding: 0, dilation: 1, groups: 1, bias: true }
+        ConvTransposeConfig { stride: Size2(1, 1), padding: Size2(0, 0), output_padding: Size2(0, 0), dilation: Size2(1, 1), groups: 1, bias: true }
+    }
+}
+
+impl ConvTransposeConfig {
+    /// With this stride.
+    pub fn with_stride(self, stride: impl Into<Size2>) -> Self {
+        ConvTransposeConfig { stride: stride.into(), ..self }
+    }
+    /// With this padding.
+    pub fn with_padding(self, padding: impl Into<Size2>) -> Self {
+        ConvTransposeConfig { padding: padding.into(), ..self }
+    }
+    /// With this output padding.
+    pub fn with_output_padding(self, output_padding: impl Into<Size2>) -> Self {
+        ConvTransposeConfig { output_padding: output_padding.into(), ..self }
+    }
+    /// With this dilation.
+    pub fn with_dilation(self, dilation: impl Into<Size2>) -> Self {
+        ConvTransposeConfig { dilation: dilation.into(), ..self }
     }
 }
 
 /// Transposed 2-D convolution (learned upsampling): `[N, C_in, H, W]` -> `[N, C_out, OH, OW]`
-/// with OH = (H-1)·stride - 2·padding + dilation·(k-1) + output_padding + 1; weight
-/// `[C_in, C_out/groups, k, k]` as PyTorch's.
+/// with OH = (H-1)·stride - 2·padding + dilation·(kh-1) + output_padding + 1 (OW alike);
+/// weight `[C_in, C_out/groups, kh, kw]` as PyTorch's.
 pub struct ConvTranspose2d<T: Float = f32> {
     /// `[C_in, C_out/groups, kh, kw]`
     pub weight: Param<T>,
@@ -163,23 +248,24 @@ pub struct ConvTranspose2d<T: Float = f32> {
 }
 
 impl<T: Float> ConvTranspose2d<T> {
-    /// A `k x k` transposed convolution with default options.
-    pub fn new(in_channels: usize, out_channels: usize, kernel: usize) -> Self {
+    /// A `k x k` (or `kh x kw`) transposed convolution with default options.
+    pub fn new(in_channels: usize, out_channels: usize, kernel: impl Into<Size2>) -> Self {
         Self::with_config(in_channels, out_channels, kernel, ConvTransposeConfig::default())
     }
 
     /// With explicit options. Initialisation as PyTorch: U(-1/√fan, 1/√fan) with
     /// fan = (C_out/groups)·k² (PyTorch computes the fan from the weight's second dim).
     #[track_caller]
-    pub fn with_config(in_channels: usize, out_channels: usize, kernel: usize, cfg: ConvTransposeConfig) -> Self {
+    pub fn with_config(in_channels: usize, out_channels: usize, kernel: impl Into<Size2>, cfg: ConvTransposeConfig) -> Self {
         check_groups("ConvTranspose2d", in_channels, out_channels, cfg.groups);
         let conv_cfg = ConvConfig { bias: cfg.bias, ..Default::default() };
-        let (weight, bias) = with_rng(|rng| make_params(&[in_channels, out_channels / cfg.groups, kernel, kernel], out_channels, &conv_cfg, rng));
+        let Size2(kh, kw) = kernel.into();
+        let (weight, bias) = with_rng(|rng| make_params(&[in_channels, out_channels / cfg.groups, kh, kw], out_channels, &conv_cfg, rng));
         let opts = ConvTranspose2dOptions {
-            stride: (cfg.stride, cfg.stride),
-            padding: (cfg.padding, cfg.padding),
-            output_padding: (cfg.output_padding, cfg.output_padding),
-            dilation: (cfg.dilation, cfg.dilation),
+            stride: cfg.stride.into(),
+            padding: cfg.padding.into(),
+            output_padding: cfg.output_padding.into(),
+            dilation: cfg.dilation.into(),
             groups: cfg.groups,
         };
         ConvTranspose2d { weight, bias, opts }

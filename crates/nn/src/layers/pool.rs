@@ -2,6 +2,7 @@
 
 use wengert_core::{Float, Param, Var};
 
+use crate::layers::Size2;
 use crate::module::Module;
 
 macro_rules! no_params {
@@ -11,55 +12,82 @@ macro_rules! no_params {
     };
 }
 
-/// Max over `kernel x kernel` windows moved by `stride` (default: the kernel size), with
-/// `padding` (reads -∞) on each side: `[N, C, H, W]` -> `[N, C, OH, OW]`.
+/// Max over `kh x kw` windows moved by `stride` (default: the kernel size), with `padding`
+/// (reads -∞) on each side: `[N, C, H, W]` -> `[N, C, OH, OW]`. Sizes are a `usize` or a
+/// `(h, w)` pair, as PyTorch's.
+///
+/// ```
+/// use wengert_nn::prelude::*;
+/// let pool = MaxPool2d::new((2, 3)).with_stride((2, 1)).with_padding((0, 1)); // nn.MaxPool2d((2, 3), (2, 1), (0, 1))
+/// let tape = Tape::new();
+/// assert_eq!(Module::<f32>::forward(&pool, tape.constant(Tensor::zeros([1, 1, 4, 5]))).shape().dims(), &[1, 1, 2, 5]);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MaxPool2d {
     /// window size
-    pub kernel: usize,
+    pub kernel: Size2,
     /// step between windows
-    pub stride: usize,
-    /// padding on each side, at most kernel/2
-    pub padding: usize,
+    pub stride: Size2,
+    /// padding on each side, at most half the window
+    pub padding: Size2,
 }
 
 impl MaxPool2d {
-    /// Non-overlapping `kernel x kernel` windows (stride = kernel, as PyTorch's default).
-    pub fn new(kernel: usize) -> Self {
-        MaxPool2d { kernel, stride: kernel, padding: 0 }
+    /// Non-overlapping windows (stride = kernel, as PyTorch's default).
+    pub fn new(kernel: impl Into<Size2>) -> Self {
+        let kernel = kernel.into();
+        MaxPool2d { kernel, stride: kernel, padding: Size2(0, 0) }
+    }
+    /// With this stride.
+    pub fn with_stride(self, stride: impl Into<Size2>) -> Self {
+        MaxPool2d { stride: stride.into(), ..self }
+    }
+    /// With this padding.
+    pub fn with_padding(self, padding: impl Into<Size2>) -> Self {
+        MaxPool2d { padding: padding.into(), ..self }
     }
 }
 
 impl<T: Float> Module<T> for MaxPool2d {
     #[track_caller]
     fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
-        x.max_pool2d((self.kernel, self.kernel), (self.stride, self.stride), (self.padding, self.padding))
+        x.max_pool2d(self.kernel.into(), self.stride.into(), self.padding.into())
     }
     no_params!();
 }
 
-/// Mean over `kernel x kernel` windows (zero padding counted, as PyTorch's default).
+/// Mean over `kh x kw` windows (zero padding counted, as PyTorch's default); sizes as
+/// [`MaxPool2d`]'s.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AvgPool2d {
     /// window size
-    pub kernel: usize,
+    pub kernel: Size2,
     /// step between windows
-    pub stride: usize,
-    /// zero padding on each side, at most kernel/2
-    pub padding: usize,
+    pub stride: Size2,
+    /// zero padding on each side, at most half the window
+    pub padding: Size2,
 }
 
 impl AvgPool2d {
-    /// Non-overlapping `kernel x kernel` windows.
-    pub fn new(kernel: usize) -> Self {
-        AvgPool2d { kernel, stride: kernel, padding: 0 }
+    /// Non-overlapping windows (stride = kernel).
+    pub fn new(kernel: impl Into<Size2>) -> Self {
+        let kernel = kernel.into();
+        AvgPool2d { kernel, stride: kernel, padding: Size2(0, 0) }
+    }
+    /// With this stride.
+    pub fn with_stride(self, stride: impl Into<Size2>) -> Self {
+        AvgPool2d { stride: stride.into(), ..self }
+    }
+    /// With this padding.
+    pub fn with_padding(self, padding: impl Into<Size2>) -> Self {
+        AvgPool2d { padding: padding.into(), ..self }
     }
 }
 
 impl<T: Float> Module<T> for AvgPool2d {
     #[track_caller]
     fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
-        x.avg_pool2d((self.kernel, self.kernel), (self.stride, self.stride), (self.padding, self.padding))
+        x.avg_pool2d(self.kernel.into(), self.stride.into(), self.padding.into())
     }
     no_params!();
 }
