@@ -120,12 +120,12 @@ proptest! {
         let input = x.dims()[2];
         let state = given.then_some((&h0, &c0));
         for nonlinearity in [Nonlinearity::Tanh, Nonlinearity::Relu] {
-            let rc = RnnConfig { num_layers: layers, bias: true, nonlinearity };
+            let rc = RnnConfig { num_layers: layers, bias: true, nonlinearity, ..Default::default() };
             check_params(&mut Rnn::<f64>::with_config(input, hidden, rc, &mut rng(seed)), &x, state)?;
         }
-        let lc = LstmConfig { num_layers: layers, bias: seed % 3 != 0 };
+        let lc = LstmConfig { num_layers: layers, bias: seed % 3 != 0, ..Default::default() };
         check_params(&mut Lstm::<f64>::with_config(input, hidden, lc, &mut rng(seed)), &x, state)?;
-        let gc = GruConfig { num_layers: layers, bias: seed % 3 != 1 };
+        let gc = GruConfig { num_layers: layers, bias: seed % 3 != 1, ..Default::default() };
         check_params(&mut Gru::<f64>::with_config(input, hidden, gc, &mut rng(seed)), &x, state)?;
     }
 
@@ -133,14 +133,115 @@ proptest! {
     fn input_and_state_gradients_match_finite_differences((x, h0, c0, hidden, layers, _given, seed) in problem()) {
         let input = x.dims()[2];
         for nonlinearity in [Nonlinearity::Tanh, Nonlinearity::Relu] {
-            let rc = RnnConfig { num_layers: layers, bias: true, nonlinearity };
+            let rc = RnnConfig { num_layers: layers, bias: true, nonlinearity, ..Default::default() };
             check_inputs(&Rnn::<f64>::with_config(input, hidden, rc, &mut rng(seed)), &x, &h0, &c0)?;
         }
-        let lc = LstmConfig { num_layers: layers, bias: true };
+        let lc = LstmConfig { num_layers: layers, ..Default::default() };
         check_inputs(&Lstm::<f64>::with_config(input, hidden, lc, &mut rng(seed)), &x, &h0, &c0)?;
-        let gc = GruConfig { num_layers: layers, bias: true };
+        let gc = GruConfig { num_layers: layers, ..Default::default() };
         check_inputs(&Gru::<f64>::with_config(input, hidden, gc, &mut rng(seed)), &x, &h0, &c0)?;
     }
+}
+
+/// A random bidirectional problem: input `[b, s, i]`, states `[2L, b, H]`.
+fn bidirectional_problem() -> impl Strategy<Value = (Tensor<f64>, Tensor<f64>, Tensor<f64>, usize, usize, u64)> {
+    (1usize..3, 1usize..4, 1usize..3, 1usize..3, 1usize..=2, 0u64..1000).prop_flat_map(|(b, s, i, h, l, seed)| {
+        (tensor_of(vec![b, s, i], -1.5, 1.5), tensor_of(vec![2 * l, b, h], -1.0, 1.0), tensor_of(vec![2 * l, b, h], -1.0, 1.0), Just(h), Just(l), Just(seed))
+    })
+}
+
+proptest! {
+    #![proptest_config(cfg(16))]
+
+    /// Bidirectional stacks (PyTorch's `bidirectional=True`), 1 and 2 layers: every parameter
+    /// (the `_reverse` sets too) and the input and state gradients.
+    #[test]
+    fn bidirectional_gradients_match_finite_differences((x, h0, c0, hidden, layers, seed) in bidirectional_problem()) {
+        let input = x.dims()[2];
+        let rc = RnnConfig { num_layers: layers, bidirectional: true, ..Default::default() };
+        let mut rnn = Rnn::<f64>::with_config(input, hidden, rc, &mut rng(seed));
+        check_params(&mut rnn, &x, Some((&h0, &c0)))?;
+        check_inputs(&rnn, &x, &h0, &c0)?;
+        let lc = LstmConfig { num_layers: layers, bidirectional: true, ..Default::default() };
+        let mut lstm = Lstm::<f64>::with_config(input, hidden, lc, &mut rng(seed));
+        check_params(&mut lstm, &x, Some((&h0, &c0)))?;
+        check_inputs(&lstm, &x, &h0, &c0)?;
+        let gc = GruConfig { num_layers: layers, bidirectional: true, ..Default::default() };
+        let mut gru = Gru::<f64>::with_config(input, hidden, gc, &mut rng(seed));
+        check_params(&mut gru, &x, None)?;
+        check_inputs(&gru, &x, &h0, &c0)?;
+    }
+}
+
+/// The reverse direction is the forward recurrence run on the time-reversed sequence: a
+/// one-layer bidirectional LSTM's second half equals a plain LSTM holding its `_reverse`
+/// weights on the flipped input, flipped back; the first half equals one holding the forward
+/// weights; `h_n` is [forward final, reverse final]. Names and shapes are PyTorch's.
+#[test]
+fn bidirectional_is_forward_and_time_reversed_runs_side_by_side() {
+    let (b, s, i, h) = (2, 4, 3, 5);
+    let bi = Lstm::<f64>::with_config(i, h, LstmConfig { num_layers: 2, bidirectional: true, ..Default::default() }, &mut rng(8));
+    assert!(bi.bidirectional() && bi.num_layers() == 2);
+    let names: Vec<(String, Vec<usize>)> = bi.named_params().into_iter().map(|(n, p)| (n, p.value().dims().to_vec())).collect();
+    let want = [
+        ("weight_ih_l0", vec![20, 3]), ("weight_hh_l0", vec![20, 5]), ("bias_ih_l0", vec![20]), ("bias_hh_l0", vec![20]),
+        ("weight_ih_l0_reverse", vec![20, 3]), ("weight_hh_l0_reverse", vec![20, 5]), ("bias_ih_l0_reverse", vec![20]), ("bias_hh_l0_reverse", vec![20]),
+        ("weight_ih_l1", vec![20, 10]), ("weight_hh_l1", vec![20, 5]), ("bias_ih_l1", vec![20]), ("bias_hh_l1", vec![20]),
+        ("weight_ih_l1_reverse", vec![20, 10]), ("weight_hh_l1_reverse", vec![20, 5]), ("bias_ih_l1_reverse", vec![20]), ("bias_hh_l1_reverse", vec![20]),
+    ];
+    assert_eq!(names, want.iter().map(|(n, d)| (n.to_string(), d.clone())).collect::<Vec<_>>());
+
+    let one = Lstm::<f64>::with_config(i, h, LstmConfig { bidirectional: true, ..Default::default() }, &mut rng(9));
+    let copy = |set: usize| {
+        let mut m = Lstm::<f64>::new(i, h);
+        let (dst, src) = (&mut m.layers[0], &one.layers[set]);
+        dst.weight_ih.set(src.weight_ih.value().clone()).unwrap();
+        dst.weight_hh.set(src.weight_hh.value().clone()).unwrap();
+        dst.bias_ih.as_mut().unwrap().set(src.bias_ih.as_ref().unwrap().value().clone()).unwrap();
+        dst.bias_hh.as_mut().unwrap().set(src.bias_hh.as_ref().unwrap().value().clone()).unwrap();
+        m
+    };
+    let (fwd, rev) = (copy(0), copy(1));
+    let x = Tensor::from_fn([b, s, i], |ix| ((ix[0] * 7 + ix[1] * 3 + ix[2]) % 5) as f64 / 4.0 - 0.5);
+    let flip = |t: &Tensor<f64>| Tensor::from_fn(t.dims().to_vec(), |ix| t.get(&[ix[0], s - 1 - ix[1], ix[2]]));
+    let tape = Tape::new();
+    let (out, (h_n, _)) = one.forward_seq(tape.constant(x.clone()), None);
+    assert_eq!(out.shape().dims(), &[b, s, 2 * h]);
+    assert_eq!(h_n.shape().dims(), &[2, b, h]);
+    let (f_out, (f_h, _)) = fwd.forward_seq(tape.constant(x.clone()), None);
+    let (r_out, (r_h, _)) = rev.forward_seq(tape.constant(flip(&x)), None);
+    let out = out.value();
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+    for (bi_, t, u) in (0..b).flat_map(|bb| (0..s).flat_map(move |t| (0..h).map(move |u| (bb, t, u)))) {
+        assert!(close(out.get(&[bi_, t, u]), f_out.value().get(&[bi_, t, u])), "forward half at {bi_}, {t}, {u}");
+        assert!(close(out.get(&[bi_, t, h + u]), flip(&r_out.value()).get(&[bi_, t, u])), "reverse half at {bi_}, {t}, {u}");
+    }
+    let h_n = h_n.value();
+    for (bb, u) in (0..b).flat_map(|bb| (0..h).map(move |u| (bb, u))) {
+        assert!(close(h_n.get(&[0, bb, u]), f_h.value().get(&[0, bb, u])) && close(h_n.get(&[1, bb, u]), r_h.value().get(&[0, bb, u])));
+    }
+}
+
+/// Dropout between layers acts in training only, on every layer's output but the last.
+#[test]
+fn dropout_between_layers_only_in_training() {
+    let x = Tensor::from_fn([4, 6, 3], |ix| ((ix[0] + 2 * ix[1] + 3 * ix[2]) % 7) as f64 / 3.0 - 1.0);
+    let mut gru = Gru::<f64>::with_config(3, 8, GruConfig { num_layers: 2, dropout: 0.5, ..Default::default() }, &mut rng(10));
+    let mut plain = Gru::<f64>::with_config(3, 8, GruConfig { num_layers: 2, ..Default::default() }, &mut rng(10));
+    for (a, b) in plain.named_params_mut().into_iter().zip(gru.named_params()) {
+        a.1.set(b.1.value().clone()).unwrap();
+    }
+    let run = |m: &Gru<f64>| {
+        let tape = Tape::new();
+        m.forward(tape.constant(x.clone())).value()
+    };
+    assert_ne!(run(&gru), run(&plain), "training: the second layer reads dropped outputs");
+    gru.eval();
+    plain.eval();
+    assert_eq!(run(&gru), run(&plain), "eval: no dropout");
+    // one layer: nothing between layers to drop
+    let single = Gru::<f64>::with_config(3, 8, GruConfig { dropout: 0.5, ..Default::default() }, &mut rng(11));
+    assert_eq!(run(&single), run(&single));
 }
 
 /// Sets a 1-input, 1-unit layer's four parameters (`weight_ih`, `weight_hh`, `bias_ih`,
@@ -249,7 +350,7 @@ fn output_shapes_and_pytorch_names() {
         ("bias_hh_l1", vec![4 * h]),
     ];
     assert_eq!(names, want.map(|(n, d)| (n.to_string(), d)));
-    let gru = Gru::<f32>::with_config(i, h, GruConfig { num_layers: 2, bias: false }, &mut rng(2));
+    let gru = Gru::<f32>::with_config(i, h, GruConfig { num_layers: 2, bias: false, ..Default::default() }, &mut rng(2));
     let names: Vec<_> = gru.named_params().into_iter().map(|(n, p)| (n, p.value().dims()[0])).collect();
     assert_eq!(names, [("weight_ih_l0", 3 * h), ("weight_hh_l0", 3 * h), ("weight_ih_l1", 3 * h), ("weight_hh_l1", 3 * h)].map(|(n, d)| (n.to_string(), d)));
     assert_eq!(Rnn::<f32>::new(i, h).num_params(), h * i + h * h + 2 * h);
@@ -264,7 +365,7 @@ fn output_shapes_and_pytorch_names() {
     assert_eq!(names[7], "1.bias_hh_l0");
 
     // initialisation: U(-1/√H, 1/√H) for every weight and bias
-    let big = Lstm::<f64>::with_config(2, 25, LstmConfig { num_layers: 2, bias: true }, &mut rng(4));
+    let big = Lstm::<f64>::with_config(2, 25, LstmConfig { num_layers: 2, ..Default::default() }, &mut rng(4));
     for (name, p) in big.named_params() {
         let max = p.value().as_slice().iter().fold(0.0f64, |m, v| m.max(v.abs()));
         assert!(max <= 0.2 && max > 0.15, "{name}: max |w| {max}");

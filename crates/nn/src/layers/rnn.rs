@@ -12,8 +12,18 @@
 //! | [`Rnn`] | 1 | `nn.RNN(batch_first=True)` |
 //! | [`Lstm`] | 4: i, f, g, o | `nn.LSTM(batch_first=True)` |
 //! | [`Gru`] | 3: r, z, n | `nn.GRU(batch_first=True)` |
+//!
+//! With `bidirectional` (PyTorch's option of the same name) each layer also runs in reverse
+//! time with weights of its own (`weight_ih_l{k}_reverse`, ...): outputs are `[batch, seq, 2H]`
+//! (the forward states, then the reverse ones) and states `[num_layers·2, batch, H]` (layer 0
+//! forward, layer 0 reverse, layer 1 forward, ...); layers above the first read `2H` features.
+//! Below, `D` is 2 for a bidirectional stack and 1 otherwise. `dropout` zeroes each layer's
+//! outputs but the last with that probability, in training mode only.
 
-use rand::Rng;
+use std::cell::RefCell;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use wengert_core::{Float, Param, Tensor, Transpose, Var};
 
 use crate::init::{with_rng, Init};
@@ -39,7 +49,7 @@ impl Nonlinearity {
 }
 
 /// Options for [`Rnn`], defaults as PyTorch's `nn.RNN`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RnnConfig {
     /// Stacked layers; layer `k > 0` reads the hidden states of layer `k - 1` (default 1).
     pub num_layers: usize,
@@ -47,41 +57,53 @@ pub struct RnnConfig {
     pub bias: bool,
     /// The activation (default [`Nonlinearity::Tanh`]).
     pub nonlinearity: Nonlinearity,
+    /// A second, reverse-time direction per layer, outputs concatenated (default `false`).
+    pub bidirectional: bool,
+    /// Dropout on each layer's outputs except the last, in training, in `[0, 1)` (default 0).
+    pub dropout: f64,
 }
 
 impl Default for RnnConfig {
     fn default() -> Self {
-        RnnConfig { num_layers: 1, bias: true, nonlinearity: Nonlinearity::Tanh }
+        RnnConfig { num_layers: 1, bias: true, nonlinearity: Nonlinearity::Tanh, bidirectional: false, dropout: 0.0 }
     }
 }
 
 /// Options for [`Lstm`], defaults as PyTorch's `nn.LSTM`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LstmConfig {
     /// Stacked layers (default 1).
     pub num_layers: usize,
     /// Use the biases `b_ih` and `b_hh` (default `true`).
     pub bias: bool,
+    /// A second, reverse-time direction per layer, outputs concatenated (default `false`).
+    pub bidirectional: bool,
+    /// Dropout on each layer's outputs except the last, in training, in `[0, 1)` (default 0).
+    pub dropout: f64,
 }
 
 impl Default for LstmConfig {
     fn default() -> Self {
-        LstmConfig { num_layers: 1, bias: true }
+        LstmConfig { num_layers: 1, bias: true, bidirectional: false, dropout: 0.0 }
     }
 }
 
 /// Options for [`Gru`], defaults as PyTorch's `nn.GRU`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GruConfig {
     /// Stacked layers (default 1).
     pub num_layers: usize,
     /// Use the biases `b_ih` and `b_hh` (default `true`).
     pub bias: bool,
+    /// A second, reverse-time direction per layer, outputs concatenated (default `false`).
+    pub bidirectional: bool,
+    /// Dropout on each layer's outputs except the last, in training, in `[0, 1)` (default 0).
+    pub dropout: f64,
 }
 
 impl Default for GruConfig {
     fn default() -> Self {
-        GruConfig { num_layers: 1, bias: true }
+        GruConfig { num_layers: 1, bias: true, bidirectional: false, dropout: 0.0 }
     }
 }
 
@@ -112,7 +134,8 @@ impl<T: Float> RecurrentWeights<T> {
         RecurrentWeights { weight_ih, weight_hh, bias_ih, bias_hh }
     }
 
-    fn visit<'a>(&'a self, prefix: &str, k: usize, f: &mut dyn FnMut(String, &'a Param<T>)) {
+    /// `k` is `"{layer}"` or `"{layer}_reverse"`, as PyTorch's suffixes.
+    fn visit<'a>(&'a self, prefix: &str, k: &str, f: &mut dyn FnMut(String, &'a Param<T>)) {
         f(format!("{prefix}weight_ih_l{k}"), &self.weight_ih);
         f(format!("{prefix}weight_hh_l{k}"), &self.weight_hh);
         if let Some(b) = &self.bias_ih {
@@ -123,7 +146,7 @@ impl<T: Float> RecurrentWeights<T> {
         }
     }
 
-    fn visit_mut<'a>(&'a mut self, prefix: &str, k: usize, f: &mut dyn FnMut(String, &'a mut Param<T>)) {
+    fn visit_mut<'a>(&'a mut self, prefix: &str, k: &str, f: &mut dyn FnMut(String, &'a mut Param<T>)) {
         f(format!("{prefix}weight_ih_l{k}"), &mut self.weight_ih);
         f(format!("{prefix}weight_hh_l{k}"), &mut self.weight_hh);
         if let Some(b) = &mut self.bias_ih {
@@ -161,17 +184,44 @@ impl Cell {
     }
 }
 
-/// Builds `num_layers` layers of `cell`, panicking (as PyTorch raises) on a zero size.
+/// Directions and inter-layer dropout of a stack (PyTorch's `bidirectional`, `dropout`).
+struct StackOptions {
+    /// 1, or 2 when bidirectional
+    directions: usize,
+    dropout: f64,
+    /// draws the dropout masks (seeded from the constructor's generator)
+    rng: RefCell<StdRng>,
+    training: bool,
+}
+
+impl StackOptions {
+    #[track_caller]
+    fn new(cell: Cell, bidirectional: bool, dropout: f64, rng: &mut impl Rng) -> Self {
+        if !(0.0..1.0).contains(&dropout) {
+            panic!("wengert: {}: dropout must be in [0, 1), got {dropout}", cell.name());
+        }
+        StackOptions { directions: if bidirectional { 2 } else { 1 }, dropout, rng: RefCell::new(StdRng::seed_from_u64(rng.gen())), training: true }
+    }
+
+    /// The dropout between layers, when it applies (training, p > 0).
+    fn active_dropout(&self) -> Option<(f64, &RefCell<StdRng>)> {
+        (self.training && self.dropout > 0.0).then_some((self.dropout, &self.rng))
+    }
+}
+
+/// Builds `num_layers` layers of `cell`, each with `directions` weight sets (layer k direction
+/// d at index k·directions + d; above layer 0 the input is the directions' outputs side by
+/// side), panicking (as PyTorch raises) on a zero size.
 #[track_caller]
-fn build<T: Float>(cell: Cell, input: usize, hidden: usize, num_layers: usize, bias: bool, rng: &mut impl Rng) -> Vec<RecurrentWeights<T>> {
+fn build<T: Float>(cell: Cell, input: usize, hidden: usize, num_layers: usize, directions: usize, bias: bool, rng: &mut impl Rng) -> Vec<RecurrentWeights<T>> {
     if hidden == 0 || num_layers == 0 {
         panic!(
             "wengert: {}(input {input}, hidden {hidden}): hidden_size and num_layers must be at least 1 (got num_layers {num_layers})",
             cell.name()
         );
     }
-    (0..num_layers)
-        .map(|k| RecurrentWeights::new(cell.gates(), if k == 0 { input } else { hidden }, hidden, bias, rng))
+    (0..num_layers * directions)
+        .map(|i| RecurrentWeights::new(cell.gates(), if i < directions { input } else { directions * hidden }, hidden, bias, rng))
         .collect()
 }
 
@@ -182,12 +232,15 @@ fn sizes<T: Float>(cell: Cell, layers: &[RecurrentWeights<T>]) -> (usize, usize)
 }
 
 /// Runs a stack over `x [batch, seq, in]` from the initial states `h0` (and `c0` for the LSTM),
-/// each `[num_layers, batch, H]` (zeros when `None`). Returns the last layer's hidden states
-/// `[batch, seq, H]`, `h_n [num_layers, batch, H]` and, for the LSTM, `c_n`.
+/// each `[num_layers·D, batch, H]` (zeros when `None`; D = 2 directions when bidirectional).
+/// Returns the last layer's hidden states `[batch, seq, D·H]` (the reverse direction's in the
+/// second half), `h_n [num_layers·D, batch, H]` and, for the LSTM, `c_n`, in PyTorch's order
+/// (layer 0 forward, layer 0 reverse, layer 1 forward, ...).
 #[track_caller]
 fn run<'t, T: Float>(
     cell: Cell,
     layers: &[RecurrentWeights<T>],
+    opts: &StackOptions,
     x: Var<'t, T>,
     h0: Option<Var<'t, T>>,
     c0: Option<Var<'t, T>>,
@@ -202,12 +255,14 @@ fn run<'t, T: Float>(
     if s == 0 {
         panic!("{}: input of shape {shape} has no time steps", name());
     }
-    let num_layers = layers.len();
+    let dirs = opts.directions;
+    let (num_layers, states) = (layers.len() / dirs, layers.len());
     for (what, state) in [("h0", h0), ("c0", c0)] {
         if let Some(v) = state {
             let got = v.shape();
-            if got.dims() != [num_layers, b, hs] {
-                panic!("{}: {what} of shape {got} must be [num_layers, batch, hidden] = [{num_layers}, {b}, {hs}]", name());
+            if got.dims() != [states, b, hs] {
+                let rows = if dirs == 2 { "num_layers·2" } else { "num_layers" };
+                panic!("{}: {what} of shape {got} must be [{rows}, batch, hidden] = [{states}, {b}, {hs}]", name());
             }
         }
     }
@@ -221,54 +276,75 @@ fn run<'t, T: Float>(
     // Time-major rows: row t·b + j of `input` is sample j at step t, so a step is a
     // contiguous block of rows.
     let mut input = x.permute(&[1, 0, 2]).reshape([s * b, input_size]);
-    let (mut h_n, mut c_n) = (Vec::with_capacity(num_layers), Vec::with_capacity(num_layers));
+    let (mut h_n, mut c_n) = (Vec::with_capacity(states), Vec::with_capacity(states));
     let mut output = None;
-    for (k, layer) in layers.iter().enumerate() {
-        let w_ih = tape.param(&layer.weight_ih);
-        let w_hh = tape.param(&layer.weight_hh);
-        let b_ih = layer.bias_ih.as_ref().map(|p| tape.param(p));
-        let b_hh = layer.bias_hh.as_ref().map(|p| tape.param(p));
-        // x·W_ihᵀ for all steps at once, plus the biases that sit outside the cell's products
-        // (both for RNN and LSTM; only b_ih for the GRU, whose b_hn is scaled by r).
-        let xw = input.matmul_t(w_ih, Transpose::NT);
-        let outside = match cell {
-            Cell::Gru => b_ih,
-            _ => [b_ih, b_hh].into_iter().flatten().reduce(|a, c| a + c),
-        };
-        let xw = outside.map_or(xw, |bias| xw + bias);
+    for k in 0..num_layers {
+        let mut per_direction: Vec<Vec<Var<'t, T>>> = Vec::with_capacity(dirs);
+        for d in 0..dirs {
+            let index = k * dirs + d;
+            let layer = &layers[index];
+            let w_ih = tape.param(&layer.weight_ih);
+            let w_hh = tape.param(&layer.weight_hh);
+            let b_ih = layer.bias_ih.as_ref().map(|p| tape.param(p));
+            let b_hh = layer.bias_hh.as_ref().map(|p| tape.param(p));
+            // x·W_ihᵀ for all steps at once, plus the biases that sit outside the cell's products
+            // (both for RNN and LSTM; only b_ih for the GRU, whose b_hn is scaled by r).
+            let xw = input.matmul_t(w_ih, Transpose::NT);
+            let outside = match cell {
+                Cell::Gru => b_ih,
+                _ => [b_ih, b_hh].into_iter().flatten().reduce(|a, c| a + c),
+            };
+            let xw = outside.map_or(xw, |bias| xw + bias);
 
-        let mut h = initial(h0, k);
-        let mut c = initial(c0, k);
-        let mut steps = Vec::with_capacity(s);
-        for t in 0..s {
-            let xt = xw.narrow(0, t * b, b); // [b, G·H]
-            let hw = h.matmul_t(w_hh, Transpose::NT); // [b, G·H]
-            match cell {
-                Cell::Rnn(act) => h = act.apply(xt + hw),
-                Cell::Lstm => {
-                    let pre = xt + hw;
-                    let gate = |g: usize| pre.narrow(1, g * hs, hs);
-                    let (i, f, g, o) = (gate(0).sigmoid(), gate(1).sigmoid(), gate(2).tanh(), gate(3).sigmoid());
-                    c = f * c + i * g;
-                    h = o * c.tanh();
+            let mut h = initial(h0, index);
+            let mut c = initial(c0, index);
+            let mut steps = Vec::with_capacity(s);
+            // the reverse direction reads the steps last to first
+            let order: Box<dyn Iterator<Item = usize>> = if d == 0 { Box::new(0..s) } else { Box::new((0..s).rev()) };
+            for t in order {
+                let xt = xw.narrow(0, t * b, b); // [b, G·H]
+                let hw = h.matmul_t(w_hh, Transpose::NT); // [b, G·H]
+                match cell {
+                    Cell::Rnn(act) => h = act.apply(xt + hw),
+                    Cell::Lstm => {
+                        let pre = xt + hw;
+                        let gate = |g: usize| pre.narrow(1, g * hs, hs);
+                        let (i, f, g, o) = (gate(0).sigmoid(), gate(1).sigmoid(), gate(2).tanh(), gate(3).sigmoid());
+                        c = f * c + i * g;
+                        h = o * c.tanh();
+                    }
+                    Cell::Gru => {
+                        let hw = b_hh.map_or(hw, |bias| hw + bias);
+                        let rz = (xt.narrow(1, 0, 2 * hs) + hw.narrow(1, 0, 2 * hs)).sigmoid();
+                        let (r, z) = (rz.narrow(1, 0, hs), rz.narrow(1, hs, hs));
+                        let n = (xt.narrow(1, 2 * hs, hs) + r * hw.narrow(1, 2 * hs, hs)).tanh();
+                        // (1 - z)·n + z·h, written with one product fewer
+                        h = n + z * (h - n);
+                    }
                 }
-                Cell::Gru => {
-                    let hw = b_hh.map_or(hw, |bias| hw + bias);
-                    let rz = (xt.narrow(1, 0, 2 * hs) + hw.narrow(1, 0, 2 * hs)).sigmoid();
-                    let (r, z) = (rz.narrow(1, 0, hs), rz.narrow(1, hs, hs));
-                    let n = (xt.narrow(1, 2 * hs, hs) + r * hw.narrow(1, 2 * hs, hs)).tanh();
-                    // (1 - z)·n + z·h, written with one product fewer
-                    h = n + z * (h - n);
-                }
+                steps.push(h);
             }
-            steps.push(h);
+            if d == 1 {
+                steps.reverse(); // back in time order
+            }
+            h_n.push(h);
+            c_n.push(c);
+            per_direction.push(steps);
         }
-        h_n.push(h);
-        c_n.push(c);
-        if k + 1 < num_layers {
-            input = Var::concat(&steps, 0); // [s·b, H], time-major again
+        // step t of the layer's output: the directions' states side by side, [b, D·H]
+        let steps: Vec<Var<'t, T>> = if dirs == 1 {
+            per_direction.remove(0)
         } else {
-            output = Some(Var::stack(&steps, 1)); // [b, s, H]
+            (0..s).map(|t| Var::concat(&[per_direction[0][t], per_direction[1][t]], 1)).collect()
+        };
+        if k + 1 < num_layers {
+            input = Var::concat(&steps, 0); // [s·b, D·H], time-major again
+            if let Some((p, rng)) = opts.active_dropout() {
+                let mask = crate::layers::dropout::dropout_mask(&input.shape(), p, &mut rng.borrow_mut());
+                input = input * tape.constant(mask);
+            }
+        } else {
+            output = Some(Var::stack(&steps, 1)); // [b, s, D·H]
         }
     }
     let output = output.expect("a stack has at least one layer");
@@ -276,15 +352,25 @@ fn run<'t, T: Float>(
     (output, Var::stack(&h_n, 0), c_n)
 }
 
-fn visit_layers<'a, T: Float>(layers: &'a [RecurrentWeights<T>], prefix: &str, f: &mut dyn FnMut(String, &'a Param<T>)) {
-    for (k, l) in layers.iter().enumerate() {
-        l.visit(prefix, k, f);
+/// PyTorch's suffix of weight set `i`: `"{layer}"`, or `"{layer}_reverse"` for the reverse direction.
+fn suffix(i: usize, directions: usize) -> String {
+    let k = i / directions;
+    if i % directions == 1 {
+        format!("{k}_reverse")
+    } else {
+        k.to_string()
     }
 }
 
-fn visit_layers_mut<'a, T: Float>(layers: &'a mut [RecurrentWeights<T>], prefix: &str, f: &mut dyn FnMut(String, &'a mut Param<T>)) {
-    for (k, l) in layers.iter_mut().enumerate() {
-        l.visit_mut(prefix, k, f);
+fn visit_layers<'a, T: Float>(layers: &'a [RecurrentWeights<T>], directions: usize, prefix: &str, f: &mut dyn FnMut(String, &'a Param<T>)) {
+    for (i, l) in layers.iter().enumerate() {
+        l.visit(prefix, &suffix(i, directions), f);
+    }
+}
+
+fn visit_layers_mut<'a, T: Float>(layers: &'a mut [RecurrentWeights<T>], directions: usize, prefix: &str, f: &mut dyn FnMut(String, &'a mut Param<T>)) {
+    for (i, l) in layers.iter_mut().enumerate() {
+        l.visit_mut(prefix, &suffix(i, directions), f);
     }
 }
 
@@ -297,7 +383,7 @@ fn visit_layers_mut<'a, T: Float>(layers: &'a mut [RecurrentWeights<T>], prefix:
 ///
 /// where `xₜ` is the input at step t for layer 0 and the previous layer's `hₜ` above it.
 /// Input `[batch, seq, input_size]`; [`Rnn::forward_seq`] returns the last layer's `hₜ` for
-/// all steps, `[batch, seq, H]`, and the final state of every layer, `h_n [num_layers, batch, H]`.
+/// all steps, `[batch, seq, H]`, and the final state of every layer, `h_n [num_layers·D, batch, H]`.
 /// Parameters per layer k: `weight_ih_l{k} [H, in]`, `weight_hh_l{k} [H, H]`,
 /// `bias_ih_l{k} [H]`, `bias_hh_l{k} [H]`, all U(-1/√H, 1/√H) as in PyTorch.
 ///
@@ -310,10 +396,11 @@ fn visit_layers_mut<'a, T: Float>(layers: &'a mut [RecurrentWeights<T>], prefix:
 /// assert_eq!(h_n.shape().dims(), &[1, 2, 8]);
 /// ```
 pub struct Rnn<T: Float = f32> {
-    /// One entry per layer, bottom first.
+    /// One weight set per layer and direction, bottom first (layer k, direction d at k·D + d).
     pub layers: Vec<RecurrentWeights<T>>,
     /// The activation.
     pub nonlinearity: Nonlinearity,
+    opts: StackOptions,
 }
 
 impl<T: Float> Rnn<T> {
@@ -329,7 +416,9 @@ impl<T: Float> Rnn<T> {
     #[track_caller]
     pub fn with_config(input_size: usize, hidden_size: usize, cfg: RnnConfig, rng: &mut impl Rng) -> Self {
         let cell = Cell::Rnn(cfg.nonlinearity);
-        Rnn { layers: build(cell, input_size, hidden_size, cfg.num_layers, cfg.bias, rng), nonlinearity: cfg.nonlinearity }
+        let opts = StackOptions::new(cell, cfg.bidirectional, cfg.dropout, rng);
+        let layers = build(cell, input_size, hidden_size, cfg.num_layers, opts.directions, cfg.bias, rng);
+        Rnn { layers, nonlinearity: cfg.nonlinearity, opts }
     }
 
     /// Features per input step.
@@ -344,17 +433,22 @@ impl<T: Float> Rnn<T> {
 
     /// Stacked layers.
     pub fn num_layers(&self) -> usize {
-        self.layers.len()
+        self.layers.len() / self.opts.directions
     }
 
-    /// Runs the whole sequence `x [batch, seq, input_size]` from `h0 [num_layers, batch, H]`
-    /// (zeros if `None`). Returns `(output [batch, seq, H], h_n [num_layers, batch, H])`: the
+    /// Whether each layer also runs in reverse time (output width 2H).
+    pub fn bidirectional(&self) -> bool {
+        self.opts.directions == 2
+    }
+
+    /// Runs the whole sequence `x [batch, seq, input_size]` from `h0 [num_layers·D, batch, H]`
+    /// (zeros if `None`). Returns `(output [batch, seq, D·H], h_n [num_layers·D, batch, H])`: the
     /// last layer's state at every step, and every layer's state after the last step.
     ///
     /// Panics, naming the layer and both shapes, if `x` or `h0` has the wrong shape.
     #[track_caller]
     pub fn forward_seq<'t>(&self, x: Var<'t, T>, h0: Option<Var<'t, T>>) -> (Var<'t, T>, Var<'t, T>) {
-        let (out, h_n, _) = run(Cell::Rnn(self.nonlinearity), &self.layers, x, h0, None);
+        let (out, h_n, _) = run(Cell::Rnn(self.nonlinearity), &self.layers, &self.opts, x, h0, None);
         (out, h_n)
     }
 }
@@ -366,10 +460,13 @@ impl<T: Float> Module<T> for Rnn<T> {
         self.forward_seq(x, None).0
     }
     fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Param<T>)) {
-        visit_layers(&self.layers, prefix, f)
+        visit_layers(&self.layers, self.opts.directions, prefix, f)
     }
     fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Param<T>)) {
-        visit_layers_mut(&mut self.layers, prefix, f)
+        visit_layers_mut(&mut self.layers, self.opts.directions, prefix, f)
+    }
+    fn set_training(&mut self, training: bool) {
+        self.opts.training = training;
     }
 }
 
@@ -391,7 +488,7 @@ impl<T: Float> Module<T> for Rnn<T> {
 /// `weight_ih_l{k} = [W_ii; W_if; W_ig; W_io]` of shape `[4H, in]`, and likewise
 /// `weight_hh_l{k} [4H, H]`, `bias_ih_l{k} [4H]`, `bias_hh_l{k} [4H]`; all U(-1/√H, 1/√H).
 /// Input `[batch, seq, input_size]`; [`Lstm::forward_seq`] returns the last layer's `hₜ` for all
-/// steps, `[batch, seq, H]`, and `(h_n, c_n)`, each `[num_layers, batch, H]`.
+/// steps, `[batch, seq, H]`, and `(h_n, c_n)`, each `[num_layers·D, batch, H]`.
 ///
 /// ```
 /// use rand::SeedableRng;
@@ -406,8 +503,9 @@ impl<T: Float> Module<T> for Rnn<T> {
 /// assert_eq!(lstm.named_params()[4].1.value().dims(), &[32, 8]);
 /// ```
 pub struct Lstm<T: Float = f32> {
-    /// One entry per layer, bottom first.
+    /// One weight set per layer and direction, bottom first (layer k, direction d at k·D + d).
     pub layers: Vec<RecurrentWeights<T>>,
+    opts: StackOptions,
 }
 
 impl<T: Float> Lstm<T> {
@@ -422,7 +520,9 @@ impl<T: Float> Lstm<T> {
     /// `cfg.num_layers` is 0.
     #[track_caller]
     pub fn with_config(input_size: usize, hidden_size: usize, cfg: LstmConfig, rng: &mut impl Rng) -> Self {
-        Lstm { layers: build(Cell::Lstm, input_size, hidden_size, cfg.num_layers, cfg.bias, rng) }
+        let opts = StackOptions::new(Cell::Lstm, cfg.bidirectional, cfg.dropout, rng);
+        let layers = build(Cell::Lstm, input_size, hidden_size, cfg.num_layers, opts.directions, cfg.bias, rng);
+        Lstm { layers, opts }
     }
 
     /// Features per input step.
@@ -437,12 +537,17 @@ impl<T: Float> Lstm<T> {
 
     /// Stacked layers.
     pub fn num_layers(&self) -> usize {
-        self.layers.len()
+        self.layers.len() / self.opts.directions
+    }
+
+    /// Whether each layer also runs in reverse time (output width 2H).
+    pub fn bidirectional(&self) -> bool {
+        self.opts.directions == 2
     }
 
     /// Runs the whole sequence `x [batch, seq, input_size]` from `state = (h0, c0)`, each
-    /// `[num_layers, batch, H]` (zeros if `None`). Returns `(output [batch, seq, H], (h_n, c_n))`
-    /// with `h_n` and `c_n` `[num_layers, batch, H]`: the last layer's `hₜ` at every step, and
+    /// `[num_layers·D, batch, H]` (zeros if `None`). Returns `(output [batch, seq, D·H], (h_n, c_n))`
+    /// with `h_n` and `c_n` `[num_layers·D, batch, H]`: the last layer's `hₜ` at every step, and
     /// every layer's states after the last step.
     ///
     /// Panics, naming the layer and both shapes, if `x`, `h0` or `c0` has the wrong shape.
@@ -450,7 +555,7 @@ impl<T: Float> Lstm<T> {
     #[allow(clippy::type_complexity)]
     pub fn forward_seq<'t>(&self, x: Var<'t, T>, state: Option<(Var<'t, T>, Var<'t, T>)>) -> (Var<'t, T>, (Var<'t, T>, Var<'t, T>)) {
         let (h0, c0) = state.unzip();
-        let (out, h_n, c_n) = run(Cell::Lstm, &self.layers, x, h0, c0);
+        let (out, h_n, c_n) = run(Cell::Lstm, &self.layers, &self.opts, x, h0, c0);
         (out, (h_n, c_n.expect("the LSTM has a cell state")))
     }
 }
@@ -462,10 +567,13 @@ impl<T: Float> Module<T> for Lstm<T> {
         self.forward_seq(x, None).0
     }
     fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Param<T>)) {
-        visit_layers(&self.layers, prefix, f)
+        visit_layers(&self.layers, self.opts.directions, prefix, f)
     }
     fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Param<T>)) {
-        visit_layers_mut(&mut self.layers, prefix, f)
+        visit_layers_mut(&mut self.layers, self.opts.directions, prefix, f)
+    }
+    fn set_training(&mut self, training: bool) {
+        self.opts.training = training;
     }
 }
 
@@ -484,7 +592,7 @@ impl<T: Float> Module<T> for Lstm<T> {
 /// The gate matrices are stacked in the order r, z, n: `weight_ih_l{k} [3H, in]`,
 /// `weight_hh_l{k} [3H, H]`, `bias_ih_l{k} [3H]`, `bias_hh_l{k} [3H]`; all U(-1/√H, 1/√H).
 /// Input `[batch, seq, input_size]`; [`Gru::forward_seq`] returns the last layer's `hₜ` for all
-/// steps, `[batch, seq, H]`, and `h_n [num_layers, batch, H]`.
+/// steps, `[batch, seq, H]`, and `h_n [num_layers·D, batch, H]`.
 ///
 /// ```
 /// use wengert_nn::prelude::*;
@@ -497,8 +605,9 @@ impl<T: Float> Module<T> for Lstm<T> {
 /// assert_eq!(h_n.value().reshape([3, 4]), out.value().narrow(1, 6, 1).reshape([3, 4]));
 /// ```
 pub struct Gru<T: Float = f32> {
-    /// One entry per layer, bottom first.
+    /// One weight set per layer and direction, bottom first (layer k, direction d at k·D + d).
     pub layers: Vec<RecurrentWeights<T>>,
+    opts: StackOptions,
 }
 
 impl<T: Float> Gru<T> {
@@ -513,7 +622,9 @@ impl<T: Float> Gru<T> {
     /// `cfg.num_layers` is 0.
     #[track_caller]
     pub fn with_config(input_size: usize, hidden_size: usize, cfg: GruConfig, rng: &mut impl Rng) -> Self {
-        Gru { layers: build(Cell::Gru, input_size, hidden_size, cfg.num_layers, cfg.bias, rng) }
+        let opts = StackOptions::new(Cell::Gru, cfg.bidirectional, cfg.dropout, rng);
+        let layers = build(Cell::Gru, input_size, hidden_size, cfg.num_layers, opts.directions, cfg.bias, rng);
+        Gru { layers, opts }
     }
 
     /// Features per input step.
@@ -528,16 +639,21 @@ impl<T: Float> Gru<T> {
 
     /// Stacked layers.
     pub fn num_layers(&self) -> usize {
-        self.layers.len()
+        self.layers.len() / self.opts.directions
     }
 
-    /// Runs the whole sequence `x [batch, seq, input_size]` from `h0 [num_layers, batch, H]`
-    /// (zeros if `None`). Returns `(output [batch, seq, H], h_n [num_layers, batch, H])`.
+    /// Whether each layer also runs in reverse time (output width 2H).
+    pub fn bidirectional(&self) -> bool {
+        self.opts.directions == 2
+    }
+
+    /// Runs the whole sequence `x [batch, seq, input_size]` from `h0 [num_layers·D, batch, H]`
+    /// (zeros if `None`). Returns `(output [batch, seq, D·H], h_n [num_layers·D, batch, H])`.
     ///
     /// Panics, naming the layer and both shapes, if `x` or `h0` has the wrong shape.
     #[track_caller]
     pub fn forward_seq<'t>(&self, x: Var<'t, T>, h0: Option<Var<'t, T>>) -> (Var<'t, T>, Var<'t, T>) {
-        let (out, h_n, _) = run(Cell::Gru, &self.layers, x, h0, None);
+        let (out, h_n, _) = run(Cell::Gru, &self.layers, &self.opts, x, h0, None);
         (out, h_n)
     }
 }
@@ -549,10 +665,13 @@ impl<T: Float> Module<T> for Gru<T> {
         self.forward_seq(x, None).0
     }
     fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Param<T>)) {
-        visit_layers(&self.layers, prefix, f)
+        visit_layers(&self.layers, self.opts.directions, prefix, f)
     }
     fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Param<T>)) {
-        visit_layers_mut(&mut self.layers, prefix, f)
+        visit_layers_mut(&mut self.layers, self.opts.directions, prefix, f)
+    }
+    fn set_training(&mut self, training: bool) {
+        self.opts.training = training;
     }
 }
 
@@ -607,9 +726,10 @@ mod tests {
         let (b, s, input, hs, nl) = (3, 4, 2, 5, 2);
         let x = Tensor::<f64>::uniform([b, s, input], -1.0, 1.0, &mut rng());
         for cell in [Cell::Rnn(Nonlinearity::Tanh), Cell::Rnn(Nonlinearity::Relu), Cell::Lstm, Cell::Gru] {
-            let layers = build::<f64>(cell, input, hs, nl, true, &mut rng());
+            let layers = build::<f64>(cell, input, hs, nl, 1, true, &mut rng());
+            let opts = StackOptions::new(cell, false, 0.0, &mut rng());
             let tape = Tape::new();
-            let (out, h_n, c_n) = run(cell, &layers, tape.constant(x.clone()), None, None);
+            let (out, h_n, c_n) = run(cell, &layers, &opts, tape.constant(x.clone()), None, None);
             let (out, h_n) = (out.value(), h_n.value());
             for j in 0..b {
                 let mut state: Vec<(Vec<f64>, Vec<f64>)> = vec![(vec![0.0; hs], vec![0.0; hs]); nl];
@@ -638,14 +758,14 @@ mod tests {
 
     #[test]
     fn init_is_uniform_within_one_over_sqrt_hidden() {
-        let lstm = Lstm::<f64>::with_config(3, 16, LstmConfig { num_layers: 2, bias: true }, &mut rng());
+        let lstm = Lstm::<f64>::with_config(3, 16, LstmConfig { num_layers: 2, ..Default::default() }, &mut rng());
         let mut max = 0.0f64;
         lstm.visit_params("", &mut |_, p| max = p.value().as_slice().iter().fold(max, |m, v| m.max(v.abs())));
         assert!(max <= 0.25 && max > 0.24, "{max}");
         let names: Vec<_> = lstm.named_params().into_iter().map(|(n, p)| (n, p.value().dims().to_vec())).collect();
         assert_eq!(names[0], ("weight_ih_l0".to_string(), vec![64, 3]));
         assert_eq!(names[7], ("bias_hh_l1".to_string(), vec![64]));
-        let gru = Gru::<f32>::with_config(3, 4, GruConfig { num_layers: 1, bias: false }, &mut rng());
+        let gru = Gru::<f32>::with_config(3, 4, GruConfig { num_layers: 1, bias: false, ..Default::default() }, &mut rng());
         assert_eq!(gru.named_params().len(), 2);
         assert_eq!((gru.input_size(), gru.hidden_size(), gru.num_layers()), (3, 4, 1));
     }
