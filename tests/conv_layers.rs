@@ -63,6 +63,63 @@ proptest! {
     }
 }
 
+/// PyTorch's pooling written out as its CPU kernel does it: output size with `ceil_mode`
+/// (rounded up, then one less if the last window would start in the right padding), each
+/// window clipped to the padded input for its divisor (`count_include_pad`) and to the input
+/// for its elements.
+fn reference_pool(x: &Tensor<f64>, k: (usize, usize), s: (usize, usize), p: (usize, usize), ceil: bool, include_pad: bool, max: bool) -> Tensor<f64> {
+    let (n, c, h, w) = (x.dims()[0], x.dims()[1], x.dims()[2], x.dims()[3]);
+    let out_len = |len: usize, k: usize, s: usize, p: usize| {
+        let span = len + 2 * p - k;
+        let mut out = if ceil { span.div_ceil(s) + 1 } else { span / s + 1 };
+        if ceil && (out - 1) * s >= len + p {
+            out -= 1;
+        }
+        out
+    };
+    let (oh, ow) = (out_len(h, k.0, s.0, p.0), out_len(w, k.1, s.1, p.1));
+    Tensor::from_fn([n, c, oh, ow], |i| {
+        let (hs, ws) = ((i[2] * s.0) as isize - p.0 as isize, (i[3] * s.1) as isize - p.1 as isize);
+        let (he, we) = ((hs + k.0 as isize).min((h + p.0) as isize), (ws + k.1 as isize).min((w + p.1) as isize));
+        let pool_size = ((he - hs) * (we - ws)) as f64;
+        let (hs, ws, he, we) = (hs.max(0) as usize, ws.max(0) as usize, he.min(h as isize) as usize, we.min(w as isize) as usize);
+        let cells = (hs..he).flat_map(|r| (ws..we).map(move |q| (r, q)));
+        if max {
+            cells.map(|(r, q)| x.get(&[i[0], i[1], r, q])).fold(f64::NEG_INFINITY, f64::max)
+        } else {
+            let sum: f64 = cells.map(|(r, q)| x.get(&[i[0], i[1], r, q])).sum();
+            sum / if include_pad { pool_size } else { ((he - hs) * (we - ws)) as f64 }
+        }
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// `ceil_mode` and `count_include_pad = false` agree with PyTorch's kernel written out,
+    /// and their gradients with finite differences.
+    #[test]
+    fn pool_ceil_mode_and_count_include_pad(seed in 0u64..1000, h in 1usize..7, w in 1usize..7, kh in 1usize..4, kw in 1usize..4, sh in 1usize..4, sw in 1usize..4, ceil in any::<bool>(), include_pad in any::<bool>()) {
+        let (ph, pw) = ((seed as usize) % (kh / 2 + 1), (seed as usize / 3) % (kw / 2 + 1));
+        prop_assume!(h + 2 * ph >= kh && w + 2 * pw >= kw);
+        let x = input(&[1, 2, h, w], seed);
+        let avg = AvgPool2d::new((kh, kw)).with_stride((sh, sw)).with_padding((ph, pw)).with_ceil_mode(ceil).with_count_include_pad(include_pad);
+        let max = MaxPool2d::new((kh, kw)).with_stride((sh, sw)).with_padding((ph, pw)).with_ceil_mode(ceil);
+        let tape = Tape::new();
+        for (layer, want) in [
+            (Module::<f64>::forward(&avg, tape.constant(x.clone())).value(), reference_pool(&x, (kh, kw), (sh, sw), (ph, pw), ceil, include_pad, false)),
+            (Module::<f64>::forward(&max, tape.constant(x.clone())).value(), reference_pool(&x, (kh, kw), (sh, sw), (ph, pw), ceil, include_pad, true)),
+        ] {
+            prop_assert_eq!(layer.dims(), want.dims());
+            for (a, b) in layer.as_slice().iter().zip(want.as_slice()) {
+                prop_assert!((a - b).abs() < 1e-12, "{} vs {}", a, b);
+            }
+        }
+        gradcheck(|v| Module::<f64>::forward(&avg, v[0]), std::slice::from_ref(&x)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        gradcheck(|v| Module::<f64>::forward(&max, v[0]), std::slice::from_ref(&x)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    }
+}
+
 /// Hand-computed: a 1x2 kernel of ones with stride (1, 2) sums adjacent pairs; a (2, 1) max
 /// pool takes the larger of each vertical pair; the output sizes follow PyTorch's formula per
 /// axis.

@@ -51,7 +51,7 @@ pub use function::{Backward, Context, Function, InputGrads};
 pub use gradcheck::{gradcheck, gradgradcheck, GradcheckError, GradcheckOptions};
 pub use kernels::conv::Window2d;
 pub use kernels::matmul::Transpose;
-pub use ops::{causal_mask, Conv2dOptions, ConvTranspose2dOptions};
+pub use ops::{causal_mask, Conv2dOptions, ConvTranspose2dOptions, PoolOptions};
 pub use param::{Param, ParamId};
 pub use shape::Shape;
 pub use tape::Tape;

@@ -10,9 +10,26 @@ use crate::element::Float;
 use crate::error::OrPanic;
 use crate::function::{Backward, Context, InputGrads};
 use crate::kernels::conv::{fold2d_grid, unfold2d_grid, Window2d};
+use crate::tensor::Tensor;
 use crate::kernels::matmul::Transpose;
 use crate::ops::one;
 use crate::var::Var;
+
+/// Options of [`Var::max_pool2d_with`] and [`Var::avg_pool2d_with`]; defaults are PyTorch's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolOptions {
+    /// Round the output size up, so a last partial window is pooled too (default `false`).
+    pub ceil_mode: bool,
+    /// Average over the padding too, as zeros (default `true`); `false` divides by the number
+    /// of input elements in the window. Ignored by the maximum.
+    pub count_include_pad: bool,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        PoolOptions { ceil_mode: false, count_include_pad: true }
+    }
+}
 
 /// Stride, padding, dilation and groups of a 2-D convolution; `Default` is PyTorch's
 /// (1, 0, 1, 1).
@@ -221,27 +238,95 @@ impl<'t, T: Float> Var<'t, T> {
     /// `[N, C, H, W]` -> `[N, C, OH, OW]`. Gradient: to the window's maximum (split between ties).
     #[track_caller]
     pub fn max_pool2d(self, kernel: (usize, usize), stride: (usize, usize), padding: (usize, usize)) -> Var<'t, T> {
-        self.pool2d("max_pool2d", kernel, stride, padding, true)
+        self.pool2d("max_pool2d", kernel, stride, padding, true, PoolOptions::default())
     }
 
     /// Mean over each `kernel` window, zero padding counted (PyTorch's `avg_pool2d` with
     /// `count_include_pad=True`): `[N, C, H, W]` -> `[N, C, OH, OW]`.
     #[track_caller]
     pub fn avg_pool2d(self, kernel: (usize, usize), stride: (usize, usize), padding: (usize, usize)) -> Var<'t, T> {
-        self.pool2d("avg_pool2d", kernel, stride, padding, false)
+        self.pool2d("avg_pool2d", kernel, stride, padding, false, PoolOptions::default())
+    }
+
+    /// [`Var::max_pool2d`] with PyTorch's `ceil_mode` ([`PoolOptions::count_include_pad`]
+    /// does not apply to a maximum).
+    ///
+    /// ```
+    /// use wengert_core::{PoolOptions, Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.constant(Tensor::from_fn([1, 1, 1, 5], |i| i[3] as f64));
+    /// let ceil = PoolOptions { ceil_mode: true, ..Default::default() };
+    /// // windows [0, 1], [2, 3] and, rounding up, the partial [4]
+    /// assert_eq!(x.max_pool2d_with((1, 2), (1, 2), (0, 0), ceil).value().to_vec(), [1.0, 3.0, 4.0]);
+    /// ```
+    #[track_caller]
+    pub fn max_pool2d_with(self, kernel: (usize, usize), stride: (usize, usize), padding: (usize, usize), opts: PoolOptions) -> Var<'t, T> {
+        self.pool2d("max_pool2d", kernel, stride, padding, true, opts)
+    }
+
+    /// [`Var::avg_pool2d`] with PyTorch's `ceil_mode` and `count_include_pad`: each window's
+    /// sum over its elements, divided by how many it covers of the padded input (the default)
+    /// or of the input alone (`count_include_pad: false`); with `ceil_mode`, windows that run
+    /// past the padded input count only what they cover, as PyTorch's.
+    ///
+    /// ```
+    /// use wengert_core::{PoolOptions, Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.constant(Tensor::new(vec![1.0, 2.0, 3.0], [1, 1, 1, 3]));
+    /// let real_only = PoolOptions { count_include_pad: false, ..Default::default() };
+    /// // padding 1: windows [pad, 1], [2, 3]... with stride 2: (1)/1 and (2 + 3)/2
+    /// assert_eq!(x.avg_pool2d_with((1, 2), (1, 2), (0, 1), real_only).value().to_vec(), [1.0, 2.5]);
+    /// assert_eq!(x.avg_pool2d((1, 2), (1, 2), (0, 1)).value().to_vec(), [0.5, 2.5]);
+    /// ```
+    #[track_caller]
+    pub fn avg_pool2d_with(self, kernel: (usize, usize), stride: (usize, usize), padding: (usize, usize), opts: PoolOptions) -> Var<'t, T> {
+        self.pool2d("avg_pool2d", kernel, stride, padding, false, opts)
     }
 
     #[track_caller]
-    fn pool2d(self, op: &'static str, kernel: (usize, usize), stride: (usize, usize), padding: (usize, usize), max: bool) -> Var<'t, T> {
+    fn pool2d(self, op: &'static str, kernel: (usize, usize), stride: (usize, usize), padding: (usize, usize), max: bool, opts: PoolOptions) -> Var<'t, T> {
         let (n, c, h, w) = dims4(op, &self);
         if 2 * padding.0 > kernel.0 || 2 * padding.1 > kernel.1 {
             panic!("wengert: {op}: padding {padding:?} must be at most half the kernel {kernel:?}");
         }
         let win = Window2d { kernel, stride, padding, dilation: (1, 1) };
         let (oh, ow) = win.output_size(op, h, w).or_panic();
+        // ceil_mode: one more window along an axis when the last would start inside the input
+        // or its left padding (PyTorch's rule); the part past the padded input is filled with
+        // the pad value and left out of the average's count
+        let ceil = |out: usize, n: usize, k: usize, s: usize, p: usize| {
+            let more = opts.ceil_mode && (n + 2 * p - k) % s != 0 && out * s < n + p;
+            let out = out + usize::from(more);
+            (out, ((out - 1) * s + k).saturating_sub(n + 2 * p))
+        };
+        let (oh, extra_h) = ceil(oh, h, kernel.0, stride.0, padding.0);
+        let (ow, extra_w) = ceil(ow, w, kernel.1, stride.1, padding.1);
         let pad = if max { T::NEG_INFINITY } else { T::ZERO };
-        let cols = self.unfold2d_padded(win, pad).reshape([n, c, kernel.0 * kernel.1, oh * ow]);
-        let pooled = if max { cols.max_axes(&[2], false) } else { cols.mean_axes(&[2], false) };
+        let tape = self.tape;
+        let mut x = self;
+        if extra_h > 0 {
+            x = Var::concat(&[x, tape.constant(Tensor::full([n, c, extra_h, w], pad))], 2);
+        }
+        if extra_w > 0 {
+            x = Var::concat(&[x, tape.constant(Tensor::full([n, c, h + extra_h, extra_w], pad))], 3);
+        }
+        let cols = x.unfold2d_padded(win, pad).reshape([n, c, kernel.0 * kernel.1, oh * ow]);
+        let pooled = if max {
+            cols.max_axes(&[2], false)
+        } else if opts.count_include_pad && extra_h + extra_w == 0 {
+            cols.mean_axes(&[2], false)
+        } else {
+            // elements each window covers of [lo, hi): the padded input, or the input alone
+            let covered = |i: usize, n: usize, k: usize, s: usize, p: usize| {
+                let (lo, hi) = if opts.count_include_pad { (0, n + 2 * p) } else { (p, p + n) };
+                (i * s + k).min(hi).saturating_sub((i * s).max(lo))
+            };
+            let inverse = Tensor::from_fn([oh * ow], |i| {
+                let (r, q) = (i[0] / ow, i[0] % ow);
+                T::ONE / T::from_usize(covered(r, h, kernel.0, stride.0, padding.0) * covered(q, w, kernel.1, stride.1, padding.1))
+            });
+            cols.sum_axes(&[2], false) * tape.constant(inverse)
+        };
         pooled.reshape([n, c, oh, ow])
     }
 

@@ -18,7 +18,7 @@ mod arith;
 mod attention;
 pub use attention::causal_mask;
 mod conv;
-pub use conv::{Conv2dOptions, ConvTranspose2dOptions};
+pub use conv::{Conv2dOptions, ConvTranspose2dOptions, PoolOptions};
 mod index;
 mod matmul;
 mod reduce;

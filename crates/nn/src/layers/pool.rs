@@ -1,6 +1,6 @@
 //! Pooling layers (no parameters).
 
-use wengert_core::{Float, Param, Var};
+use wengert_core::{Float, Param, PoolOptions, Var};
 
 use crate::layers::Size2;
 use crate::module::Module;
@@ -30,13 +30,20 @@ pub struct MaxPool2d {
     pub stride: Size2,
     /// padding on each side, at most half the window
     pub padding: Size2,
+    /// round the output size up, pooling a last partial window (PyTorch's `ceil_mode`,
+    /// default `false`)
+    pub ceil_mode: bool,
 }
 
 impl MaxPool2d {
     /// Non-overlapping windows (stride = kernel, as PyTorch's default).
     pub fn new(kernel: impl Into<Size2>) -> Self {
         let kernel = kernel.into();
-        MaxPool2d { kernel, stride: kernel, padding: Size2(0, 0) }
+        MaxPool2d { kernel, stride: kernel, padding: Size2(0, 0), ceil_mode: false }
+    }
+    /// With PyTorch's `ceil_mode`.
+    pub fn with_ceil_mode(self, ceil_mode: bool) -> Self {
+        MaxPool2d { ceil_mode, ..self }
     }
     /// With this stride.
     pub fn with_stride(self, stride: impl Into<Size2>) -> Self {
@@ -51,13 +58,14 @@ impl MaxPool2d {
 impl<T: Float> Module<T> for MaxPool2d {
     #[track_caller]
     fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
-        x.max_pool2d(self.kernel.into(), self.stride.into(), self.padding.into())
+        let opts = PoolOptions { ceil_mode: self.ceil_mode, ..Default::default() };
+        x.max_pool2d_with(self.kernel.into(), self.stride.into(), self.padding.into(), opts)
     }
     no_params!();
 }
 
-/// Mean over `kh x kw` windows (zero padding counted, as PyTorch's default); sizes as
-/// [`MaxPool2d`]'s.
+/// Mean over `kh x kw` windows; sizes as [`MaxPool2d`]'s. Zero padding is counted in the
+/// mean unless `count_include_pad` is off, as PyTorch's `nn.AvgPool2d`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AvgPool2d {
     /// window size
@@ -66,13 +74,25 @@ pub struct AvgPool2d {
     pub stride: Size2,
     /// zero padding on each side, at most half the window
     pub padding: Size2,
+    /// round the output size up (PyTorch's `ceil_mode`, default `false`)
+    pub ceil_mode: bool,
+    /// count the padding in each window's mean (PyTorch's `count_include_pad`, default `true`)
+    pub count_include_pad: bool,
 }
 
 impl AvgPool2d {
     /// Non-overlapping windows (stride = kernel).
     pub fn new(kernel: impl Into<Size2>) -> Self {
         let kernel = kernel.into();
-        AvgPool2d { kernel, stride: kernel, padding: Size2(0, 0) }
+        AvgPool2d { kernel, stride: kernel, padding: Size2(0, 0), ceil_mode: false, count_include_pad: true }
+    }
+    /// With PyTorch's `ceil_mode`.
+    pub fn with_ceil_mode(self, ceil_mode: bool) -> Self {
+        AvgPool2d { ceil_mode, ..self }
+    }
+    /// With PyTorch's `count_include_pad`.
+    pub fn with_count_include_pad(self, count_include_pad: bool) -> Self {
+        AvgPool2d { count_include_pad, ..self }
     }
     /// With this stride.
     pub fn with_stride(self, stride: impl Into<Size2>) -> Self {
@@ -87,7 +107,8 @@ impl AvgPool2d {
 impl<T: Float> Module<T> for AvgPool2d {
     #[track_caller]
     fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
-        x.avg_pool2d(self.kernel.into(), self.stride.into(), self.padding.into())
+        let opts = PoolOptions { ceil_mode: self.ceil_mode, count_include_pad: self.count_include_pad };
+        x.avg_pool2d_with(self.kernel.into(), self.stride.into(), self.padding.into(), opts)
     }
     no_params!();
 }
