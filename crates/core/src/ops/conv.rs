@@ -295,7 +295,7 @@ impl<'t, T: Float> Var<'t, T> {
         // or its left padding (PyTorch's rule); the part past the padded input is filled with
         // the pad value and left out of the average's count
         let ceil = |out: usize, n: usize, k: usize, s: usize, p: usize| {
-            let more = opts.ceil_mode && (n + 2 * p - k) % s != 0 && out * s < n + p;
+            let more = opts.ceil_mode && !(n + 2 * p - k).is_multiple_of(s) && out * s < n + p;
             let out = out + usize::from(more);
             (out, ((out - 1) * s + k).saturating_sub(n + 2 * p))
         };
