@@ -2,6 +2,7 @@
 //!
 //! Reverse-mode automatic differentiation on a tape ([`core`]) and neural networks built on it
 //! ([`nn`]). `use wengert::prelude::*;` brings in the common names of both.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use wengert_core as core;
 pub use wengert_nn as nn;

@@ -1,6 +1,6 @@
 //! Function transforms over tensors, as `torch.func` and JAX give them: [`vjp`], [`jvp`],
 //! [`jacobian`], [`hessian`] and [`hvp`]. Each takes the function as a closure over `Var`s
-//! (`for<'t> Fn(&[Var<'t, T>]) -> Var<'t, T>`, the same form as [`crate::gradcheck`]), runs it
+//! (`for<'t> Fn(&[Var<'t, T>]) -> Var<'t, T>`, the same form as [`gradcheck`](crate::gradcheck::gradcheck)), runs it
 //! on a tape of its own and returns plain tensors.
 //!
 //! Forward mode ([`jvp`]) is the double-backward trick, not dual numbers: `u ↦ Jᵀu` is

@@ -23,6 +23,7 @@
 //!   `testing` (feature `proptest`) generates random tensors for property tests.
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod backward;
 pub mod element;
@@ -41,6 +42,7 @@ pub mod storage;
 pub mod tape;
 pub mod tensor;
 #[cfg(feature = "proptest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "proptest")))]
 pub mod testing;
 pub mod var;
 

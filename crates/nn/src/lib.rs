@@ -4,6 +4,7 @@
 //! Every gradient comes from the tape; no layer here writes a gradient by hand.
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod activation;
 pub mod data;

@@ -1,5 +1,5 @@
 //! Matrix multiplication: register tiles that read both operands in place when B fits in
-//! cache ([`tile`]), a dot-product kernel for narrow A·Bᵀ, and `matrixmultiply` (packed
+//! cache (`tile`), a dot-product kernel for narrow A·Bᵀ, and `matrixmultiply` (packed
 //! SIMD micro-kernels over arbitrary strides) for the rest; products above a size are split
 //! across threads by rows of C.
 

@@ -3,4 +3,5 @@
 
 pub mod bert;
 #[cfg(feature = "tokenizers")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokenizers")))]
 pub mod sentence;
