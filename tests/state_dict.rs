@@ -236,3 +236,57 @@ fn integer_and_bool_tensors_load_and_save() {
     let err = load_all_from_bytes(&half, "<memory>").unwrap_err().to_string();
     assert!(err.contains("`h`") && err.contains("F16"), "{err}");
 }
+
+/// An in-memory snapshot of the best weights, restored after training moved on: predictions
+/// and BatchNorm statistics come back exactly; a snapshot of another structure is an error
+/// naming the tensor, and the model is left as it was.
+#[test]
+fn state_dict_snapshots_and_restores_in_memory() {
+    use wengert::nn::StateDict;
+    wengert::nn::init::manual_seed(3);
+    let mut model = Sequential::<f32>::new().add(Linear::new(3, 4)).add(BatchNorm1d::new(4)).add(Linear::new(4, 2));
+    let x = Tensor::from_fn([8, 3], |i| ((i[0] * 5 + i[1] * 3) % 7) as f32 / 3.0 - 1.0);
+    let y = Tensor::new((0..8).map(|i| i % 2).collect(), [8]);
+    let mut opt = Adam::new(AdamConfig { lr: 0.05, ..Default::default() });
+    let mut step = |m: &mut Sequential<f32>| {
+        m.train();
+        let tape = Tape::new();
+        let loss = cross_entropy(m.forward(tape.constant(x.clone())), &y);
+        let grads = loss.backward();
+        opt.step(m, &grads).unwrap();
+    };
+    step(&mut model);
+    let best: StateDict<f32> = model.state_dict();
+    assert_eq!(best.buffers.keys().collect::<Vec<_>>(), ["1.num_batches_tracked", "1.running_mean", "1.running_var"]);
+    let predict = |m: &mut Sequential<f32>| {
+        m.eval();
+        let tape = Tape::new();
+        m.forward(tape.constant(x.clone())).value()
+    };
+    let best_out = predict(&mut model);
+    for _ in 0..3 {
+        step(&mut model);
+    }
+    assert_ne!(predict(&mut model), best_out);
+    model.load_state_dict(&best).unwrap();
+    assert_eq!(predict(&mut model), best_out);
+    assert_eq!(model.state_dict(), best);
+
+    let before = model.state_dict();
+    let mut missing = best.clone();
+    missing.params.remove("2.bias");
+    assert!(matches!(model.load_state_dict(&missing), Err(Error::MissingTensor { name }) if name == "2.bias"));
+    let mut extra = best.clone();
+    extra.params.insert("3.weight".into(), Tensor::zeros([1]));
+    assert!(matches!(model.load_state_dict(&extra), Err(Error::UnexpectedTensor { name }) if name == "3.weight"));
+    let mut wrong = best.clone();
+    wrong.params.insert("0.weight".into(), Tensor::zeros([4, 4]));
+    assert!(matches!(model.load_state_dict(&wrong), Err(Error::TensorMismatch { name, .. }) if name == "0.weight"));
+    let mut kind = best.clone();
+    kind.buffers.insert("1.num_batches_tracked".into(), Buffer::Float(Tensor::zeros([])));
+    match model.load_state_dict(&kind) {
+        Err(e @ Error::TensorMismatch { .. }) => assert!(e.to_string().contains("a float buffer given for an integer one"), "{e}"),
+        other => panic!("expected TensorMismatch, got {other:?}"),
+    }
+    assert_eq!(model.state_dict(), before, "failed loads change nothing");
+}

@@ -41,6 +41,19 @@ impl<T: Float> Buffer<T> {
     }
 }
 
+/// A copy of a model's state held in memory: its parameters' values and its buffers, by the
+/// names [`Module::named_params`] and [`Module::named_buffers`] give (PyTorch's
+/// `model.state_dict()`, deep-copied). What [`Module::load_state_dict`] restores, e.g. the
+/// best weights of a run. Tensors share storage copy-on-write, so a snapshot costs little until
+/// training changes the weights.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StateDict<T: Float> {
+    /// parameter values by name
+    pub params: std::collections::BTreeMap<String, Tensor<T>>,
+    /// buffers by name
+    pub buffers: std::collections::BTreeMap<String, Buffer<T>>,
+}
+
 /// Mutable access to a buffer, given by [`Module::visit_buffers_mut`] to restore it.
 #[derive(Debug)]
 pub enum BufferMut<'a, T: Float> {
@@ -115,6 +128,99 @@ pub trait Module<T: Float = f32> {
         let mut out = Vec::new();
         self.visit_params_mut("", &mut |n, p| out.push((n, p)));
         out
+    }
+
+    /// A copy of the parameters and buffers ([`StateDict`]), to restore later with
+    /// [`Module::load_state_dict`].
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let mut model = Sequential::<f32>::new().add(Linear::new(2, 2)).add(BatchNorm1d::new(2));
+    /// let best = model.state_dict();
+    /// model.named_params_mut()[0].1.set(Tensor::zeros([2, 2])).unwrap(); // training moves on
+    /// model.load_state_dict(&best).unwrap();                             // back to the snapshot
+    /// assert_eq!(model.state_dict(), best);
+    /// ```
+    fn state_dict(&self) -> StateDict<T>
+    where
+        Self: Sized,
+    {
+        let mut state = StateDict { params: Default::default(), buffers: Default::default() };
+        self.visit_params("", &mut |n, p| {
+            state.params.insert(n, p.value().clone());
+        });
+        self.visit_buffers("", &mut |n, b| {
+            state.buffers.insert(n, b);
+        });
+        state
+    }
+
+    /// Restores parameters and buffers from a [`StateDict`] of the same model structure (strict,
+    /// as PyTorch's `load_state_dict(strict=True)`): every name must be there with its shape
+    /// (and a buffer with its kind), and nothing else. On an error naming the tensor
+    /// ([`crate::Error::MissingTensor`], [`crate::Error::UnexpectedTensor`],
+    /// [`crate::Error::TensorMismatch`]) nothing has changed.
+    fn load_state_dict(&mut self, state: &StateDict<T>) -> crate::Result<()>
+    where
+        Self: Sized,
+    {
+        use crate::Error;
+        let mismatch = |name: &str, expected: &[usize], found: &[usize], reason: &str| Error::TensorMismatch {
+            name: name.to_string(),
+            expected: Box::new(wengert_core::Shape::new(expected)),
+            found: Box::new(wengert_core::Shape::new(found)),
+            reason: reason.to_string(),
+        };
+        let mut seen = 0usize;
+        let mut problem: Option<Error> = None;
+        self.visit_params("", &mut |name, p| {
+            if problem.is_some() {
+                return;
+            }
+            match state.params.get(&name) {
+                None => problem = Some(Error::MissingTensor { name }),
+                Some(t) if t.dims() != p.value().dims() => problem = Some(mismatch(&name, p.value().dims(), t.dims(), "shape")),
+                Some(_) => seen += 1,
+            }
+        });
+        let mut seen_buffers = 0usize;
+        self.visit_buffers("", &mut |name, b| {
+            if problem.is_some() {
+                return;
+            }
+            match state.buffers.get(&name) {
+                None => problem = Some(Error::MissingTensor { name }),
+                Some(t) if t.dims() != b.dims() => problem = Some(mismatch(&name, b.dims(), t.dims(), "shape")),
+                Some(t) if std::mem::discriminant(t) != std::mem::discriminant(&b) => {
+                    let kind = |b: &Buffer<T>| if matches!(b, Buffer::Int(_)) { "an integer" } else { "a float" };
+                    problem = Some(mismatch(&name, b.dims(), t.dims(), &format!("{} buffer given for {} one", kind(t), kind(&b))))
+                }
+                Some(_) => seen_buffers += 1,
+            }
+        });
+        if let Some(e) = problem {
+            return Err(e);
+        }
+        if seen != state.params.len() || seen_buffers != state.buffers.len() {
+            let mut known = std::collections::BTreeSet::new();
+            self.visit_params("", &mut |n, _| {
+                known.insert(n);
+            });
+            self.visit_buffers("", &mut |n, _| {
+                known.insert(n);
+            });
+            let extra = state.params.keys().chain(state.buffers.keys()).find(|n| !known.contains(*n)).cloned().unwrap_or_default();
+            return Err(Error::UnexpectedTensor { name: extra });
+        }
+        self.visit_params_mut("", &mut |name, p| {
+            p.set(state.params[&name].clone()).expect("shape checked above");
+        });
+        self.visit_buffers_mut("", &mut |name, b| match (b, &state.buffers[&name]) {
+            (BufferMut::Float(t), Buffer::Float(v)) => *t = v.clone(),
+            (BufferMut::Int(t), Buffer::Int(v)) => *t = v.clone(),
+            _ => unreachable!("kinds checked above"),
+        });
+        Ok(())
     }
 
     /// Number of scalar parameters.
