@@ -133,3 +133,47 @@ fn loading_weights_names_the_offending_tensor() {
     assert!(matches!(load_module(&path, &mut same), Err(Error::Format { .. })));
     assert_eq!(same.named_params()[0].1.value(), &snapshot);
 }
+
+/// `fit_with`: the schedule sets each step's rate, clipping bounds each update (SGD moves the
+/// parameters by lr·g, so ‖Δθ‖ <= lr·max_norm), `on_step` sees every step and the norm before
+/// clipping, and `on_epoch` can compute its own metric and stop the run.
+#[test]
+fn fit_with_schedules_clips_and_calls_back() {
+    use wengert::nn::train::{fit_with, Control, FitHooks};
+    manual_seed(5);
+    let x = Tensor::from_fn([16, 3], |i| ((i[0] * 7 + i[1] * 5) % 11) as f32 - 5.0);
+    let y = Tensor::new((0..16).map(|i| i % 3).collect(), [16]);
+    let data = Dataset::new(x.clone(), y).unwrap();
+    let mut model = Sequential::<f32>::new().add(Linear::new(3, 8)).add(ReLU).add(Linear::new(8, 3));
+    let mut opt = Sgd::new(SgdConfig { lr: 1.0, ..Default::default() });
+    let flat = |m: &Sequential<f32>| m.named_params().into_iter().flat_map(|(_, p)| p.value().to_vec()).collect::<Vec<f32>>();
+    let mut reports = Vec::new();
+    let mut moves = Vec::new();
+    let mut last = flat(&model);
+    let mut own_metric = Vec::new();
+    let hooks = FitHooks {
+        lr_at_step: Some(Box::new(|step| 0.5 / (1.0 + step as f64))),
+        clip_grad_norm: Some(0.01),
+        on_step: Some(Box::new(|r| reports.push(*r))),
+        on_epoch: Some(Box::new(|e, m: &Sequential<f32>| {
+            let now = flat(m);
+            moves.push(now.iter().zip(&last).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>().sqrt());
+            last = now;
+            let tape = Tape::new();
+            own_metric.push(m.forward(tape.constant(x.clone())).value().as_slice()[0]);
+            if e.epoch == 2 { Control::Stop } else { Control::Continue }
+        })),
+    };
+    let cfg = FitConfig { epochs: 10, batch_size: 16, verbose: false, ..Default::default() };
+    let h = fit_with(&mut model, &mut opt, &data, |o, t| cross_entropy(o, t), None, &cfg, hooks).unwrap();
+    assert_eq!((h.train_loss.len(), h.stopped_early), (3, true));
+    assert_eq!(reports.len(), 3, "one step per epoch at batch 16");
+    for (k, r) in reports.iter().enumerate() {
+        assert_eq!((r.step, r.epoch), (k, k));
+        assert!((r.lr - 0.5 / (1.0 + k as f64)).abs() < 1e-12);
+        assert!(r.grad_norm.unwrap() > 0.01, "the norm before clipping");
+        // one step per epoch: the epoch's move is lr·(clipped gradient)
+        assert!(moves[k] <= r.lr * 0.01 * 1.0001, "step {k} moved {} > {}", moves[k], r.lr * 0.01);
+    }
+    assert_eq!(own_metric.len(), 3);
+}

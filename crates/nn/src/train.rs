@@ -1,5 +1,6 @@
 //! A small `fit` loop (epochs, mini-batches, validation split, a progress line per epoch,
-//! optional early stopping and SVG curves) over the same explicit tape step a user would write:
+//! optional early stopping and SVG curves; [`fit_with`] adds a learning-rate schedule per
+//! step, gradient clipping and callbacks) over the same explicit tape step a user would write:
 //!
 //! ```text
 //! let tape = Tape::new();
@@ -174,18 +175,27 @@ where
     Ok((l, metric.map(|m| (m.score)(&out, &data.y))))
 }
 
-fn snapshot<T: Float, M: Module<T> + ?Sized>(model: &M) -> Vec<Tensor<T>> {
-    let mut v = Vec::new();
-    model.visit_params("", &mut |_, p| v.push(p.value().clone()));
-    v
+/// The model's parameters and buffers, in visiting order.
+fn snapshot<T: Float, M: Module<T> + ?Sized>(model: &M) -> (Vec<Tensor<T>>, Vec<crate::module::Buffer<T>>) {
+    let (mut params, mut buffers) = (Vec::new(), Vec::new());
+    model.visit_params("", &mut |_, p| params.push(p.value().clone()));
+    model.visit_buffers("", &mut |_, b| buffers.push(b));
+    (params, buffers)
 }
 
-fn restore<T: Float, M: Module<T> + ?Sized>(model: &mut M, values: &[Tensor<T>]) {
-    let mut it = values.iter();
+fn restore<T: Float, M: Module<T> + ?Sized>(model: &mut M, (params, buffers): &(Vec<Tensor<T>>, Vec<crate::module::Buffer<T>>)) {
+    use crate::module::{Buffer, BufferMut};
+    let mut it = params.iter();
     model.visit_params_mut("", &mut |_, p| {
         if let Some(v) = it.next() {
             *p.value_mut() = v.clone();
         }
+    });
+    let mut it = buffers.iter();
+    model.visit_buffers_mut("", &mut |_, b| match (b, it.next()) {
+        (BufferMut::Float(t), Some(Buffer::Float(v))) => *t = v.clone(),
+        (BufferMut::Int(t), Some(Buffer::Int(v))) => *t = v.clone(),
+        _ => {}
     });
 }
 
@@ -193,7 +203,8 @@ fn restore<T: Float, M: Module<T> + ?Sized>(model: &mut M, values: &[Tensor<T>])
 ///
 /// Each step binds the parameters into a fresh tape, runs forward and backward, and lets the
 /// optimizer update them; a parameter the loss does not reach is an error
-/// ([`Error::NoGradient`]), not a silent no-op.
+/// ([`Error::NoGradient`]), not a silent no-op. [`fit_with`] adds a learning-rate schedule,
+/// gradient clipping and callbacks.
 pub fn fit<T, Y, M, O, L>(
     model: &mut M,
     opt: &mut O,
@@ -201,6 +212,110 @@ pub fn fit<T, Y, M, O, L>(
     loss: L,
     metric: Option<Metric<T, Y>>,
     cfg: &FitConfig,
+) -> Result<History>
+where
+    T: Float,
+    Y: Element,
+    M: Module<T> + ?Sized,
+    O: Optimizer<T>,
+    L: for<'t> Fn(Var<'t, T>, &Tensor<Y>) -> Var<'t, T>,
+{
+    fit_with(model, opt, data, loss, metric, cfg, FitHooks::default())
+}
+
+/// Whether [`fit_with`] goes on after an epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// train the next epoch
+    Continue,
+    /// stop now (recorded as [`History::stopped_early`])
+    Stop,
+}
+
+/// One optimizer step of [`fit_with`], as its `on_step` callback sees it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepReport {
+    /// 0-based epoch
+    pub epoch: usize,
+    /// 0-based step over the whole run
+    pub step: usize,
+    /// the batch's loss
+    pub loss: f64,
+    /// the learning rate the step used
+    pub lr: f64,
+    /// the gradients' global L2 norm before clipping, when clipping is on
+    pub grad_norm: Option<f64>,
+}
+
+/// The parts of a training run beyond the plain loop, for [`fit_with`] (all off by default):
+///
+/// ```
+/// use wengert_nn::prelude::*;
+/// use wengert_nn::train::{fit_with, Control, FitHooks};
+/// let data = wengert_nn::data::Dataset::new(Tensor::<f32>::ones([8, 2]), Tensor::from_slice(&[0usize, 1, 0, 1, 0, 1, 0, 1]))?;
+/// let mut model = Linear::new(2, 2);
+/// let mut opt = Sgd::new(SgdConfig { lr: 0.1, ..Default::default() });
+/// let mut lrs = Vec::new();
+/// let hooks = FitHooks {
+///     // linear warm-up over 4 steps, then a cosine decay to 0 at step 16
+///     lr_at_step: Some(Box::new(|step| {
+///         let warm = 4.0;
+///         let s = step as f64;
+///         if s < warm { 0.1 * (s + 1.0) / warm } else { 0.05 * (1.0 + (std::f64::consts::PI * (s - warm) / 12.0).cos()) }
+///     })),
+///     clip_grad_norm: Some(1.0),
+///     on_step: Some(Box::new(|r| lrs.push(r.lr))),
+///     on_epoch: Some(Box::new(|epoch, _model| if epoch.epoch == 3 { Control::Stop } else { Control::Continue })),
+/// };
+/// let cfg = FitConfig { epochs: 10, batch_size: 2, verbose: false, ..Default::default() };
+/// let h = fit_with(&mut model, &mut opt, &data, |o, y| cross_entropy(o, y), None, &cfg, hooks)?;
+/// assert_eq!((h.train_loss.len(), h.stopped_early), (4, true));
+/// assert_eq!(lrs.len(), 16);
+/// assert!((lrs[0] - 0.025).abs() < 1e-12 && (lrs[3] - 0.1).abs() < 1e-12);
+/// # Ok::<(), wengert_nn::Error>(())
+/// ```
+pub struct FitHooks<'a, M: ?Sized> {
+    /// The learning rate of each step (its argument: the 0-based step over the whole run),
+    /// set on the optimizer before the step: warm-up, cosine decay, ... (default: the
+    /// optimizer's own rate).
+    pub lr_at_step: Option<Box<dyn FnMut(usize) -> f64 + 'a>>,
+    /// Clip the gradients' global L2 norm to this before each step
+    /// ([`crate::optim::clip_grad_norm`]; default none).
+    pub clip_grad_norm: Option<f64>,
+    /// Called after each optimizer step.
+    pub on_step: Option<Box<dyn FnMut(&StepReport) + 'a>>,
+    /// Called after each epoch (after validation and early stopping's bookkeeping) with the
+    /// epoch's report and the model, e.g. for a metric of your own or a checkpoint;
+    /// [`Control::Stop`] ends the run.
+    #[allow(clippy::type_complexity)]
+    pub on_epoch: Option<Box<dyn FnMut(&EpochReport<'_>, &M) -> Control + 'a>>,
+}
+
+impl<M: ?Sized> Default for FitHooks<'_, M> {
+    fn default() -> Self {
+        FitHooks { lr_at_step: None, clip_grad_norm: None, on_step: None, on_epoch: None }
+    }
+}
+
+/// One finished epoch, as [`FitHooks::on_epoch`] sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct EpochReport<'h> {
+    /// 0-based epoch
+    pub epoch: usize,
+    /// everything recorded so far, this epoch included
+    pub history: &'h History,
+}
+
+/// [`fit`] with a learning-rate schedule, gradient clipping and callbacks ([`FitHooks`]).
+#[allow(clippy::too_many_arguments)]
+pub fn fit_with<T, Y, M, O, L>(
+    model: &mut M,
+    opt: &mut O,
+    data: &Dataset<T, Y>,
+    loss: L,
+    metric: Option<Metric<T, Y>>,
+    cfg: &FitConfig,
+    mut hooks: FitHooks<'_, M>,
 ) -> Result<History>
 where
     T: Float,
@@ -223,58 +338,34 @@ where
     };
     let start = Instant::now();
     let mut h = History::default();
-    let (mut best, mut best_epoch, mut best_params) = (f64::INFINITY, 0, None);
-    model.set_training(true);
+    let mut stopper = cfg.early_stopping.map(Stopper::new);
+    let mut step = 0;
     for epoch in 0..cfg.epochs {
         let t0 = Instant::now();
-        let (mut sum, mut msum, mut count) = (0.0, 0.0, 0usize);
-        for batch in train.batches(cfg.batch_size, Some(&mut rng), false)? {
-            let tape = Tape::new();
-            let out = model.forward(tape.constant(batch.x.clone()));
-            let l = loss(out, &batch.y);
-            if let Some(m) = metric {
-                msum += (m.score)(&out.value(), &batch.y) * batch.len() as f64;
-            }
-            let grads = l.backward_release();
-            sum += l.item().to_f64() * batch.len() as f64;
-            count += batch.len();
-            opt.step(model, &grads)?;
-        }
-        h.train_loss.push(sum / count as f64);
-        let mut line = format!("epoch {:>3}/{}  loss {:.4}", epoch + 1, cfg.epochs, sum / count as f64);
-        if let Some(m) = metric {
-            h.train_metric.push(msum / count as f64);
-            line += &format!("  {} {:.4}", m.name, msum / count as f64);
-        }
+        model.set_training(true);
+        let (train_loss, train_metric) = train_epoch(model, opt, &train, &loss, metric, cfg.batch_size, &mut rng, &mut hooks, epoch, &mut step)?;
+        h.train_loss.push(train_loss);
+        h.train_metric.extend(train_metric);
         if let Some(v) = &val {
             let (vl, vm) = evaluate(model, v, &loss, metric, 256)?;
             h.val_loss.push(vl);
-            line += &format!("  val_loss {vl:.4}");
-            if let (Some(m), Some(s)) = (metric, vm) {
-                h.val_metric.push(s);
-                line += &format!("  val_{} {s:.4}", m.name);
-            }
+            h.val_metric.extend(vm);
         }
         if cfg.verbose {
-            println!("{line}  ({:.2}s)", t0.elapsed().as_secs_f64());
+            println!("{}  ({:.2}s)", epoch_line(&h, epoch, cfg.epochs, metric.map(|m| m.name)), t0.elapsed().as_secs_f64());
         }
-        if let Some(es) = cfg.early_stopping {
-            let monitored = *h.val_loss.last().unwrap_or(&h.train_loss[epoch]);
-            if monitored < best - es.min_delta {
-                (best, best_epoch) = (monitored, epoch);
-                if es.restore_best {
-                    best_params = Some(snapshot(model));
-                }
-            } else if epoch - best_epoch >= es.patience {
-                h.stopped_early = true;
-                if let Some(p) = &best_params {
-                    restore(model, p);
-                }
+        let monitored = *h.val_loss.last().unwrap_or(&train_loss);
+        let stop_early = stopper.as_mut().is_some_and(|s| s.should_stop(model, epoch, monitored));
+        let stop_asked = hooks.on_epoch.as_mut().is_some_and(|f| f(&EpochReport { epoch, history: &h }, model) == Control::Stop);
+        if stop_early || stop_asked {
+            h.stopped_early = true;
+            if let Some(s) = stopper.as_ref().filter(|_| stop_early) {
+                s.restore(model);
                 if cfg.verbose {
-                    println!("early stop: no improvement for {} epochs (best epoch {})", es.patience, best_epoch + 1);
+                    println!("early stop: no improvement for {} epochs (best epoch {})", s.cfg.patience, s.best_epoch + 1);
                 }
-                break;
             }
+            break;
         }
     }
     h.seconds = start.elapsed().as_secs_f64();
@@ -282,6 +373,101 @@ where
         plot_history(&h, metric.map(|m| m.name)).save(path)?;
     }
     Ok(h)
+}
+
+/// One pass over `train` in shuffled batches: the mean loss and (with a metric) mean score.
+#[allow(clippy::too_many_arguments)]
+fn train_epoch<T, Y, M, O, L>(
+    model: &mut M,
+    opt: &mut O,
+    train: &Dataset<T, Y>,
+    loss: &L,
+    metric: Option<Metric<T, Y>>,
+    batch_size: usize,
+    rng: &mut StdRng,
+    hooks: &mut FitHooks<'_, M>,
+    epoch: usize,
+    step: &mut usize,
+) -> Result<(f64, Option<f64>)>
+where
+    T: Float,
+    Y: Element,
+    M: Module<T> + ?Sized,
+    O: Optimizer<T>,
+    L: for<'t> Fn(Var<'t, T>, &Tensor<Y>) -> Var<'t, T>,
+{
+    let (mut sum, mut msum, mut count) = (0.0, 0.0, 0usize);
+    for batch in train.batches(batch_size, Some(rng), false)? {
+        let tape = Tape::new();
+        let out = model.forward(tape.constant(batch.x.clone()));
+        let l = loss(out, &batch.y);
+        if let Some(m) = metric {
+            msum += (m.score)(&out.value(), &batch.y) * batch.len() as f64;
+        }
+        let mut grads = l.backward_release();
+        let batch_loss = l.item().to_f64();
+        sum += batch_loss * batch.len() as f64;
+        count += batch.len();
+        if let Some(lr) = hooks.lr_at_step.as_mut().map(|f| f(*step)) {
+            opt.set_lr(lr);
+        }
+        let grad_norm = hooks.clip_grad_norm.map(|max| crate::optim::clip_grad_norm(&*model, &mut grads, max));
+        opt.step(model, &grads)?;
+        if let Some(f) = hooks.on_step.as_mut() {
+            f(&StepReport { epoch, step: *step, loss: batch_loss, lr: opt.lr(), grad_norm });
+        }
+        *step += 1;
+    }
+    Ok((sum / count as f64, metric.map(|_| msum / count as f64)))
+}
+
+/// The progress line of an epoch: losses and metrics so far recorded for it.
+fn epoch_line(h: &History, epoch: usize, epochs: usize, metric: Option<&str>) -> String {
+    let mut line = format!("epoch {:>3}/{epochs}  loss {:.4}", epoch + 1, h.train_loss[epoch]);
+    if let (Some(name), Some(m)) = (metric, h.train_metric.get(epoch)) {
+        line += &format!("  {name} {m:.4}");
+    }
+    if let Some(vl) = h.val_loss.get(epoch) {
+        line += &format!("  val_loss {vl:.4}");
+    }
+    if let (Some(name), Some(m)) = (metric, h.val_metric.get(epoch)) {
+        line += &format!("  val_{name} {m:.4}");
+    }
+    line
+}
+
+/// Early stopping's state: the best monitored loss, its epoch and (to restore) the model's
+/// parameters and buffers then.
+struct Stopper<T: Float> {
+    cfg: EarlyStopping,
+    best: f64,
+    best_epoch: usize,
+    best_state: Option<(Vec<Tensor<T>>, Vec<crate::module::Buffer<T>>)>,
+}
+
+impl<T: Float> Stopper<T> {
+    fn new(cfg: EarlyStopping) -> Self {
+        Stopper { cfg, best: f64::INFINITY, best_epoch: 0, best_state: None }
+    }
+
+    /// Records the epoch; true when `patience` epochs have passed without improvement.
+    fn should_stop<M: Module<T> + ?Sized>(&mut self, model: &M, epoch: usize, monitored: f64) -> bool {
+        if monitored < self.best - self.cfg.min_delta {
+            (self.best, self.best_epoch) = (monitored, epoch);
+            if self.cfg.restore_best {
+                self.best_state = Some(snapshot(model));
+            }
+            false
+        } else {
+            epoch - self.best_epoch >= self.cfg.patience
+        }
+    }
+
+    fn restore<M: Module<T> + ?Sized>(&self, model: &mut M) {
+        if let Some(state) = &self.best_state {
+            restore(model, state);
+        }
+    }
 }
 
 /// The loss curves (and the validation metric, if any) of a [`History`] as a chart.
