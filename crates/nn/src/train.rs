@@ -175,15 +175,18 @@ where
     Ok((l, metric.map(|m| (m.score)(&out, &data.y))))
 }
 
+/// A model's parameter values and buffers, in visiting order.
+type Snapshot<T> = (Vec<Tensor<T>>, Vec<crate::module::Buffer<T>>);
+
 /// The model's parameters and buffers, in visiting order.
-fn snapshot<T: Float, M: Module<T> + ?Sized>(model: &M) -> (Vec<Tensor<T>>, Vec<crate::module::Buffer<T>>) {
+fn snapshot<T: Float, M: Module<T> + ?Sized>(model: &M) -> Snapshot<T> {
     let (mut params, mut buffers) = (Vec::new(), Vec::new());
     model.visit_params("", &mut |_, p| params.push(p.value().clone()));
     model.visit_buffers("", &mut |_, b| buffers.push(b));
     (params, buffers)
 }
 
-fn restore<T: Float, M: Module<T> + ?Sized>(model: &mut M, (params, buffers): &(Vec<Tensor<T>>, Vec<crate::module::Buffer<T>>)) {
+fn restore<T: Float, M: Module<T> + ?Sized>(model: &mut M, (params, buffers): &Snapshot<T>) {
     use crate::module::{Buffer, BufferMut};
     let mut it = params.iter();
     model.visit_params_mut("", &mut |_, p| {
@@ -283,6 +286,7 @@ pub struct FitHooks<'a, M: ?Sized> {
     /// ([`crate::optim::clip_grad_norm`]; default none).
     pub clip_grad_norm: Option<f64>,
     /// Called after each optimizer step.
+    #[allow(clippy::type_complexity)]
     pub on_step: Option<Box<dyn FnMut(&StepReport) + 'a>>,
     /// Called after each epoch (after validation and early stopping's bookkeeping) with the
     /// epoch's report and the model, e.g. for a metric of your own or a checkpoint;
@@ -442,7 +446,7 @@ struct Stopper<T: Float> {
     cfg: EarlyStopping,
     best: f64,
     best_epoch: usize,
-    best_state: Option<(Vec<Tensor<T>>, Vec<crate::module::Buffer<T>>)>,
+    best_state: Option<Snapshot<T>>,
 }
 
 impl<T: Float> Stopper<T> {
