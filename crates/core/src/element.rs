@@ -279,8 +279,8 @@ macro_rules! impl_float {
     };
 }
 
-impl_float!(f32, matrixmultiply::sgemm, fast_exp_f32, fast_ln_f32, fast_tanh_f32, 1_048_576.0, fast_sin_f32, fast_cos_f32);
-impl_float!(f64, matrixmultiply::dgemm, f64::exp, f64::ln, f64::tanh, f64::INFINITY, f64::sin, f64::cos);
+impl_float!(f32, wengert_gemm::sgemm, fast_exp_f32, fast_ln_f32, fast_tanh_f32, 1_048_576.0, fast_sin_f32, fast_cos_f32);
+impl_float!(f64, wengert_gemm::dgemm, f64::exp, f64::ln, f64::tanh, f64::INFINITY, f64::sin, f64::cos);
 
 /// a·b + c, fused into one instruction where the target has FMA (the repo's
 /// `.cargo/config.toml` builds for the native CPU); a plain multiply-add elsewhere, since a

@@ -95,9 +95,8 @@ fn default_threads() -> usize {
 }
 
 /// Sets the number of threads large kernels use (1 = everything on the calling thread),
-/// capped at [`max_threads`]. Matrix products follow `matrixmultiply`'s own
-/// `MATMUL_NUM_THREADS` (read once, at its first use), except batches of products, which
-/// wengert splits itself.
+/// capped at [`max_threads`]. Matrix products follow it too: a large product is split into
+/// row (or column) blocks of C, one per thread, a batch of products into groups.
 ///
 /// ```
 /// wengert_core::runtime::set_num_threads(1);

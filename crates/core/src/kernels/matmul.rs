@@ -1,7 +1,8 @@
 //! Matrix multiplication: register tiles that read both operands in place when B fits in
-//! cache (`tile`), a dot-product kernel for narrow A·Bᵀ, and `matrixmultiply` (packed
-//! SIMD micro-kernels over arbitrary strides) for the rest; products above a size are split
-//! across threads by rows of C.
+//! cache (`tile`), a dot-product kernel for narrow A·Bᵀ, and the packed GEMM of
+//! `wengert-gemm` (AVX-512, AVX2+FMA or portable micro-kernels chosen at run time, over
+//! arbitrary strides) for the rest; products above a size are split across threads by rows
+//! (or columns) of C.
 
 
 use crate::element::Float;
@@ -206,12 +207,12 @@ fn matmul_impl<T: Float>(a: &Tensor<T>, b: &Tensor<T>, t: Transpose, bias: Optio
         } else if narrow {
             dots_kernel(ma, mb, c, m, k, n);
         } else {
-            // The register tiles need a row-major B, and matrixmultiply packs a row-major A and
-            // a column-major B one gathered element at a time: a product small enough for one
-            // thread copies a transposed B (and, for matrixmultiply, a row-major A of at least
+            // The register tiles need a row-major B, and the packed GEMM packs a row-major A
+            // and a column-major B one gathered element at a time: a product small enough for
+            // one thread copies a transposed B (and, for the GEMM, a row-major A of at least
             // 16 rows) transposed first, in vector tiles. Measured on f32 products of 0.1-1
-            // MFLOP: the digits MLP's x·Wᵀ, 32x64 · (128x64)ᵀ, 8.5 µs in matrixmultiply
-            // straight, 6.6 with the copies, 6.3 with the copy and the tiles (and 5.7-5.9 as
+            // MFLOP (with matrixmultiply, which packs the same way): the digits MLP's x·Wᵀ,
+            // 32x64 · (128x64)ᵀ, 8.5 µs straight, 6.6 with the copies, 6.3 with the copy and the tiles (and 5.7-5.9 as
             // the transposed product above). Without vector tiles (f64) the copies cost more
             // than they save (5-20% slower), so none is made.
             let single = vector_tiles && single;
@@ -260,7 +261,7 @@ const PARALLEL_GEMM_FLOPS: usize = 1 << 20;
 
 /// `C = op(A)·op(B)` into a row-major `m x n` C (overwritten), with `A` and `B` given by
 /// pointer and strides; large products are cut into row blocks of C (or column blocks, when
-/// C is too short), one per thread, each a single-threaded `matrixmultiply` call. Batches of
+/// C is too short), one per thread, each a single-threaded packed GEMM (`wengert_gemm`) call. Batches of
 /// products reach here from inside their own tasks, and then run whole on their thread.
 ///
 /// # Safety
@@ -497,7 +498,7 @@ mod tests {
 
     /// Shapes that reach each kernel: the register tiles (B small enough, short and long
     /// inner dimensions), the dot-product kernel (A·Bᵀ with n <= 16, rows long enough for
-    /// every tail of the lane loop), `matrixmultiply` (a B too big for the tiles, C too
+    /// every tail of the lane loop), the packed GEMM (a B too big for the tiles, C too
     /// narrow), row/column splits across threads, and batches against a shared operand.
     #[test]
     fn every_kernel_path_matches_naive() {

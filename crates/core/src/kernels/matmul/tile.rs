@@ -18,7 +18,9 @@
 //! | 128x256x784, A (B of 784 KB) | 823 µs | 490 µs |
 //!
 //! The last row is why B must fit in [`MAX_B_BYTES`]: a B that spills to L3 is read again
-//! for every four rows of C, and packing wins.
+//! for every four rows of C, and packing wins. Against the packed GEMM of `wengert-gemm`
+//! (which replaced `matrixmultiply`) on a Zen 3 core the bound is 128 KB: 256x256x256 on
+//! both cores took 325-328 µs in the tiles and 202-205 µs packed (`benches/gemm.rs`).
 
 use crate::element::Float;
 use std::mem::MaybeUninit;
@@ -29,8 +31,8 @@ const W: usize = 16;
 pub(super) const ROWS: usize = 4;
 
 /// Products whose B (`k x n` elements of `T`) is at most this big use the tiles; measured
-/// above: even at 256 KB (256x256 f32), larger ones lose to packing.
-pub(super) const MAX_B_BYTES: usize = 256 << 10;
+/// above: from 256 KB (256x256 f32) up, packing wins.
+pub(super) const MAX_B_BYTES: usize = 128 << 10;
 
 /// Whether a product with this `k x n` B is one for the tiles: B fits [`MAX_B_BYTES`] and
 /// C's rows are at least one register wide (narrower ones would be mostly padding).

@@ -1,0 +1,371 @@
+//! Packed general matrix multiply: `C = alpha · A·B + beta · C` for `f32` and `f64`
+//! matrices given by pointer and row/column strides, in the blocked loop order of Goto and
+//! van de Geijn (and BLIS):
+//!
+//! ```text
+//! for each NC-wide panel of columns of B and C            (B panel in L3)
+//!   for each KC-deep slice of k:   pack B[kc, nc] into NR-wide strips
+//!     for each MC-tall block of rows of A and C:  pack A[mc, kc] into MR-tall strips (L2)
+//!       for each NR strip of B (kept in L1), for each MR strip of A:
+//!         the micro-kernel: C[MR, NR] (+)= A strip · B strip, MR·NR accumulators in registers
+//! ```
+//!
+//! The micro-kernel is chosen once, at run time, from what the CPU has
+//! ([`Kernel::best`]): AVX-512 (12 x 32 f32 / 12 x 16 f64 blocks), AVX2 with FMA (6 x 16 /
+//! 6 x 8), or a portable one, so a binary built for the x86-64 baseline still runs the
+//! vector kernels. The calls are single-threaded; a caller that wants both cores splits C
+//! into row or column blocks (as `wengert-core`'s matmul does), each thread packing its own
+//! operands into its own (reused, thread-local) buffers.
+//!
+//! ```
+//! // C (2 x 2) = A (2 x 3) · B (3 x 2), all row-major
+//! let a = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+//! let b = [1.0f32, 0.0, 0.0, 1.0, 1.0, 1.0];
+//! let mut c = [0.0f32; 4];
+//! // SAFETY: the pointers and strides address whole 2 x 3, 3 x 2 and 2 x 2 matrices.
+//! unsafe {
+//!     wengert_gemm::sgemm(2, 3, 2, 1.0, a.as_ptr(), 3, 1, b.as_ptr(), 2, 1, 0.0, c.as_mut_ptr(), 2, 1);
+//! }
+//! assert_eq!(c, [4.0, 5.0, 10.0, 11.0]);
+//! ```
+
+mod kernel;
+mod pack;
+mod simd;
+
+use core::cell::Cell;
+use core::ops::{Add, Mul};
+use core::sync::atomic::{AtomicU8, Ordering};
+use kernel::Micro;
+
+/// An element type the GEMM runs on: `f32` or `f64`.
+pub trait Elem: Copy + PartialEq + Add<Output = Self> + Mul<Output = Self> + Send + Sync + 'static {
+    /// 0
+    const ZERO: Self;
+    /// 1
+    const ONE: Self;
+    /// `C = alpha · op(A)·op(B) + beta · C` with the given micro-kernel; see [`sgemm`].
+    ///
+    /// # Safety
+    /// As [`sgemm`]; `kernel` must be available on this CPU ([`Kernel::is_available`]).
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm_with(
+        kernel: Kernel,
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        beta: Self,
+        c: *mut Self,
+        rsc: isize,
+        csc: isize,
+    );
+}
+
+/// Which micro-kernel a product runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    /// AVX-512F: 12 x 32 blocks for f32, 12 x 16 for f64 (24 of the 32 zmm registers).
+    Avx512,
+    /// AVX2 with FMA: 6 x 16 blocks for f32, 6 x 8 for f64 (12 of the 16 ymm registers).
+    Avx2Fma,
+    /// Plain arrays the compiler vectorizes for the target it builds for (8 x 8 blocks);
+    /// a multiply and an add where the others fuse them.
+    Portable,
+    /// The portable code cut into the AVX-512 block shapes, so that the driver's AVX-512
+    /// blocking is tested on machines without AVX-512. Not fast; for tests.
+    #[doc(hidden)]
+    PortableWide,
+}
+
+impl Kernel {
+    /// Every kernel, fastest first.
+    pub const ALL: [Kernel; 4] = [Kernel::Avx512, Kernel::Avx2Fma, Kernel::Portable, Kernel::PortableWide];
+
+    /// Whether this CPU can run the kernel.
+    ///
+    /// ```
+    /// assert!(wengert_gemm::Kernel::Portable.is_available());
+    /// assert!(wengert_gemm::Kernel::best().is_available());
+    /// ```
+    pub fn is_available(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2Fma => std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"),
+            #[cfg(not(target_arch = "x86_64"))]
+            Kernel::Avx512 | Kernel::Avx2Fma => false,
+            Kernel::Portable | Kernel::PortableWide => true,
+        }
+    }
+
+    /// The kernels this CPU can run, fastest first.
+    ///
+    /// ```
+    /// let kernels = wengert_gemm::Kernel::available();
+    /// assert_eq!(kernels[0], wengert_gemm::Kernel::best());
+    /// ```
+    pub fn available() -> Vec<Kernel> {
+        Kernel::ALL.into_iter().filter(|k| k.is_available()).collect()
+    }
+
+    /// The fastest kernel this CPU can run (detected once, then cached); [`sgemm`] and
+    /// [`dgemm`] use it.
+    ///
+    /// ```
+    /// println!("products run on {:?}", wengert_gemm::Kernel::best());
+    /// ```
+    pub fn best() -> Kernel {
+        static BEST: AtomicU8 = AtomicU8::new(u8::MAX);
+        let cached = BEST.load(Ordering::Relaxed);
+        if let Some(&k) = Kernel::ALL.get(cached as usize) {
+            return k;
+        }
+        let best = Kernel::available()[0];
+        BEST.store(Kernel::ALL.iter().position(|&k| k == best).unwrap_or(2) as u8, Ordering::Relaxed);
+        best
+    }
+
+    /// The `(MR, NR)` register block of C the kernel computes for elements of `E`.
+    ///
+    /// ```
+    /// assert_eq!(wengert_gemm::Kernel::Avx2Fma.block::<f32>(), (6, 16));
+    /// ```
+    pub fn block<E: Elem>(self) -> (usize, usize) {
+        let f32 = core::any::TypeId::of::<E>() == core::any::TypeId::of::<f32>();
+        match (self, f32) {
+            (Kernel::Avx512 | Kernel::PortableWide, true) => (12, 32),
+            (Kernel::Avx512 | Kernel::PortableWide, false) => (12, 16),
+            (Kernel::Avx2Fma, true) => (6, 16),
+            (Kernel::Avx2Fma, false) => (6, 8),
+            (Kernel::Portable, _) => (8, 8),
+        }
+    }
+}
+
+/// `C = alpha · A·B + beta · C` for an `m x k` A, a `k x n` B and an `m x n` C of `f32`,
+/// each given by a pointer to its first element and its row and column strides (in
+/// elements; any sign, either order: a transposed operand is just swapped strides). With
+/// `beta == 0` C is only written, never read (NaN in C does not survive); with
+/// `alpha == 0` or `k == 0`, A and B are not read and C becomes `beta · C`.
+///
+/// # Safety
+/// The pointers with their strides must address valid `m x k`, `k x n` and `m x n`
+/// matrices, and C must not alias A or B (or itself: no two of its elements at one address).
+///
+/// ```
+/// // C = Aᵀ·B for a row-major 3 x 2 A (read transposed: row stride 1, column stride 2)
+/// let a = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+/// let b = [1.0f32, 1.0, 1.0];
+/// let mut c = [0.0f32; 2];
+/// // SAFETY: Aᵀ is 2 x 3 over `a`, B 3 x 1, C 2 x 1.
+/// unsafe { wengert_gemm::sgemm(2, 3, 1, 1.0, a.as_ptr(), 1, 2, b.as_ptr(), 1, 1, 0.0, c.as_mut_ptr(), 1, 1) };
+/// assert_eq!(c, [9.0, 12.0]);
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn sgemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f32,
+    a: *const f32,
+    rsa: isize,
+    csa: isize,
+    b: *const f32,
+    rsb: isize,
+    csb: isize,
+    beta: f32,
+    c: *mut f32,
+    rsc: isize,
+    csc: isize,
+) {
+    // SAFETY: forwarded contract; the best kernel is available.
+    unsafe { f32::gemm_with(Kernel::best(), m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
+}
+
+/// [`sgemm`] for `f64`.
+///
+/// # Safety
+/// As [`sgemm`].
+///
+/// ```
+/// let a = [2.0f64, 0.0, 0.0, 2.0];
+/// let mut c = [1.0f64, 1.0, 1.0, 1.0];
+/// // C = A·A + 1·C
+/// unsafe { wengert_gemm::dgemm(2, 2, 2, 1.0, a.as_ptr(), 2, 1, a.as_ptr(), 2, 1, 1.0, c.as_mut_ptr(), 2, 1) };
+/// assert_eq!(c, [5.0, 1.0, 1.0, 5.0]);
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn dgemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f64,
+    a: *const f64,
+    rsa: isize,
+    csa: isize,
+    b: *const f64,
+    rsb: isize,
+    csb: isize,
+    beta: f64,
+    c: *mut f64,
+    rsc: isize,
+    csc: isize,
+) {
+    // SAFETY: forwarded contract; the best kernel is available.
+    unsafe { f64::gemm_with(Kernel::best(), m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
+}
+
+/// `impl Elem` for a float type: the dispatch from a [`Kernel`] to its micro-kernel type.
+macro_rules! impl_elem {
+    ($t:ty, $portable:ty, $wide:ty, $avx2:ident, $avx512:ident) => {
+        impl Elem for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            unsafe fn gemm_with(
+                kernel: Kernel,
+                m: usize,
+                k: usize,
+                n: usize,
+                alpha: Self,
+                a: *const Self,
+                rsa: isize,
+                csa: isize,
+                b: *const Self,
+                rsb: isize,
+                csb: isize,
+                beta: Self,
+                c: *mut Self,
+                rsc: isize,
+                csc: isize,
+            ) {
+                assert!(kernel.is_available(), "gemm: the {kernel:?} kernel needs CPU features this machine lacks");
+                // SAFETY: forwarded contract; the kernel's features are present.
+                unsafe {
+                    match kernel {
+                        #[cfg(target_arch = "x86_64")]
+                        Kernel::Avx512 => drive::<kernel::$avx512>(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc),
+                        #[cfg(target_arch = "x86_64")]
+                        Kernel::Avx2Fma => drive::<kernel::$avx2>(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc),
+                        #[cfg(not(target_arch = "x86_64"))]
+                        Kernel::Avx512 | Kernel::Avx2Fma => unreachable!(),
+                        Kernel::Portable => drive::<$portable>(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc),
+                        Kernel::PortableWide => drive::<$wide>(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc),
+                    }
+                }
+            }
+        }
+    };
+}
+
+impl_elem!(f32, kernel::PortableF32, kernel::Wide512F32, Avx2F32, Avx512F32);
+impl_elem!(f64, kernel::PortableF64, kernel::Wide512F64, Avx2F64, Avx512F64);
+
+/// 64 bytes, 64-aligned: the unit of the packing buffers, so packed strips start on cache
+/// lines.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u8; 64]);
+
+thread_local! {
+    /// This thread's packing buffers for A and B, grown as needed and kept between calls.
+    static PACKED: Cell<(Vec<Line>, Vec<Line>)> = const { Cell::new((Vec::new(), Vec::new())) };
+}
+
+/// A buffer of at least `len` elements of `E`, growing `v` if needed.
+fn room<E>(v: &mut Vec<Line>, len: usize) -> *mut E {
+    let lines = (len * core::mem::size_of::<E>()).div_ceil(64);
+    if v.len() < lines {
+        v.resize(lines, Line([0; 64]));
+    }
+    v.as_mut_ptr().cast()
+}
+
+/// `C = beta · C` for an `m x n` C (zeros when `beta == 0`, without reading C).
+///
+/// # Safety
+/// C must address a valid `m x n` matrix with strides `rsc`, `csc`.
+unsafe fn scale<E: Elem>(m: usize, n: usize, beta: E, c: *mut E, rsc: isize, csc: isize) {
+    for i in 0..m {
+        for j in 0..n {
+            // SAFETY: (i, j) is inside C.
+            unsafe {
+                let p = c.offset(i as isize * rsc + j as isize * csc);
+                *p = if beta == E::ZERO { E::ZERO } else { beta * *p };
+            }
+        }
+    }
+}
+
+/// The blocked loops around the micro-kernel `K` (see the crate docs).
+///
+/// # Safety
+/// As [`sgemm`]; the CPU has `K`'s features.
+#[allow(clippy::too_many_arguments)]
+unsafe fn drive<K: Micro>(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: K::E,
+    a: *const K::E,
+    rsa: isize,
+    csa: isize,
+    b: *const K::E,
+    rsb: isize,
+    csb: isize,
+    beta: K::E,
+    c: *mut K::E,
+    rsc: isize,
+    csc: isize,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 || alpha == K::E::ZERO {
+        // SAFETY: C is valid.
+        unsafe { scale(m, n, beta, c, rsc, csc) };
+        return;
+    }
+    // k cut into equal slices of at most KC (no thin last slice), rows of A likewise into
+    // blocks of at most MC rounded up to whole strips.
+    let kc_max = k.div_ceil(k.div_ceil(K::KC));
+    let mc_max = m.div_ceil(m.div_ceil(K::MC)).div_ceil(K::MR) * K::MR;
+    let nc_max = K::NC.min(n.div_ceil(K::NR) * K::NR);
+    let (mut abuf, mut bbuf) = PACKED.take();
+    let ap = room::<K::E>(&mut abuf, mc_max * kc_max);
+    let bp = room::<K::E>(&mut bbuf, nc_max * kc_max);
+    // SAFETY (loops): every block addressed is inside A, B or C; the buffers hold a whole
+    // packed block of each.
+    unsafe {
+        for jc in (0..n).step_by(K::NC) {
+            let nc = K::NC.min(n - jc);
+            for pc in (0..k).step_by(kc_max) {
+                let kc = kc_max.min(k - pc);
+                pack::pack_b(kc, nc, b.offset(pc as isize * rsb + jc as isize * csb), rsb, csb, K::NR, bp);
+                // the first slice applies beta, the later ones add to it
+                let beta = if pc == 0 { beta } else { K::E::ONE };
+                for ic in (0..m).step_by(mc_max) {
+                    let mc = mc_max.min(m - ic);
+                    pack::pack_a(mc, kc, a.offset(ic as isize * rsa + pc as isize * csa), rsa, csa, K::MR, ap);
+                    for jr in (0..nc).step_by(K::NR) {
+                        let nr = K::NR.min(nc - jr);
+                        let bs = bp.add(jr * kc);
+                        for ir in (0..mc).step_by(K::MR) {
+                            let mr = K::MR.min(mc - ir);
+                            let cb = c.offset((ic + ir) as isize * rsc + (jc + jr) as isize * csc);
+                            K::tile(kc, ap.add(ir * kc), bs, cb, rsc, csc, mr, nr, alpha, beta);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    PACKED.set((abuf, bbuf));
+}
