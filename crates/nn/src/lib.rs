@@ -18,6 +18,7 @@ pub mod models;
 pub mod module;
 pub mod optim;
 pub mod plot;
+pub mod progress;
 pub mod serialize;
 pub mod train;
 

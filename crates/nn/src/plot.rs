@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::error::Result;
+use crate::train::History;
 
 /// How a series is drawn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,6 +152,23 @@ impl Chart {
 /// `target/wengert/` under the current directory.
 pub fn output_dir() -> std::path::PathBuf {
     std::env::var_os("WENGERT_OUT").map(Into::into).unwrap_or_else(|| std::path::PathBuf::from("target/wengert"))
+}
+
+/// The loss curves (and the validation metric, if any) of a [`History`] as a chart: what
+/// [`FitConfig::plot`](crate::train::FitConfig::plot) writes after [`crate::train::fit`].
+pub fn plot_history(h: &History, metric_name: Option<&str>) -> Chart {
+    let pts = |v: &[f64]| v.iter().enumerate().map(|(i, &y)| ((i + 1) as f64, y)).collect::<Vec<_>>();
+    let mut c = Chart::new("training", "epoch", "loss / metric").series("train loss", pts(&h.train_loss), Style::Line);
+    if !h.val_loss.is_empty() {
+        c = c.series("val loss", pts(&h.val_loss), Style::Line);
+    }
+    if let (Some(name), false) = (metric_name, h.train_metric.is_empty()) {
+        c = c.series(&format!("train {name}"), pts(&h.train_metric), Style::Line);
+    }
+    if let (Some(name), false) = (metric_name, h.val_metric.is_empty()) {
+        c = c.series(&format!("val {name}"), pts(&h.val_metric), Style::Line);
+    }
+    c
 }
 
 #[cfg(test)]

@@ -21,7 +21,8 @@ use crate::error::{Error, Result};
 use crate::metrics::argmax_rows;
 use crate::module::Module;
 use crate::optim::Optimizer;
-use crate::plot::{Chart, Style};
+pub use crate::plot::plot_history;
+use crate::progress::ProgressBar;
 
 /// Stop when the monitored loss (validation loss if there is a validation split, else the
 /// training loss) has not improved by more than `min_delta` for `patience` epochs.
@@ -56,13 +57,17 @@ pub struct FitConfig {
     pub early_stopping: Option<EarlyStopping>,
     /// print one progress line per epoch (default `true`)
     pub verbose: bool,
+    /// with `verbose`, a progress bar within each epoch (steps/s, time left, running loss)
+    /// on stderr, drawn only when stderr is a terminal ([`crate::progress::ProgressBar`];
+    /// default `true`)
+    pub progress: bool,
     /// write the loss and metric curves to this SVG file (default none)
     pub plot: Option<PathBuf>,
 }
 
 impl Default for FitConfig {
     fn default() -> Self {
-        FitConfig { epochs: 10, batch_size: 32, validation_split: None, seed: 0, early_stopping: None, verbose: true, plot: None }
+        FitConfig { epochs: 10, batch_size: 32, validation_split: None, seed: 0, early_stopping: None, verbose: true, progress: true, plot: None }
     }
 }
 
@@ -347,7 +352,12 @@ where
     for epoch in 0..cfg.epochs {
         let t0 = Instant::now();
         model.set_training(true);
-        let (train_loss, train_metric) = train_epoch(model, opt, &train, &loss, metric, cfg.batch_size, &mut rng, &mut hooks, epoch, &mut step)?;
+        let label = format!("epoch {:>3}/{}", epoch + 1, cfg.epochs);
+        let steps = train.len().div_ceil(cfg.batch_size);
+        let bar = if cfg.verbose && cfg.progress { ProgressBar::new(label, steps) } else { ProgressBar::hidden(label, steps) };
+        let mut at = Position { epoch, step: &mut step, bar };
+        let (train_loss, train_metric) = train_epoch(model, opt, &train, &loss, metric, cfg.batch_size, &mut rng, &mut hooks, &mut at)?;
+        at.bar.finish();
         h.train_loss.push(train_loss);
         h.train_metric.extend(train_metric);
         if let Some(v) = &val {
@@ -379,6 +389,13 @@ where
     Ok(h)
 }
 
+/// Where a run is: its epoch, its step over the whole run, and the epoch's progress bar.
+struct Position<'a> {
+    epoch: usize,
+    step: &'a mut usize,
+    bar: ProgressBar,
+}
+
 /// One pass over `train` in shuffled batches: the mean loss and (with a metric) mean score.
 #[allow(clippy::too_many_arguments)]
 fn train_epoch<T, Y, M, O, L>(
@@ -390,8 +407,7 @@ fn train_epoch<T, Y, M, O, L>(
     batch_size: usize,
     rng: &mut StdRng,
     hooks: &mut FitHooks<'_, M>,
-    epoch: usize,
-    step: &mut usize,
+    at: &mut Position<'_>,
 ) -> Result<(f64, Option<f64>)>
 where
     T: Float,
@@ -412,15 +428,17 @@ where
         let batch_loss = l.item().to_f64();
         sum += batch_loss * batch.len() as f64;
         count += batch.len();
+        let step = &mut *at.step;
         if let Some(lr) = hooks.lr_at_step.as_mut().map(|f| f(*step)) {
             opt.set_lr(lr);
         }
         let grad_norm = hooks.clip_grad_norm.map(|max| crate::optim::clip_grad_norm(&*model, &mut grads, max));
         opt.step(model, &grads)?;
         if let Some(f) = hooks.on_step.as_mut() {
-            f(&StepReport { epoch, step: *step, loss: batch_loss, lr: opt.lr(), grad_norm });
+            f(&StepReport { epoch: at.epoch, step: *step, loss: batch_loss, lr: opt.lr(), grad_norm });
         }
         *step += 1;
+        at.bar.inc(1, || format!("loss {:.4}", sum / count as f64));
     }
     Ok((sum / count as f64, metric.map(|_| msum / count as f64)))
 }
@@ -472,20 +490,4 @@ impl<T: Float> Stopper<T> {
             restore(model, state);
         }
     }
-}
-
-/// The loss curves (and the validation metric, if any) of a [`History`] as a chart.
-pub fn plot_history(h: &History, metric_name: Option<&str>) -> Chart {
-    let pts = |v: &[f64]| v.iter().enumerate().map(|(i, &y)| ((i + 1) as f64, y)).collect::<Vec<_>>();
-    let mut c = Chart::new("training", "epoch", "loss / metric").series("train loss", pts(&h.train_loss), Style::Line);
-    if !h.val_loss.is_empty() {
-        c = c.series("val loss", pts(&h.val_loss), Style::Line);
-    }
-    if let (Some(name), false) = (metric_name, h.train_metric.is_empty()) {
-        c = c.series(&format!("train {name}"), pts(&h.train_metric), Style::Line);
-    }
-    if let (Some(name), false) = (metric_name, h.val_metric.is_empty()) {
-        c = c.series(&format!("val {name}"), pts(&h.val_metric), Style::Line);
-    }
-    c
 }
