@@ -483,7 +483,8 @@ pub fn read_metadata(path: impl AsRef<Path>) -> Result<BTreeMap<String, String>>
 
 /// The names of the tensors in a safetensors file, sorted, reading only the
 /// header (not the data): what a loader checks before it builds a model, such as whether a
-/// checkpoint has a pooler.
+/// checkpoint has a pooler. A header that names a tensor twice is an [`Error::Format`], as
+/// in [`load`].
 ///
 /// ```
 /// use wengert_nn::prelude::*;
@@ -507,6 +508,9 @@ pub fn tensor_names(path: impl AsRef<Path>) -> Result<Vec<String>> {
     file.read_exact(&mut header).map_err(io)?;
     let map: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(&header).map_err(|e| Error::Format { path: path.to_path_buf(), reason: format!("the header is not a JSON object: {e}") })?;
+    if let Some(name) = repeated_key(&header) {
+        return Err(Error::Format { path: path.to_path_buf(), reason: format!("the header names {name:?} more than once") });
+    }
     let mut names: Vec<String> = map.into_iter().map(|(name, _)| name).filter(|n| n != "__metadata__").collect();
     names.sort();
     Ok(names)
@@ -1197,6 +1201,7 @@ mod tests {
             for err in [
                 load::<f32>(&path).unwrap_err(),
                 load_matching::<f32>(&path, &shapes(&[("a", &[1])])).unwrap_err(),
+                tensor_names(&path).unwrap_err(),
             ] {
                 assert!(
                     matches!(&err, Error::Format { reason, .. } if reason == "the header names \"a\" more than once"),
