@@ -89,19 +89,21 @@ impl<T: Float> Embedding<T> {
     }
 }
 
+/// Float values read as indices (token ids, class ids) for the modules that take them as a
+/// float tensor; a value that is negative or not whole panics naming `op`, never truncated.
+#[track_caller]
+pub(crate) fn indices_of<T: Float>(op: &str, x: &Tensor<T>) -> Tensor<usize> {
+    if let Some(&bad) = x.as_slice().iter().find(|f| f.to_f64() < 0.0 || f.to_f64().fract() != 0.0) {
+        panic!("wengert: {op}: index {} is not a whole non-negative number", bad.to_f64());
+    }
+    x.map(|f| f.to_f64() as usize)
+}
+
 impl<T: Float> Module<T> for Embedding<T> {
     /// Reads `x`'s values as indices (they must be whole numbers).
     #[track_caller]
     fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
-        let v = x.value();
-        let ids = v.map(|f| {
-            let i = f.to_f64();
-            if i < 0.0 || i.fract() != 0.0 {
-                panic!("wengert: Embedding: index {i} is not a whole non-negative number");
-            }
-            i as usize
-        });
-        self.lookup(x.tape(), &ids)
+        self.lookup(x.tape(), &indices_of("Embedding", &x.value()))
     }
     fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Param<T>)) {
         f(format!("{prefix}weight"), &self.weight);
@@ -146,5 +148,16 @@ mod tests {
     #[should_panic(expected = "Embedding(6, 3): padding_idx 6 is not below 6")]
     fn padding_index_must_be_a_row() {
         let _ = Embedding::<f32>::new(6, 3).with_padding_idx(6);
+    }
+
+    #[test]
+    fn float_indices_are_read_whole_or_rejected() {
+        let ids = indices_of("op", &Tensor::from_slice(&[0.0f32, 3.0, 7.0]));
+        assert_eq!(ids.as_slice(), [0, 3, 7]);
+        for bad in [2.5f64, -1.0, f64::NAN] {
+            let err = std::panic::catch_unwind(|| indices_of("BERT", &Tensor::from_slice(&[1.0, bad]))).unwrap_err();
+            let msg = err.downcast_ref::<String>().unwrap();
+            assert!(msg.starts_with("wengert: BERT: index") && msg.ends_with("is not a whole non-negative number"), "{msg}");
+        }
     }
 }

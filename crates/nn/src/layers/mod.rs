@@ -4,7 +4,7 @@ mod attention;
 mod batch_norm;
 mod conv;
 mod dropout;
-mod embedding;
+pub(crate) mod embedding;
 mod flatten;
 mod layer_norm;
 mod linear;

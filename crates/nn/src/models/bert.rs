@@ -310,14 +310,9 @@ impl<T: Float> Module<T> for BertEmbeddings<T> {
 
 /// `x`'s values as token ids `[B, L]` (for the `Module::forward` entry points).
 #[track_caller]
-fn ids_of<T: Float>(x: &Var<'_, T>) -> Tensor<usize> {
-    x.value().map(|f| {
-        let i = f.to_f64();
-        if i < 0.0 || i.fract() != 0.0 {
-            panic!("wengert: BERT: token id {i} is not a whole non-negative number");
-        }
-        i as usize
-    })
+#[track_caller]
+pub(crate) fn ids_of<T: Float>(x: &Var<'_, T>) -> Tensor<usize> {
+    crate::layers::embedding::indices_of("BERT", &x.value())
 }
 
 // ---------------------------------------------------------------- one layer

@@ -122,7 +122,7 @@ impl<T: Float> Module<T> for SentenceEncoder<T> {
     /// Reads `x [B, L]` as token ids (no padding, segment 0): the sentence embeddings `[B, H]`.
     #[track_caller]
     fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
-        self.embed_var(x.tape(), &BertInput::new(x.value().map(|f| f.to_f64() as usize)))
+        self.embed_var(x.tape(), &BertInput::new(crate::models::bert::ids_of(&x)))
     }
     /// The transformer's parameters under their own names (the tokenizer has none).
     fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Param<T>)) {
