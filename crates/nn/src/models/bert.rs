@@ -310,7 +310,6 @@ impl<T: Float> Module<T> for BertEmbeddings<T> {
 
 /// `x`'s values as token ids `[B, L]` (for the `Module::forward` entry points).
 #[track_caller]
-#[track_caller]
 pub(crate) fn ids_of<T: Float>(x: &Var<'_, T>) -> Tensor<usize> {
     crate::layers::embedding::indices_of("BERT", &x.value())
 }
