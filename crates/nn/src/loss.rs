@@ -22,6 +22,15 @@ pub enum Reduction {
 
 impl Reduction {
     /// Applies this reduction to per-element losses.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let tape = Tape::<f64>::new();
+    /// let losses = tape.constant(Tensor::from_slice(&[1.0, 3.0]));
+    /// assert_eq!(Reduction::Mean.apply(losses).item(), 2.0);
+    /// assert_eq!(Reduction::Sum.apply(losses).item(), 4.0);
+    /// assert_eq!(Reduction::None.apply(losses).value().dims(), &[2]);
+    /// ```
     pub fn apply<'t, T: Float>(self, losses: Var<'t, T>) -> Var<'t, T> {
         match self {
             Reduction::Mean => losses.mean(),
@@ -54,6 +63,14 @@ pub fn mse_loss<'t, T: Float>(pred: Var<'t, T>, target: Var<'t, T>, reduction: R
 }
 
 /// Mean absolute error: reduce(|pred - target|).
+///
+/// ```
+/// use wengert_nn::prelude::*;
+/// let tape = Tape::<f64>::new();
+/// let p = tape.var(Tensor::from_slice(&[1.0, 2.0]));
+/// let t = tape.constant(Tensor::from_slice(&[0.0, 5.0]));
+/// assert_eq!(l1_loss(p, t, Reduction::Mean).item(), 2.0);
+/// ```
 #[track_caller]
 pub fn l1_loss<'t, T: Float>(pred: Var<'t, T>, target: Var<'t, T>, reduction: Reduction) -> Var<'t, T> {
     same_shape("l1_loss", &pred, &target);
@@ -61,6 +78,15 @@ pub fn l1_loss<'t, T: Float>(pred: Var<'t, T>, target: Var<'t, T>, reduction: Re
 }
 
 /// Huber loss with threshold δ: ½d² where |d| ≤ δ, δ(|d| - ½δ) elsewhere (d = pred - target).
+///
+/// ```
+/// use wengert_nn::prelude::*;
+/// let tape = Tape::<f64>::new();
+/// let p = tape.var(Tensor::from_slice(&[0.5, 3.0]));
+/// let t = tape.constant(Tensor::from_slice(&[0.0, 0.0]));
+/// // ½·0.5² = 0.125 inside δ = 1, 1·(3 - ½) = 2.5 outside
+/// assert_eq!(huber_loss(p, t, 1.0, Reduction::Sum).item(), 2.625);
+/// ```
 #[track_caller]
 pub fn huber_loss<'t, T: Float>(pred: Var<'t, T>, target: Var<'t, T>, delta: f64, reduction: Reduction) -> Var<'t, T> {
     same_shape("huber_loss", &pred, &target);
@@ -73,6 +99,15 @@ pub fn huber_loss<'t, T: Float>(pred: Var<'t, T>, target: Var<'t, T>, delta: f64
 }
 
 /// Smooth L1 with threshold β (PyTorch's `smooth_l1_loss`): Huber(δ = β) / β.
+///
+/// ```
+/// use wengert_nn::prelude::*;
+/// let tape = Tape::<f64>::new();
+/// let p = tape.var(Tensor::from_slice(&[0.5, 3.0]));
+/// let t = tape.constant(Tensor::from_slice(&[0.0, 0.0]));
+/// // Huber with δ = 2 over 2: (½·0.25 + 2·(3 - 1)) / 2
+/// assert_eq!(smooth_l1_loss(p, t, 2.0, Reduction::Sum).item(), 2.0625);
+/// ```
 #[track_caller]
 pub fn smooth_l1_loss<'t, T: Float>(pred: Var<'t, T>, target: Var<'t, T>, beta: f64, reduction: Reduction) -> Var<'t, T> {
     huber_loss(pred, target, beta, reduction) * (1.0 / beta)
@@ -80,6 +115,15 @@ pub fn smooth_l1_loss<'t, T: Float>(pred: Var<'t, T>, target: Var<'t, T>, beta: 
 
 /// Binary cross-entropy of probabilities p against 0/1 targets y:
 /// -(y ln p + (1-y) ln(1-p)), logs clamped at -100 as PyTorch does.
+///
+/// ```
+/// use wengert_nn::prelude::*;
+/// let tape = Tape::<f64>::new();
+/// let p = tape.var(Tensor::from_slice(&[0.5, 0.9]));
+/// let y = tape.constant(Tensor::from_slice(&[1.0, 0.0]));
+/// let want = -(0.5f64.ln() + 0.1f64.ln()) / 2.0;
+/// assert!((binary_cross_entropy(p, y, Reduction::Mean).item() - want).abs() < 1e-12);
+/// ```
 #[track_caller]
 pub fn binary_cross_entropy<'t, T: Float>(p: Var<'t, T>, y: Var<'t, T>, reduction: Reduction) -> Var<'t, T> {
     same_shape("binary_cross_entropy", &p, &y);
@@ -91,6 +135,15 @@ pub fn binary_cross_entropy<'t, T: Float>(p: Var<'t, T>, y: Var<'t, T>, reductio
 
 /// Binary cross-entropy on logits x: softplus(x) - x·y, which equals
 /// -(y ln σ(x) + (1-y) ln(1-σ(x))) without overflow for large |x|; gradient σ(x) - y.
+///
+/// ```
+/// use wengert_nn::prelude::*;
+/// let tape = Tape::<f64>::new();
+/// let x = tape.var(Tensor::from_slice(&[0.0, 100.0]));
+/// let y = tape.constant(Tensor::from_slice(&[1.0, 1.0]));
+/// // ln 2 at 0, no overflow at 100 (the loss there is e⁻¹⁰⁰, about 0)
+/// assert!((bce_with_logits(x, y, Reduction::Sum).item() - 2f64.ln()).abs() < 1e-12);
+/// ```
 #[track_caller]
 pub fn bce_with_logits<'t, T: Float>(logits: Var<'t, T>, y: Var<'t, T>, reduction: Reduction) -> Var<'t, T> {
     same_shape("bce_with_logits", &logits, &y);
@@ -356,12 +409,30 @@ pub fn cross_entropy<'t, T: Float>(logits: Var<'t, T>, targets: &Tensor<usize>) 
 
 /// L1 penalty Σ|p| over the model's trainable parameters, bound on `tape`
 /// (add `λ·l1_penalty(..)` to a loss for L1 regularisation).
+///
+/// ```
+/// use wengert_nn::prelude::*;
+/// let mut layer = Linear::<f64>::new(2, 1);
+/// layer.weight.set(Tensor::new(vec![1.0, -2.0], [1, 2])).unwrap();
+/// layer.bias.as_mut().unwrap().set(Tensor::from_slice(&[0.5])).unwrap();
+/// let tape = Tape::new();
+/// assert_eq!(l1_penalty(&layer, &tape).item(), 3.5);
+/// ```
 pub fn l1_penalty<'t, T: Float, M: Module<T> + ?Sized>(model: &M, tape: &'t Tape<T>) -> Var<'t, T> {
     penalty(model, tape, |p| p.abs().sum())
 }
 
 /// L2 penalty Σp² over the model's trainable parameters, bound on `tape`
 /// (add `λ·l2_penalty(..)` to a loss; its gradient is 2λp).
+///
+/// ```
+/// use wengert_nn::prelude::*;
+/// let mut layer = Linear::<f64>::new(2, 1);
+/// layer.weight.set(Tensor::new(vec![1.0, -2.0], [1, 2])).unwrap();
+/// layer.bias.as_mut().unwrap().set(Tensor::from_slice(&[0.5])).unwrap();
+/// let tape = Tape::new();
+/// assert_eq!(l2_penalty(&layer, &tape).item(), 5.25);
+/// ```
 pub fn l2_penalty<'t, T: Float, M: Module<T> + ?Sized>(model: &M, tape: &'t Tape<T>) -> Var<'t, T> {
     penalty(model, tape, |p| p.square().sum())
 }
