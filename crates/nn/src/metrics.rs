@@ -134,6 +134,15 @@ impl ConfusionMatrix {
     /// Tallies predictions against targets for classes `0..num_classes`. `Err` if the slices
     /// differ in length (naming both) or a label is `>= num_classes` (naming its position).
     /// Empty slices give an all-zero matrix.
+    ///
+    /// ```
+    /// use wengert_nn::metrics::ConfusionMatrix;
+    /// // true classes 0, 0, 1, 1, 1 predicted as 0, 1, 1, 1, 0
+    /// let cm = ConfusionMatrix::new(&[0, 1, 1, 1, 0], &[0, 0, 1, 1, 1], 2)?;
+    /// assert_eq!(cm.counts, vec![vec![1, 1], vec![1, 2]]);
+    /// assert!(ConfusionMatrix::new(&[0, 2], &[0, 1], 2).is_err()); // 2 is not a class
+    /// # Ok::<(), wengert_nn::Error>(())
+    /// ```
     pub fn new(pred: &[usize], target: &[usize], num_classes: usize) -> Result<Self> {
         const OP: &str = "ConfusionMatrix::new";
         if pred.len() != target.len() {
@@ -157,11 +166,27 @@ impl ConfusionMatrix {
     }
 
     /// Number of samples tallied: `Σ_t Σ_p counts[t][p]`.
+    ///
+    /// ```
+    /// use wengert_nn::metrics::ConfusionMatrix;
+    /// // true classes 0, 0, 1, 1, 1 predicted as 0, 1, 1, 1, 0
+    /// let cm = ConfusionMatrix::new(&[0, 1, 1, 1, 0], &[0, 0, 1, 1, 1], 2)?;
+    /// assert_eq!(cm.total(), 5);
+    /// # Ok::<(), wengert_nn::Error>(())
+    /// ```
     pub fn total(&self) -> usize {
         self.counts.iter().flatten().sum()
     }
 
     /// Fraction correct: `Σ_c counts[c][c] / total` (0 for an empty matrix).
+    ///
+    /// ```
+    /// use wengert_nn::metrics::ConfusionMatrix;
+    /// // true classes 0, 0, 1, 1, 1 predicted as 0, 1, 1, 1, 0
+    /// let cm = ConfusionMatrix::new(&[0, 1, 1, 1, 0], &[0, 0, 1, 1, 1], 2)?;
+    /// assert_eq!(cm.accuracy(), 0.6);
+    /// # Ok::<(), wengert_nn::Error>(())
+    /// ```
     pub fn accuracy(&self) -> f64 {
         let correct: usize = (0..self.num_classes).map(|c| self.counts[c][c]).sum();
         ratio(correct as f64, self.total() as f64)
@@ -171,27 +196,67 @@ impl ConfusionMatrix {
     ///
     /// # Panics
     /// If `c >= num_classes` (as do the other per-class methods).
+    ///
+    /// ```
+    /// use wengert_nn::metrics::ConfusionMatrix;
+    /// // true classes 0, 0, 1, 1, 1 predicted as 0, 1, 1, 1, 0
+    /// let cm = ConfusionMatrix::new(&[0, 1, 1, 1, 0], &[0, 0, 1, 1, 1], 2)?;
+    /// assert_eq!((cm.support(0), cm.support(1)), (2, 3));
+    /// # Ok::<(), wengert_nn::Error>(())
+    /// ```
     pub fn support(&self, c: usize) -> usize {
         self.counts[c].iter().sum()
     }
 
     /// Samples predicted as `c`: `Σ_t counts[t][c]` (the column sum).
+    ///
+    /// ```
+    /// use wengert_nn::metrics::ConfusionMatrix;
+    /// // true classes 0, 0, 1, 1, 1 predicted as 0, 1, 1, 1, 0
+    /// let cm = ConfusionMatrix::new(&[0, 1, 1, 1, 0], &[0, 0, 1, 1, 1], 2)?;
+    /// assert_eq!((cm.predicted(0), cm.predicted(1)), (2, 3));
+    /// # Ok::<(), wengert_nn::Error>(())
+    /// ```
     pub fn predicted(&self, c: usize) -> usize {
         self.counts.iter().map(|row| row[c]).sum()
     }
 
     /// `TP / (TP + FP)`: of the samples predicted as `c`, the fraction that are `c`.
+    ///
+    /// ```
+    /// use wengert_nn::metrics::ConfusionMatrix;
+    /// // true classes 0, 0, 1, 1, 1 predicted as 0, 1, 1, 1, 0
+    /// let cm = ConfusionMatrix::new(&[0, 1, 1, 1, 0], &[0, 0, 1, 1, 1], 2)?;
+    /// assert_eq!(cm.precision(1), 2.0 / 3.0);
+    /// # Ok::<(), wengert_nn::Error>(())
+    /// ```
     pub fn precision(&self, c: usize) -> f64 {
         ratio(self.counts[c][c] as f64, self.predicted(c) as f64)
     }
 
     /// `TP / (TP + FN)`: of the samples of class `c`, the fraction predicted as `c`.
+    ///
+    /// ```
+    /// use wengert_nn::metrics::ConfusionMatrix;
+    /// // true classes 0, 0, 1, 1, 1 predicted as 0, 1, 1, 1, 0
+    /// let cm = ConfusionMatrix::new(&[0, 1, 1, 1, 0], &[0, 0, 1, 1, 1], 2)?;
+    /// assert_eq!(cm.recall(0), 0.5);
+    /// # Ok::<(), wengert_nn::Error>(())
+    /// ```
     pub fn recall(&self, c: usize) -> f64 {
         ratio(self.counts[c][c] as f64, self.support(c) as f64)
     }
 
     /// The harmonic mean of precision and recall, computed as `2 TP / (2 TP + FP + FN)` (equal
     /// to `2 P R / (P + R)` whenever that is defined, and 0 when `TP = 0`).
+    ///
+    /// ```
+    /// use wengert_nn::metrics::ConfusionMatrix;
+    /// // true classes 0, 0, 1, 1, 1 predicted as 0, 1, 1, 1, 0
+    /// let cm = ConfusionMatrix::new(&[0, 1, 1, 1, 0], &[0, 0, 1, 1, 1], 2)?;
+    /// assert_eq!(cm.f1(1), 2.0 / 3.0); // 2·2 / (2·2 + 1 + 1)
+    /// # Ok::<(), wengert_nn::Error>(())
+    /// ```
     pub fn f1(&self, c: usize) -> f64 {
         let tp = self.counts[c][c];
         let den = self.support(c) + self.predicted(c); // (TP + FN) + (TP + FP)
@@ -367,6 +432,15 @@ pub struct ClassificationReport {
 
 impl ClassificationReport {
     /// All the scores of `cm`.
+    ///
+    /// ```
+    /// use wengert_nn::metrics::{ClassificationReport, ConfusionMatrix};
+    /// let cm = ConfusionMatrix::new(&[0, 1, 1, 1, 0], &[0, 0, 1, 1, 1], 2)?;
+    /// let report = ClassificationReport::from_confusion(&cm);
+    /// assert_eq!(report.classes.len(), 2);
+    /// assert_eq!(report.micro_avg.f1, 0.6); // the accuracy, for single-label data
+    /// # Ok::<(), wengert_nn::Error>(())
+    /// ```
     pub fn from_confusion(cm: &ConfusionMatrix) -> Self {
         ClassificationReport {
             classes: cm.present().map(|c| (c, cm.scores(c))).collect(),
