@@ -105,6 +105,16 @@ pub struct Dataset<T: Float = f32, Y: Element = usize> {
 impl<T: Float, Y: Element> Dataset<T, Y> {
     /// Pairs features `[n, ...]` with targets `[n, ...]`; `Err` (naming both shapes) unless both
     /// have at least one axis and the same length `n` along axis 0.
+    ///
+    /// ```
+    /// use wengert_nn::data::Dataset;
+    /// use wengert_nn::prelude::Tensor;
+    /// // 4 samples of 3 features, labels 0, 2, 2, 1
+    /// let data = Dataset::new(Tensor::<f32>::zeros([4, 3]), Tensor::from_slice(&[0usize, 2, 2, 1]))?;
+    /// assert_eq!(data.len(), 4);
+    /// assert!(Dataset::new(Tensor::<f32>::zeros([4, 3]), Tensor::from_slice(&[0usize, 1])).is_err());
+    /// # Ok::<(), wengert_nn::Error>(())
+    /// ```
     pub fn new(x: Tensor<T>, y: Tensor<Y>) -> Result<Self> {
         match (x.dims().first(), y.dims().first()) {
             (Some(nx), Some(ny)) if nx == ny => Ok(Dataset { x, y }),
@@ -118,17 +128,45 @@ impl<T: Float, Y: Element> Dataset<T, Y> {
     }
 
     /// Number of samples `n` (length of axis 0).
+    ///
+    /// ```
+    /// use wengert_nn::data::Dataset;
+    /// use wengert_nn::prelude::Tensor;
+    /// // 4 samples of 3 features, labels 0, 2, 2, 1
+    /// let data = Dataset::new(Tensor::<f32>::zeros([4, 3]), Tensor::from_slice(&[0usize, 2, 2, 1]))?;
+    /// assert_eq!(data.len(), 4);
+    /// # Ok::<(), wengert_nn::Error>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.x.dims().first().copied().unwrap_or(0)
     }
 
     /// Whether there are no samples.
+    ///
+    /// ```
+    /// use wengert_nn::data::Dataset;
+    /// use wengert_nn::prelude::Tensor;
+    /// // 4 samples of 3 features, labels 0, 2, 2, 1
+    /// let data = Dataset::new(Tensor::<f32>::zeros([4, 3]), Tensor::from_slice(&[0usize, 2, 2, 1]))?;
+    /// assert!(!data.is_empty());
+    /// assert!(data.subset(&[]).is_empty());
+    /// # Ok::<(), wengert_nn::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Features per sample: the product of `x`'s dimensions after the first (`d` for `[n, d]`,
     /// `c * h * w` for `[n, c, h, w]`).
+    ///
+    /// ```
+    /// use wengert_nn::data::Dataset;
+    /// use wengert_nn::prelude::Tensor;
+    /// // 4 samples of 3 features, labels 0, 2, 2, 1
+    /// let data = Dataset::new(Tensor::<f32>::zeros([4, 3]), Tensor::from_slice(&[0usize, 2, 2, 1]))?;
+    /// assert_eq!(data.num_features(), 3);
+    /// # Ok::<(), wengert_nn::Error>(())
+    /// ```
     pub fn num_features(&self) -> usize {
         self.x.dims().iter().skip(1).product()
     }
@@ -138,6 +176,17 @@ impl<T: Float, Y: Element> Dataset<T, Y> {
     ///
     /// # Panics
     /// If an index is `>= self.len()` (the message names the index and the shape).
+    ///
+    /// ```
+    /// use wengert_nn::data::Dataset;
+    /// use wengert_nn::prelude::Tensor;
+    /// // 4 samples of 3 features, labels 0, 2, 2, 1
+    /// let data = Dataset::new(Tensor::<f32>::zeros([4, 3]), Tensor::from_slice(&[0usize, 2, 2, 1]))?;
+    /// let picked = data.subset(&[3, 1, 1]);
+    /// assert_eq!(picked.y.to_vec(), vec![1, 2, 2]);
+    /// assert_eq!(picked.x.dims(), &[3, 3]);
+    /// # Ok::<(), wengert_nn::Error>(())
+    /// ```
     #[track_caller]
     pub fn subset(&self, indices: &[usize]) -> Self {
         Dataset {
@@ -224,12 +273,30 @@ impl<T: Float, Y: Element> Dataset<T, Y> {
 
 impl<T: Float> Dataset<T, usize> {
     /// Number of classes: the largest label plus one (0 when there are no samples).
+    ///
+    /// ```
+    /// use wengert_nn::data::Dataset;
+    /// use wengert_nn::prelude::Tensor;
+    /// // 4 samples of 3 features, labels 0, 2, 2, 1
+    /// let data = Dataset::new(Tensor::<f32>::zeros([4, 3]), Tensor::from_slice(&[0usize, 2, 2, 1]))?;
+    /// assert_eq!(data.num_classes(), 3);
+    /// # Ok::<(), wengert_nn::Error>(())
+    /// ```
     pub fn num_classes(&self) -> usize {
         self.y.as_slice().iter().max().map_or(0, |&m| m + 1)
     }
 
     /// Samples per class: entry `c` counts the labels equal to `c` (length
     /// [`Dataset::num_classes`]).
+    ///
+    /// ```
+    /// use wengert_nn::data::Dataset;
+    /// use wengert_nn::prelude::Tensor;
+    /// // 4 samples of 3 features, labels 0, 2, 2, 1
+    /// let data = Dataset::new(Tensor::<f32>::zeros([4, 3]), Tensor::from_slice(&[0usize, 2, 2, 1]))?;
+    /// assert_eq!(data.class_counts(), vec![1, 1, 2]);
+    /// # Ok::<(), wengert_nn::Error>(())
+    /// ```
     pub fn class_counts(&self) -> Vec<usize> {
         let mut counts = vec![0; self.num_classes()];
         self.y.as_slice().iter().for_each(|&c| counts[c] += 1);
