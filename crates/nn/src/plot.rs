@@ -63,11 +63,22 @@ fn escape(s: &str) -> String {
 
 impl Chart {
     /// An empty chart.
+    ///
+    /// ```
+    /// let svg = wengert_nn::plot::Chart::new("title", "x", "y").to_svg();
+    /// assert!(svg.contains(">title<") && svg.ends_with("</svg>\n"));
+    /// ```
     pub fn new(title: &str, x_label: &str, y_label: &str) -> Self {
         Chart { title: title.into(), x_label: x_label.into(), y_label: y_label.into(), series: Vec::new() }
     }
 
     /// Adds a named series (non-finite points are skipped).
+    ///
+    /// ```
+    /// use wengert_nn::plot::{Chart, Style};
+    /// let svg = Chart::new("fit", "x", "y").series("data", [(0.0, 1.0), (1.0, f64::NAN), (2.0, 3.0)], Style::Points).to_svg();
+    /// assert_eq!(svg.matches("<circle").count(), 2); // the NaN point is skipped
+    /// ```
     pub fn series(mut self, name: &str, points: impl IntoIterator<Item = (f64, f64)>, style: Style) -> Self {
         let points = points.into_iter().filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
         self.series.push(Series { name: name.into(), points, style });
@@ -75,6 +86,12 @@ impl Chart {
     }
 
     /// The chart as an SVG document.
+    ///
+    /// ```
+    /// use wengert_nn::plot::{Chart, Style};
+    /// let svg = Chart::new("a < b", "x", "y").series("s", [(0.0, 0.0), (1.0, 1.0)], Style::Line).to_svg();
+    /// assert!(svg.starts_with("<svg") && svg.contains("a &lt; b") && svg.contains("<polyline"));
+    /// ```
     pub fn to_svg(&self) -> String {
         let all = self.series.iter().flat_map(|s| s.points.iter());
         let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
@@ -143,6 +160,14 @@ impl Chart {
 
     /// Writes the SVG to `path` (creating parent directories), via a temporary file and a
     /// rename so a reader never sees half a chart.
+    ///
+    /// ```
+    /// use wengert_nn::plot::{Chart, Style};
+    /// let path = std::env::temp_dir().join("wengert-doc-chart/curve.svg");
+    /// Chart::new("c", "x", "y").series("s", [(0.0, 1.0), (1.0, 0.5)], Style::Line).save(&path)?;
+    /// assert!(std::fs::read_to_string(&path)?.contains("<polyline"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         crate::serialize::write_atomically(path.as_ref(), self.to_svg().as_bytes())
     }
@@ -150,12 +175,24 @@ impl Chart {
 
 /// The directory examples write their outputs to: `$WENGERT_OUT` if set, else
 /// `target/wengert/` under the current directory.
+///
+/// ```
+/// let dir = wengert_nn::plot::output_dir();
+/// assert!(std::env::var_os("WENGERT_OUT").is_some() || dir.ends_with("target/wengert"));
+/// ```
 pub fn output_dir() -> std::path::PathBuf {
     std::env::var_os("WENGERT_OUT").map(Into::into).unwrap_or_else(|| std::path::PathBuf::from("target/wengert"))
 }
 
 /// The loss curves (and the validation metric, if any) of a [`History`] as a chart: what
 /// [`FitConfig::plot`](crate::train::FitConfig::plot) writes after [`crate::train::fit`].
+///
+/// ```
+/// use wengert_nn::train::History;
+/// let h = History { train_loss: vec![1.0, 0.5], val_loss: vec![1.1, 0.7], ..History::default() };
+/// let svg = wengert_nn::plot::plot_history(&h, None).to_svg();
+/// assert!(svg.contains("train loss") && svg.contains("val loss"));
+/// ```
 pub fn plot_history(h: &History, metric_name: Option<&str>) -> Chart {
     let pts = |v: &[f64]| v.iter().enumerate().map(|(i, &y)| ((i + 1) as f64, y)).collect::<Vec<_>>();
     let mut c = Chart::new("training", "epoch", "loss / metric").series("train loss", pts(&h.train_loss), Style::Line);
