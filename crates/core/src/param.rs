@@ -50,27 +50,61 @@ impl<T: Float> Clone for Param<T> {
 
 impl<T: Float> Param<T> {
     /// A trainable parameter.
+    ///
+    /// ```
+    /// use wengert_core::{Param, Tensor};
+    /// let mut w = Param::new(Tensor::from_slice(&[1.0f32, 2.0]));
+    /// assert!(w.is_trainable());
+    /// ```
     pub fn new(value: Tensor<T>) -> Self {
         Param { id: ParamId::fresh(), value, trainable: true }
     }
 
     /// Its identity.
+    ///
+    /// ```
+    /// use wengert_core::{Param, Tensor};
+    /// let mut w = Param::new(Tensor::from_slice(&[1.0f32, 2.0]));
+    /// let copy = w.clone();
+    /// assert_ne!(w.id(), copy.id()); // a clone is a new parameter with the same value
+    /// ```
     pub fn id(&self) -> ParamId {
         self.id
     }
 
     /// Its current value.
+    ///
+    /// ```
+    /// use wengert_core::{Param, Tensor};
+    /// let mut w = Param::new(Tensor::from_slice(&[1.0f32, 2.0]));
+    /// assert_eq!(w.value().to_vec(), vec![1.0, 2.0]);
+    /// ```
     pub fn value(&self) -> &Tensor<T> {
         &self.value
     }
 
     /// Mutable access to the value (for optimizers); the shape should not change.
+    ///
+    /// ```
+    /// use wengert_core::{Param, Tensor};
+    /// let mut w = Param::new(Tensor::from_slice(&[1.0f32, 2.0]));
+    /// *w.value_mut() = Tensor::from_slice(&[5.0, 2.0]); // as an optimizer's update does
+    /// assert_eq!(w.value().to_vec(), vec![5.0, 2.0]);
+    /// ```
     pub fn value_mut(&mut self) -> &mut Tensor<T> {
         &mut self.value
     }
 
     /// Replaces the value; `Err` naming both shapes if the shape differs. A tape that bound
     /// this parameter before keeps the value it bound (bind on a fresh tape to see the new one).
+    ///
+    /// ```
+    /// use wengert_core::{Param, Tensor};
+    /// let mut w = Param::new(Tensor::from_slice(&[1.0f32, 2.0]));
+    /// w.set(Tensor::from_slice(&[3.0, 4.0])).unwrap();
+    /// assert_eq!(w.value().to_vec(), vec![3.0, 4.0]);
+    /// assert!(w.set(Tensor::from_slice(&[1.0])).is_err()); // a [1] for a [2]
+    /// ```
     pub fn set(&mut self, value: Tensor<T>) -> Result<()> {
         if value.shape() != self.value.shape() {
             return Err(Error::shapes(
@@ -84,12 +118,27 @@ impl<T: Float> Param<T> {
     }
 
     /// Whether optimizers update it (and backward must reach it).
+    ///
+    /// ```
+    /// use wengert_core::{Param, Tensor};
+    /// let mut w = Param::new(Tensor::from_slice(&[1.0f32, 2.0]));
+    /// w.set_trainable(false);
+    /// assert!(!w.is_trainable());
+    /// ```
     pub fn is_trainable(&self) -> bool {
         self.trainable
     }
 
     /// Freezes (`false`) or unfreezes (`true`) the parameter. A frozen parameter is bound as a
     /// constant and optimizers skip it.
+    ///
+    /// ```
+    /// use wengert_core::{Param, Tensor};
+    /// let mut w = Param::new(Tensor::from_slice(&[1.0f32, 2.0]));
+    /// w.set_trainable(false); // frozen: bound as a constant, no gradient
+    /// let tape = wengert_core::Tape::new();
+    /// assert!(!tape.param(&w).requires_grad());
+    /// ```
     pub fn set_trainable(&mut self, trainable: bool) {
         self.trainable = trainable;
     }
