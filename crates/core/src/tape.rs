@@ -92,6 +92,12 @@ impl<T: Float> Default for Tape<T> {
 
 impl<T: Float> Tape<T> {
     /// An empty tape with gradients on and anomaly detection off.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// assert!(tape.is_empty() && tape.is_grad_enabled());
+    /// ```
     pub fn new() -> Self {
         Tape {
             nodes: RefCell::new(Vec::new()),
@@ -104,34 +110,81 @@ impl<T: Float> Tape<T> {
     }
 
     /// Number of recorded nodes.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::scalar(2.0));
+    /// let _y = x * x + 1.0;
+    /// assert_eq!(tape.len(), 3); // x, x·x, +1
+    /// ```
     pub fn len(&self) -> usize {
         self.nodes.borrow().len()
     }
 
     /// Whether nothing is recorded.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// assert!(tape.is_empty());
+    /// tape.scalar(1.0);
+    /// assert!(!tape.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Forgets every node, keeping the allocation for the next step.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let mut tape = Tape::<f64>::new();
+    /// tape.var(Tensor::scalar(1.0));
+    /// tape.clear(); // (no Var of the tape can be alive here: they borrow it)
+    /// assert!(tape.is_empty());
+    /// ```
     pub fn clear(&mut self) {
         self.nodes.get_mut().clear();
         self.params.get_mut().clear();
     }
 
     /// A leaf that gradients are taken with respect to (`requires_grad = True` in PyTorch).
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::scalar(3.0));
+    /// assert_eq!((x * x).backward().wrt(x).item(), 6.0);
+    /// ```
     #[track_caller]
     pub fn var(&self, value: Tensor<T>) -> Var<'_, T> {
         self.push_leaf("var", value, true)
     }
 
     /// A leaf that needs no gradient: data, targets, masks.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let (x, c) = (tape.var(Tensor::scalar(3.0)), tape.constant(Tensor::scalar(2.0)));
+    /// let grads = (x * c).backward();
+    /// assert_eq!(grads.wrt(x).item(), 2.0);
+    /// assert!(!c.requires_grad());
+    /// ```
     #[track_caller]
     pub fn constant(&self, value: Tensor<T>) -> Var<'_, T> {
         self.push_leaf("constant", value, false)
     }
 
     /// A scalar constant.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let two = tape.scalar(2.0);
+    /// assert_eq!((two.ndim(), two.item()), (0, 2.0));
+    /// ```
     #[track_caller]
     pub fn scalar(&self, value: T) -> Var<'_, T> {
         self.constant(Tensor::scalar(value))
@@ -140,6 +193,16 @@ impl<T: Float> Tape<T> {
     /// Binds a model parameter as a leaf. Binding the same parameter again on this tape returns
     /// the same `Var`, so a weight shared by two layers gets one accumulated gradient.
     /// A frozen parameter is bound as a constant.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let w = wengert_core::Param::new(Tensor::scalar(3.0));
+    /// let (a, b) = (tape.param(&w), tape.param(&w));
+    /// assert_eq!(a.id(), b.id()); // bound once per tape
+    /// let grads = (a * b).backward();
+    /// assert_eq!(grads.param(&w).unwrap().item(), 6.0);
+    /// ```
     #[track_caller]
     pub fn param(&self, p: &Param<T>) -> Var<'_, T> {
         if let Some(&(_, id)) = self.params.borrow().iter().find(|(pid, _)| *pid == p.id()) {
@@ -151,12 +214,28 @@ impl<T: Float> Tape<T> {
     }
 
     /// Runs `f` with gradient recording off: ops inside record values only (`torch.no_grad`).
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::scalar(3.0));
+    /// let y = tape.no_grad(|| x * x);
+    /// assert_eq!(y.item(), 9.0);
+    /// assert!(!y.requires_grad());
+    /// ```
     pub fn no_grad<R>(&self, f: impl FnOnce() -> R) -> R {
         let _g = GradModeGuard::set(self, false);
         f()
     }
 
     /// Whether new ops currently record how to differentiate them.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// assert!(tape.is_grad_enabled());
+    /// assert!(!tape.no_grad(|| tape.is_grad_enabled()));
+    /// ```
     pub fn is_grad_enabled(&self) -> bool {
         self.grad_mode.get()
     }
@@ -165,6 +244,15 @@ impl<T: Float> Tape<T> {
     /// every gradient for NaN or ±∞ (a forward -∞ is legitimate, e.g. a masked attention
     /// score), and the first op that produced one panics with its name, its input shapes and
     /// the file:line of the user's call (`torch.autograd.detect_anomaly`).
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// tape.set_anomaly_detection(true);
+    /// let x = tape.var(Tensor::scalar(0.0));
+    /// let y = x.sqrt(); // d/dx √x at 0 is +∞
+    /// assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| y.backward())).is_err());
+    /// ```
     pub fn set_anomaly_detection(&self, on: bool) {
         self.anomaly.set(on);
     }
