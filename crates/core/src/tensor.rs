@@ -57,12 +57,26 @@ impl<E: Element> Tensor<E> {
     }
 
     /// Like [`Tensor::from_vec`], panicking (at the caller) on a count mismatch.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let t = Tensor::new(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3]);
+    /// assert_eq!(t.dims(), &[2, 3]);
+    /// assert_eq!(t.get(&[1, 2]), 6.0);
+    /// ```
     #[track_caller]
     pub fn new(data: Vec<E>, shape: impl Into<Shape>) -> Self {
         Self::from_vec(data, shape).or_panic()
     }
 
     /// A tensor of the given shape filled with `value`.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let t = Tensor::full([2, 2], 7usize);
+    /// assert_eq!(t.dims(), &[2, 2]);
+    /// assert_eq!(t.to_vec(), vec![7; 4]);
+    /// ```
     pub fn full(shape: impl Into<Shape>, value: E) -> Self {
         let shape = shape.into();
         let n = shape.numel();
@@ -82,6 +96,13 @@ impl<E: Element> Tensor<E> {
     }
 
     /// A 0-dimensional tensor holding one value.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let s = Tensor::scalar(2.5f64);
+    /// assert_eq!(s.ndim(), 0);
+    /// assert_eq!(s.item(), 2.5);
+    /// ```
     pub fn scalar(value: E) -> Self {
         Tensor {
             data: Storage::inline(&[value]),
@@ -90,6 +111,13 @@ impl<E: Element> Tensor<E> {
     }
 
     /// A 1-D tensor copied from a slice.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let t = Tensor::from_slice(&[1usize, 2, 3]);
+    /// assert_eq!(t.dims(), &[3]);
+    /// assert_eq!(t.to_vec(), vec![1, 2, 3]);
+    /// ```
     pub fn from_slice(values: &[E]) -> Self {
         Tensor::from_parts(values.to_vec(), Shape::new(&[values.len()]))
     }
@@ -133,41 +161,93 @@ impl<E: Element> Tensor<E> {
     }
 
     /// The shape.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let t = Tensor::<f32>::zeros([2, 3]);
+    /// assert_eq!(t.shape().dims(), &[2, 3]);
+    /// assert_eq!(t.shape().numel(), 6);
+    /// ```
     pub fn shape(&self) -> &Shape {
         &self.shape
     }
 
     /// The dimensions as a slice (same as `shape().dims()`).
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let t = Tensor::<f32>::zeros([2, 3]);
+    /// assert_eq!(t.dims(), &[2, 3]);
+    /// assert_eq!(t.dims(), t.shape().dims());
+    /// ```
     pub fn dims(&self) -> &[usize] {
         &self.shape
     }
 
     /// Number of dimensions.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// assert_eq!(Tensor::<f32>::zeros([2, 3, 4]).ndim(), 3);
+    /// assert_eq!(Tensor::scalar(1.0f32).ndim(), 0);
+    /// ```
     pub fn ndim(&self) -> usize {
         self.shape.ndim()
     }
 
     /// Number of elements.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// assert_eq!(Tensor::<f32>::zeros([2, 3, 4]).numel(), 24);
+    /// assert_eq!(Tensor::<f32>::zeros([2, 0]).numel(), 0);
+    /// ```
     pub fn numel(&self) -> usize {
         self.data.as_slice().len()
     }
 
     /// The elements in row-major order.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let t = Tensor::new(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]);
+    /// assert_eq!(t.as_slice(), &[1.0, 2.0, 3.0, 4.0]);
+    /// ```
     pub fn as_slice(&self) -> &[E] {
         self.data.as_slice()
     }
 
     /// The elements, copied into a `Vec`.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let t = Tensor::<f32>::eye(2);
+    /// assert_eq!(t.to_vec(), vec![1.0, 0.0, 0.0, 1.0]);
+    /// ```
     pub fn to_vec(&self) -> Vec<E> {
         self.data.as_slice().to_vec()
     }
 
     /// The elements as a `Vec`, without a copy when this tensor is the storage's only owner.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let t = Tensor::new(vec![1.0f32, 2.0, 3.0, 4.0, 5.0], [5]);
+    /// assert_eq!(t.into_vec(), vec![1.0, 2.0, 3.0, 4.0, 5.0]);
+    /// ```
     pub fn into_vec(self) -> Vec<E> {
         self.data.into_vec()
     }
 
     /// Mutable access to the elements; copies the storage first if it is shared.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let a = Tensor::new(vec![1.0f32, 2.0, 3.0, 4.0, 5.0], [5]);
+    /// let mut b = a.clone();
+    /// b.data_mut()[0] = 9.0;
+    /// assert_eq!((a.get(&[0]), b.get(&[0])), (1.0, 9.0)); // `a` is unchanged
+    /// ```
     pub fn data_mut(&mut self) -> &mut [E] {
         self.data.make_mut()
     }
@@ -184,11 +264,26 @@ impl<E: Element> Tensor<E> {
     }
 
     /// Whether two tensors share one storage (a clone of a clone, a reshape...).
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let a = Tensor::<f32>::zeros([2, 3]);
+    /// assert!(a.shares_storage(&a.clone()));
+    /// assert!(a.shares_storage(&a.reshape([3, 2])));
+    /// assert!(!a.shares_storage(&Tensor::zeros([2, 3])));
+    /// ```
     pub fn shares_storage(&self, other: &Tensor<E>) -> bool {
         self.data.ptr_eq(&other.data)
     }
 
     /// The element at a multi-index; panics (naming the index and shape) when out of range.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let t = Tensor::new(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3]);
+    /// assert_eq!(t.get(&[0, 2]), 3.0);
+    /// assert_eq!(t.get(&[1, 0]), 4.0);
+    /// ```
     #[track_caller]
     pub fn get(&self, index: &[usize]) -> E {
         self.offset(index).map(|o| self.as_slice()[o]).or_panic()
@@ -217,6 +312,12 @@ impl<E: Element> Tensor<E> {
     }
 
     /// The single value of a one-element tensor.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// assert_eq!(Tensor::new(vec![3.5f32], [1, 1]).item(), 3.5);
+    /// assert_eq!(Tensor::scalar(7usize).item(), 7);
+    /// ```
     #[track_caller]
     pub fn item(&self) -> E {
         if self.numel() != 1 {
@@ -230,6 +331,13 @@ impl<E: Element> Tensor<E> {
     }
 
     /// The same elements under a new shape with the same element count (no copy).
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let t = Tensor::<f32>::arange(0.0, 6.0, 1.0);
+    /// assert_eq!(t.try_reshape([2, 3]).unwrap().get(&[1, 0]), 3.0);
+    /// assert!(t.try_reshape([4, 2]).is_err()); // 8 elements, not 6
+    /// ```
     pub fn try_reshape(&self, shape: impl Into<Shape>) -> Result<Self> {
         let shape = shape.into();
         if shape.checked_numel() != Some(self.numel()) {
@@ -246,6 +354,13 @@ impl<E: Element> Tensor<E> {
     }
 
     /// [`Tensor::try_reshape`], panicking at the caller on a count mismatch.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let t = Tensor::<f32>::arange(0.0, 6.0, 1.0).reshape([3, 2]);
+    /// assert_eq!(t.dims(), &[3, 2]);
+    /// assert_eq!(t.get(&[2, 1]), 5.0);
+    /// ```
     #[track_caller]
     pub fn reshape(&self, shape: impl Into<Shape>) -> Self {
         self.try_reshape(shape).or_panic()
@@ -253,6 +368,14 @@ impl<E: Element> Tensor<E> {
 
     /// Applies `f` to every element, giving a tensor of the same shape. As with
     /// [`Tensor::par_map`], capture scalars by value (`move`) so the loop vectorizes.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let t = Tensor::new(vec![1.0f32, -2.0, 3.0], [3]);
+    /// let c = 2.0f32;
+    /// assert_eq!(t.map(move |x| x * c).to_vec(), vec![2.0, -4.0, 6.0]);
+    /// assert_eq!(t.map(|x| x > 0.0).to_vec(), vec![true, false, true]);
+    /// ```
     #[inline]
     pub fn map<F: Element>(&self, f: impl Fn(E) -> F) -> Tensor<F> {
         Tensor::from_parts(Storage::from_exact_iter(self.numel(), self.as_slice().iter().map(|&x| f(x))), self.shape.clone())
@@ -275,6 +398,12 @@ impl<E: Element> Tensor<E> {
     }
 
     /// Converts each element with `f` (e.g. a `bool` mask to 0/1 floats).
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let mask = Tensor::new(vec![true, false, true], [3]);
+    /// assert_eq!(mask.cast(|b| b as usize).to_vec(), vec![1, 0, 1]);
+    /// ```
     pub fn cast<F: Element>(&self, f: impl Fn(E) -> F) -> Tensor<F> {
         self.map(f)
     }
@@ -282,6 +411,12 @@ impl<E: Element> Tensor<E> {
 
 impl Tensor<bool> {
     /// A `bool` mask as 0/1 floats.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let mask = Tensor::new(vec![true, false, true], [3]);
+    /// assert_eq!(mask.to_float::<f32>().to_vec(), vec![1.0, 0.0, 1.0]);
+    /// ```
     pub fn to_float<T: Float>(&self) -> Tensor<T> {
         self.map(|b| if b { T::ONE } else { T::ZERO })
     }
@@ -289,21 +424,48 @@ impl Tensor<bool> {
 
 impl<T: Float> Tensor<T> {
     /// All zeros.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let z = Tensor::<f64>::zeros([2, 3]);
+    /// assert_eq!(z.dims(), &[2, 3]);
+    /// assert_eq!(z.to_vec(), vec![0.0; 6]);
+    /// ```
     pub fn zeros(shape: impl Into<Shape>) -> Self {
         Self::full(shape, T::ZERO)
     }
 
     /// All ones.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let o = Tensor::<f32>::ones([3]);
+    /// assert_eq!(o.to_vec(), vec![1.0; 3]);
+    /// ```
     pub fn ones(shape: impl Into<Shape>) -> Self {
         Self::full(shape, T::ONE)
     }
 
     /// Zeros of another tensor's shape.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let z = Tensor::zeros_like(&Tensor::<f32>::ones([2, 3]));
+    /// assert_eq!(z.dims(), &[2, 3]);
+    /// assert_eq!(z.to_vec(), vec![0.0; 6]);
+    /// ```
     pub fn zeros_like(other: &Tensor<T>) -> Self {
         Self::zeros(other.shape.clone())
     }
 
     /// Ones of another tensor's shape.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let o = Tensor::ones_like(&Tensor::<f64>::zeros([3, 1]));
+    /// assert_eq!(o.dims(), &[3, 1]);
+    /// assert_eq!(o.to_vec(), vec![1.0; 3]);
+    /// ```
     pub fn ones_like(other: &Tensor<T>) -> Self {
         Self::ones(other.shape.clone())
     }
@@ -325,6 +487,12 @@ impl<T: Float> Tensor<T> {
     }
 
     /// `n` evenly spaced values from `start` to `end` inclusive (1-D), like `torch.linspace`.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// assert_eq!(Tensor::<f32>::linspace(0.0, 1.0, 5).to_vec(), vec![0.0, 0.25, 0.5, 0.75, 1.0]);
+    /// assert_eq!(Tensor::<f32>::linspace(2.0, 3.0, 1).to_vec(), vec![2.0]);
+    /// ```
     pub fn linspace(start: T, end: T, n: usize) -> Self {
         let v: Vec<T> = match n {
             0 => vec![],
@@ -340,6 +508,13 @@ impl<T: Float> Tensor<T> {
     }
 
     /// The `n x n` identity matrix.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let i = Tensor::<f64>::eye(2);
+    /// assert_eq!(i.dims(), &[2, 2]);
+    /// assert_eq!(i.to_vec(), vec![1.0, 0.0, 0.0, 1.0]);
+    /// ```
     pub fn eye(n: usize) -> Self {
         Tensor::from_fn([n, n], |ix| if ix[0] == ix[1] { T::ONE } else { T::ZERO })
     }
@@ -363,6 +538,15 @@ impl<T: Float> Tensor<T> {
     }
 
     /// Independent draws from the normal distribution N(mean, std²) (Box-Muller).
+    ///
+    /// ```
+    /// use rand::SeedableRng;
+    /// use wengert_core::Tensor;
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// let t = Tensor::<f64>::normal([10_000], 1.0, 2.0, &mut rng);
+    /// let mean = t.as_slice().iter().sum::<f64>() / 10_000.0;
+    /// assert!((mean - 1.0).abs() < 0.1, "mean {mean}");
+    /// ```
     pub fn normal(shape: impl Into<Shape>, mean: T, std: T, rng: &mut impl Rng) -> Self {
         let shape = shape.into();
         let n = shape.numel();
@@ -382,11 +566,24 @@ impl<T: Float> Tensor<T> {
     }
 
     /// Converts to another float type (e.g. f32 -> f64 for a gradient check).
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let x = Tensor::new(vec![0.5f32, -1.25], [2]);
+    /// assert_eq!(x.to_dtype::<f64>().to_vec(), vec![0.5f64, -1.25]);
+    /// ```
     pub fn to_dtype<U: Float>(&self) -> Tensor<U> {
         self.map(|x| U::from_f64(x.to_f64()))
     }
 
     /// Whether every element is finite (no NaN or infinity).
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// assert!(Tensor::<f32>::ones([3]).all_finite());
+    /// assert!(!Tensor::new(vec![1.0f32, f32::NAN], [2]).all_finite());
+    /// assert!(!Tensor::new(vec![f32::INFINITY], [1]).all_finite());
+    /// ```
     pub fn all_finite(&self) -> bool {
         // a fold without early exit vectorizes (`all` stops at the first miss and does not):
         // 1M f32 in 291 -> 25 µs
@@ -394,6 +591,14 @@ impl<T: Float> Tensor<T> {
     }
 
     /// Whether two tensors have the same shape and elements within `atol + rtol * |other|`.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let a = Tensor::new(vec![1.0f64, 2.0], [2]);
+    /// assert!(a.allclose(&Tensor::new(vec![1.0, 2.0 + 1e-9], [2]), 1e-6, 0.0));
+    /// assert!(!a.allclose(&Tensor::new(vec![1.0, 2.1], [2]), 1e-6, 0.0));
+    /// assert!(!a.allclose(&a.reshape([2, 1]), 1e-6, 0.0)); // the shapes differ
+    /// ```
     pub fn allclose(&self, other: &Tensor<T>, rtol: f64, atol: f64) -> bool {
         self.shape == other.shape
             && self.as_slice().iter().zip(other.as_slice()).all(|(&a, &b)| {

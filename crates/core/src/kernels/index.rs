@@ -8,6 +8,13 @@ use crate::shape::Shape;
 use crate::tensor::Tensor;
 
 /// Reorders the axes: result axis `i` is input axis `perm[i]`.
+///
+/// ```
+/// use wengert_core::{kernels::index::permute, Tensor};
+/// let x = Tensor::<f32>::zeros([2, 3, 4]);
+/// assert_eq!(permute(&x, &[2, 0, 1]).unwrap().dims(), &[4, 2, 3]);
+/// assert!(permute(&x, &[0, 0, 1]).is_err()); // not a permutation
+/// ```
 pub fn permute<E: Element>(x: &Tensor<E>, perm: &[usize]) -> Result<Tensor<E>> {
     let n = x.ndim();
     let mut seen = vec![false; n];
@@ -134,6 +141,13 @@ unsafe fn transpose_tile_avx(src: *const f32, ss: usize, dst: *mut f32, ds: usiz
 }
 
 /// Copies `len` entries along `axis` starting at `start`.
+///
+/// ```
+/// use wengert_core::{kernels::index::narrow, Tensor};
+/// let x = Tensor::new(vec![0.0f32, 1.0, 2.0, 3.0, 4.0, 5.0], [2, 3]);
+/// assert_eq!(narrow(&x, 1, 1, 2).unwrap().to_vec(), vec![1.0, 2.0, 4.0, 5.0]);
+/// assert!(narrow(&x, 1, 2, 2).is_err()); // 2..4 is past the end of axis 1
+/// ```
 pub fn narrow<E: Element>(x: &Tensor<E>, axis: isize, start: usize, len: usize) -> Result<Tensor<E>> {
     let ax = x.shape().axis("narrow", axis)?;
     let (outer, n, inner) = split_at_axis(x.shape(), ax);
@@ -155,6 +169,12 @@ pub fn narrow<E: Element>(x: &Tensor<E>, axis: isize, start: usize, len: usize) 
 }
 
 /// Pads `axis` with `before` and `after` copies of `value` (the adjoint of [`narrow`] with zeros).
+///
+/// ```
+/// use wengert_core::{kernels::index::pad, Tensor};
+/// let x = Tensor::new(vec![1.0f32, 2.0], [2]);
+/// assert_eq!(pad(&x, 0, 1, 2, 0.0).unwrap().to_vec(), vec![0.0, 1.0, 2.0, 0.0, 0.0]);
+/// ```
 pub fn pad<E: Element>(x: &Tensor<E>, axis: isize, before: usize, after: usize, value: E) -> Result<Tensor<E>> {
     let ax = x.shape().axis("pad", axis)?;
     let (outer, n, inner) = split_at_axis(x.shape(), ax);
@@ -170,6 +190,14 @@ pub fn pad<E: Element>(x: &Tensor<E>, axis: isize, before: usize, after: usize, 
 }
 
 /// Joins tensors along an existing `axis`; all other dims must match.
+///
+/// ```
+/// use wengert_core::{kernels::index::concat, Tensor};
+/// let a = Tensor::new(vec![1.0f32, 2.0], [1, 2]);
+/// let b = Tensor::new(vec![3.0f32, 4.0, 5.0, 6.0], [2, 2]);
+/// assert_eq!(concat(&[&a, &b], 0).unwrap().to_vec(), vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+/// assert!(concat(&[&a, &b], 1).is_err()); // axis 0 differs: 1 vs 2
+/// ```
 pub fn concat<E: Element>(xs: &[&Tensor<E>], axis: isize) -> Result<Tensor<E>> {
     let first = xs.first().ok_or_else(|| Error::invalid("concat", "no tensors given"))?;
     let ax = first.shape().axis("concat", axis)?;
@@ -200,6 +228,14 @@ pub fn concat<E: Element>(xs: &[&Tensor<E>], axis: isize) -> Result<Tensor<E>> {
 }
 
 /// Joins same-shaped tensors along a new `axis` (`0..=ndim`, negative counts from the end).
+///
+/// ```
+/// use wengert_core::{kernels::index::stack, Tensor};
+/// let (a, b) = (Tensor::new(vec![1.0f32, 2.0], [2]), Tensor::new(vec![3.0f32, 4.0], [2]));
+/// let s = stack(&[&a, &b], -1).unwrap();
+/// assert_eq!(s.dims(), &[2, 2]);
+/// assert_eq!(s.to_vec(), vec![1.0, 3.0, 2.0, 4.0]);
+/// ```
 pub fn stack<E: Element>(xs: &[&Tensor<E>], axis: isize) -> Result<Tensor<E>> {
     let first = xs.first().ok_or_else(|| Error::invalid("stack", "no tensors given"))?;
     let ax = insert_axis("stack", first.shape(), axis)?;
@@ -223,6 +259,14 @@ pub(crate) fn insert_axis(op: &'static str, shape: &Shape, axis: isize) -> Resul
 }
 
 /// Adds a length-1 axis at `axis` (no copy).
+///
+/// ```
+/// use wengert_core::{kernels::index::unsqueeze, Tensor};
+/// let x = Tensor::<f32>::zeros([2, 3]);
+/// assert_eq!(unsqueeze(&x, 1).unwrap().dims(), &[2, 1, 3]);
+/// assert_eq!(unsqueeze(&x, -1).unwrap().dims(), &[2, 3, 1]);
+/// assert!(unsqueeze(&x, 0).unwrap().shares_storage(&x));
+/// ```
 pub fn unsqueeze<E: Element>(x: &Tensor<E>, axis: isize) -> Result<Tensor<E>> {
     let ax = insert_axis("unsqueeze", x.shape(), axis)?;
     let mut d = x.dims().to_vec();
@@ -231,6 +275,13 @@ pub fn unsqueeze<E: Element>(x: &Tensor<E>, axis: isize) -> Result<Tensor<E>> {
 }
 
 /// Removes the length-1 axis `axis` (no copy); `Err` if its length is not 1.
+///
+/// ```
+/// use wengert_core::{kernels::index::squeeze, Tensor};
+/// let x = Tensor::<f32>::zeros([2, 1, 3]);
+/// assert_eq!(squeeze(&x, 1).unwrap().dims(), &[2, 3]);
+/// assert!(squeeze(&x, 0).is_err()); // axis 0 has length 2
+/// ```
 pub fn squeeze<E: Element>(x: &Tensor<E>, axis: isize) -> Result<Tensor<E>> {
     let ax = x.shape().axis("squeeze", axis)?;
     if x.dims()[ax] != 1 {
@@ -252,6 +303,13 @@ fn check_indices(op: &'static str, indices: &[usize], len: usize, shape: &Shape)
 }
 
 /// Picks entries `indices` along `axis` (repeats allowed): `out[.., j, ..] = x[.., indices[j], ..]`.
+///
+/// ```
+/// use wengert_core::{kernels::index::index_select, Tensor};
+/// let x = Tensor::new(vec![0.0f32, 1.0, 2.0, 3.0, 4.0, 5.0], [2, 3]);
+/// assert_eq!(index_select(&x, 1, &[2, 0, 2]).unwrap().to_vec(), vec![2.0, 0.0, 2.0, 5.0, 3.0, 5.0]);
+/// assert!(index_select(&x, 0, &[2]).is_err()); // axis 0 has length 2
+/// ```
 pub fn index_select<E: Element>(x: &Tensor<E>, axis: isize, indices: &[usize]) -> Result<Tensor<E>> {
     let ax = x.shape().axis("index_select", axis)?;
     let (outer, n, inner) = split_at_axis(x.shape(), ax);
@@ -277,6 +335,13 @@ pub fn index_select<E: Element>(x: &Tensor<E>, axis: isize, indices: &[usize]) -
 
 /// `base` with `src[.., j, ..]` added at `base[.., indices[j], ..]` (repeats accumulate):
 /// the adjoint of [`index_select`].
+///
+/// ```
+/// use wengert_core::{kernels::index::index_add, Tensor};
+/// let base = Tensor::<f32>::zeros([3]);
+/// let src = Tensor::new(vec![1.0f32, 2.0, 3.0], [3]);
+/// assert_eq!(index_add(&base, 0, &[2, 0, 2], &src).unwrap().to_vec(), vec![2.0, 0.0, 4.0]);
+/// ```
 pub fn index_add<T: Float>(base: &Tensor<T>, axis: isize, indices: &[usize], src: &Tensor<T>) -> Result<Tensor<T>> {
     index_add_into(base.clone(), axis, indices, src)
 }
@@ -343,6 +408,13 @@ fn for_each_index_row(x: &Shape, ax: usize, index: &Tensor<usize>, mut f: impl F
 
 /// `out[i][j][k] = x[i][index[i][j][k]][k]` for `axis = 1` (PyTorch `gather`); the result has the
 /// index's shape.
+///
+/// ```
+/// use wengert_core::{kernels::index::gather, Tensor};
+/// let x = Tensor::new(vec![0.0f32, 1.0, 2.0, 3.0, 4.0, 5.0], [2, 3]);
+/// let index = Tensor::new(vec![2usize, 2, 0, 1], [2, 2]);
+/// assert_eq!(gather(&x, 1, &index).unwrap().to_vec(), vec![2.0, 2.0, 3.0, 4.0]);
+/// ```
 pub fn gather<E: Element>(x: &Tensor<E>, axis: isize, index: &Tensor<usize>) -> Result<Tensor<E>> {
     let ax = check_gather("gather", x.shape(), axis, index)?;
     let src = x.as_slice();
@@ -360,6 +432,13 @@ pub fn gather<E: Element>(x: &Tensor<E>, axis: isize, index: &Tensor<usize>) -> 
 
 /// `base` with `src[i][j][k]` added at `[i][index[i][j][k]][k]` for `axis = 1` (repeats
 /// accumulate): the adjoint of [`gather`]. `src` has the index's shape.
+///
+/// ```
+/// use wengert_core::{kernels::index::scatter_add, Tensor};
+/// let index = Tensor::new(vec![2usize, 2, 0, 1], [2, 2]);
+/// let s = scatter_add(&Tensor::<f32>::zeros([2, 3]), 1, &index, &Tensor::ones([2, 2])).unwrap();
+/// assert_eq!(s.to_vec(), vec![0.0, 0.0, 2.0, 1.0, 1.0, 0.0]);
+/// ```
 pub fn scatter_add<T: Float>(base: &Tensor<T>, axis: isize, index: &Tensor<usize>, src: &Tensor<T>) -> Result<Tensor<T>> {
     scatter_add_into(base.clone(), axis, index, src)
 }
@@ -387,12 +466,28 @@ pub(crate) fn scatter_add_into<T: Float>(base: Tensor<T>, axis: isize, index: &T
 
 impl<E: Element> Tensor<E> {
     /// Reorders the axes: result axis `i` is input axis `perm[i]` (a copy).
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let x = Tensor::<f32>::from_fn([2, 3, 4], |i| (i[0] * 100 + i[1] * 10 + i[2]) as f32);
+    /// let p = x.permute(&[2, 0, 1]);
+    /// assert_eq!(p.dims(), &[4, 2, 3]);
+    /// assert_eq!(p.get(&[3, 1, 2]), x.get(&[1, 2, 3]));
+    /// ```
     #[track_caller]
     pub fn permute(&self, perm: &[usize]) -> Tensor<E> {
         permute(self, perm).or_panic()
     }
 
     /// Swaps two axes (a copy).
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let x = Tensor::<f32>::from_fn([2, 3, 4], |i| (i[0] * 100 + i[1] * 10 + i[2]) as f32);
+    /// let y = x.transpose(0, -1);
+    /// assert_eq!(y.dims(), &[4, 3, 2]);
+    /// assert_eq!(y.get(&[3, 1, 0]), x.get(&[0, 1, 3]));
+    /// ```
     #[track_caller]
     pub fn transpose(&self, a: isize, b: isize) -> Tensor<E> {
         let (a, b) = (self.shape().axis("transpose", a).or_panic(), self.shape().axis("transpose", b).or_panic());
@@ -402,6 +497,13 @@ impl<E: Element> Tensor<E> {
     }
 
     /// The transpose of a matrix (swaps the last two axes).
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let x = Tensor::new(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3]);
+    /// assert_eq!(x.t().dims(), &[3, 2]);
+    /// assert_eq!(x.t().to_vec(), vec![1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+    /// ```
     #[track_caller]
     pub fn t(&self) -> Tensor<E> {
         if self.ndim() < 2 {
@@ -411,48 +513,101 @@ impl<E: Element> Tensor<E> {
     }
 
     /// Adds a length-1 axis at `axis`.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let x = Tensor::from_slice(&[1.0f32, 2.0]);
+    /// assert_eq!(x.unsqueeze(0).dims(), &[1, 2]);
+    /// assert_eq!(x.unsqueeze(1).dims(), &[2, 1]);
+    /// ```
     #[track_caller]
     pub fn unsqueeze(&self, axis: isize) -> Tensor<E> {
         unsqueeze(self, axis).or_panic()
     }
 
     /// Removes the length-1 axis `axis`.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let x = Tensor::new(vec![1.0f32, 2.0, 3.0], [1, 3]);
+    /// assert_eq!(x.squeeze(0).dims(), &[3]);
+    /// assert_eq!(x.squeeze(0).to_vec(), vec![1.0, 2.0, 3.0]);
+    /// ```
     #[track_caller]
     pub fn squeeze(&self, axis: isize) -> Tensor<E> {
         squeeze(self, axis).or_panic()
     }
 
     /// `len` entries along `axis` from `start`.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let x = Tensor::<f32>::arange(0.0, 5.0, 1.0);
+    /// assert_eq!(x.narrow(0, 1, 3).to_vec(), vec![1.0, 2.0, 3.0]);
+    /// ```
     #[track_caller]
     pub fn narrow(&self, axis: isize, start: usize, len: usize) -> Tensor<E> {
         narrow(self, axis, start, len).or_panic()
     }
 
     /// Pads `axis` with `before`/`after` copies of `value`.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let x = Tensor::<f32>::ones([1, 2]).pad(1, 0, 1, 9.0);
+    /// assert_eq!(x.dims(), &[1, 3]);
+    /// assert_eq!(x.to_vec(), vec![1.0, 1.0, 9.0]);
+    /// ```
     #[track_caller]
     pub fn pad(&self, axis: isize, before: usize, after: usize, value: E) -> Tensor<E> {
         pad(self, axis, before, after, value).or_panic()
     }
 
     /// Joins tensors along an existing axis.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let (a, b) = (Tensor::from_slice(&[1.0f32, 2.0]), Tensor::from_slice(&[3.0f32]));
+    /// assert_eq!(Tensor::concat(&[&a, &b], 0).to_vec(), vec![1.0, 2.0, 3.0]);
+    /// ```
     #[track_caller]
     pub fn concat(xs: &[&Tensor<E>], axis: isize) -> Tensor<E> {
         concat(xs, axis).or_panic()
     }
 
     /// Joins same-shaped tensors along a new axis.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let (a, b) = (Tensor::from_slice(&[1.0f32, 2.0]), Tensor::from_slice(&[3.0f32, 4.0]));
+    /// let s = Tensor::stack(&[&a, &b], 0);
+    /// assert_eq!(s.dims(), &[2, 2]);
+    /// assert_eq!(s.to_vec(), vec![1.0, 2.0, 3.0, 4.0]);
+    /// ```
     #[track_caller]
     pub fn stack(xs: &[&Tensor<E>], axis: isize) -> Tensor<E> {
         stack(xs, axis).or_panic()
     }
 
     /// Entries `indices` along `axis`.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let x = Tensor::<f32>::arange(0.0, 4.0, 1.0);
+    /// assert_eq!(x.index_select(0, &[3, 3, 1]).to_vec(), vec![3.0, 3.0, 1.0]);
+    /// ```
     #[track_caller]
     pub fn index_select(&self, axis: isize, indices: &[usize]) -> Tensor<E> {
         index_select(self, axis, indices).or_panic()
     }
 
     /// PyTorch-style gather along `axis`.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let x = Tensor::from_slice(&[10.0f32, 20.0, 30.0]);
+    /// assert_eq!(x.gather(0, &Tensor::from_slice(&[2usize, 0])).to_vec(), vec![30.0, 10.0]);
+    /// ```
     #[track_caller]
     pub fn gather(&self, axis: isize, index: &Tensor<usize>) -> Tensor<E> {
         gather(self, axis, index).or_panic()
@@ -461,12 +616,25 @@ impl<E: Element> Tensor<E> {
 
 impl<T: Float> Tensor<T> {
     /// `self` with `src` rows added at `indices` along `axis`.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let x = Tensor::<f32>::zeros([2, 2]).index_add(0, &[1, 1], &Tensor::ones([2, 2]));
+    /// assert_eq!(x.to_vec(), vec![0.0, 0.0, 2.0, 2.0]); // row 1 got both source rows
+    /// ```
     #[track_caller]
     pub fn index_add(&self, axis: isize, indices: &[usize], src: &Tensor<T>) -> Tensor<T> {
         index_add(self, axis, indices, src).or_panic()
     }
 
     /// `self` with `src` added at the positions `index` names along `axis`.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let index = Tensor::from_slice(&[0usize, 2, 0]);
+    /// let x = Tensor::<f32>::zeros([3]).scatter_add(0, &index, &Tensor::from_slice(&[1.0, 2.0, 3.0]));
+    /// assert_eq!(x.to_vec(), vec![4.0, 0.0, 2.0]);
+    /// ```
     #[track_caller]
     pub fn scatter_add(&self, axis: isize, index: &Tensor<usize>, src: &Tensor<T>) -> Tensor<T> {
         scatter_add(self, axis, index, src).or_panic()
