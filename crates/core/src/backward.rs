@@ -36,6 +36,15 @@ impl<T: Float> Gradients<T> {
     }
 
     /// The gradient for `v`, or `None` if no gradient reached it.
+    ///
+    /// ```
+    /// use wengert_core::{Param, Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let (x, unused) = (tape.var(Tensor::scalar(3.0)), tape.var(Tensor::scalar(1.0)));
+    /// let grads = (x * x).backward();
+    /// assert_eq!(grads.get(x).unwrap().item(), 6.0);
+    /// assert!(grads.get(unused).is_none());
+    /// ```
     #[track_caller]
     pub fn get(&self, v: Var<'_, T>) -> Option<&Tensor<T>> {
         self.check_tape(&v);
@@ -43,6 +52,15 @@ impl<T: Float> Gradients<T> {
     }
 
     /// The gradient for `v`; zeros of its shape if none reached it.
+    ///
+    /// ```
+    /// use wengert_core::{Param, Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let (x, unused) = (tape.var(Tensor::scalar(3.0)), tape.var(Tensor::from_slice(&[1.0, 1.0])));
+    /// let grads = (x * x).backward();
+    /// assert_eq!(grads.wrt(x).item(), 6.0);
+    /// assert_eq!(grads.wrt(unused).to_vec(), vec![0.0, 0.0]);
+    /// ```
     #[track_caller]
     pub fn wrt(&self, v: Var<'_, T>) -> Tensor<T> {
         self.get(v).cloned().unwrap_or_else(|| Tensor::zeros(v.shape()))
@@ -50,23 +68,57 @@ impl<T: Float> Gradients<T> {
 
     /// The gradient for a parameter bound on the differentiated tape, `None` if it was not
     /// bound or no gradient reached it.
+    ///
+    /// ```
+    /// use wengert_core::{Param, Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let (w, other) = (Param::new(Tensor::scalar(2.0)), Param::new(Tensor::scalar(1.0)));
+    /// let grads = (tape.param(&w) * 5.0).backward();
+    /// assert_eq!(grads.param(&w).unwrap().item(), 5.0);
+    /// assert!(grads.param(&other).is_none()); // never bound
+    /// ```
     pub fn param(&self, p: &Param<T>) -> Option<&Tensor<T>> {
         self.param_by_id(p.id())
     }
 
     /// Mutable access to a parameter's gradient (for clipping before an optimizer step).
+    ///
+    /// ```
+    /// use wengert_core::{Param, Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let w = Param::new(Tensor::scalar(2.0));
+    /// let mut grads = (tape.param(&w) * 5.0).backward();
+    /// *grads.param_mut(&w).unwrap() = Tensor::scalar(1.0); // clip it, say
+    /// assert_eq!(grads.param(&w).unwrap().item(), 1.0);
+    /// ```
     pub fn param_mut(&mut self, p: &Param<T>) -> Option<&mut Tensor<T>> {
         let (_, node) = self.params.iter().find(|(pid, _)| *pid == p.id())?;
         self.grads.get_mut(*node).and_then(|g| g.as_mut())
     }
 
     /// As [`Gradients::param`], by id.
+    ///
+    /// ```
+    /// use wengert_core::{Param, Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let w = Param::new(Tensor::scalar(2.0));
+    /// let grads = (tape.param(&w) * 5.0).backward();
+    /// assert_eq!(grads.param_by_id(w.id()).unwrap().item(), 5.0);
+    /// ```
     pub fn param_by_id(&self, id: ParamId) -> Option<&Tensor<T>> {
         let (_, node) = self.params.iter().find(|(pid, _)| *pid == id)?;
         self.grads.get(*node).and_then(|g| g.as_ref())
     }
 
     /// Whether the parameter was bound on the tape that was differentiated.
+    ///
+    /// ```
+    /// use wengert_core::{Param, Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let (w, other) = (Param::new(Tensor::scalar(2.0)), Param::new(Tensor::scalar(1.0)));
+    /// let grads = (tape.param(&w) * 5.0).backward();
+    /// assert!(grads.was_bound(&w) && !grads.was_bound(&other));
+    /// ```
     pub fn was_bound(&self, p: &Param<T>) -> bool {
         self.params.iter().any(|(pid, _)| *pid == p.id())
     }
@@ -229,6 +281,15 @@ impl<T: Float> Tape<T> {
     }
 
     /// As [`Tape::grad`] from a seed gradient `dL/dy` of `y`'s shape.
+    ///
+    /// ```
+    /// use wengert_core::{Param, Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::from_slice(&[1.0, 2.0]));
+    /// let y = x * x; // not a scalar: seed dL/dy
+    /// let g = tape.grad_with(y, &[x], Tensor::from_slice(&[1.0, 10.0]));
+    /// assert_eq!(g[0].to_vec(), vec![2.0, 40.0]);
+    /// ```
     #[track_caller]
     pub fn grad_with(&self, y: Var<'_, T>, xs: &[Var<'_, T>], seed: Tensor<T>) -> Vec<Tensor<T>> {
         self.check_seed(&y, seed.shape(), "grad_with");
@@ -283,6 +344,15 @@ impl<'t, T: Float> Var<'t, T> {
     /// Reverse-mode gradients of this one-element value with respect to every leaf that
     /// requires a gradient (vars and trainable params), like `loss.backward()` in PyTorch.
     /// The tape keeps its values, so backward can run again.
+    ///
+    /// ```
+    /// use wengert_core::{Param, Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::from_slice(&[1.0, 2.0]));
+    /// let loss = (x * x).sum();
+    /// assert_eq!(loss.backward().wrt(x).to_vec(), vec![2.0, 4.0]);
+    /// assert_eq!(loss.backward().wrt(x).to_vec(), vec![2.0, 4.0]); // again: values are kept
+    /// ```
     #[track_caller]
     pub fn backward(self) -> Gradients<T> {
         let seed = self.tape.default_seed(&self, "backward");
@@ -290,6 +360,14 @@ impl<'t, T: Float> Var<'t, T> {
     }
 
     /// Backward from a seed gradient `dL/dself` of this value's shape (for a non-scalar output).
+    ///
+    /// ```
+    /// use wengert_core::{Param, Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::from_slice(&[1.0, 2.0]));
+    /// let grads = (x * 3.0).backward_with(Tensor::from_slice(&[1.0, -1.0]));
+    /// assert_eq!(grads.wrt(x).to_vec(), vec![3.0, -3.0]);
+    /// ```
     #[track_caller]
     pub fn backward_with(self, seed: Tensor<T>) -> Gradients<T> {
         self.tape.check_seed(&self, seed.shape(), "backward_with");
