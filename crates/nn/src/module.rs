@@ -33,6 +33,13 @@ pub enum Buffer<T: Float> {
 
 impl<T: Float> Buffer<T> {
     /// The buffer's shape.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let buffers = BatchNorm1d::<f32>::new(4).named_buffers();
+    /// let dims: Vec<&[usize]> = buffers.iter().map(|(_, b)| b.dims()).collect();
+    /// assert_eq!(dims, [&[4][..], &[4], &[]]); // running_mean, running_var, num_batches_tracked
+    /// ```
     pub fn dims(&self) -> &[usize] {
         match self {
             Buffer::Float(t) => t.dims(),
@@ -278,11 +285,24 @@ impl<T: Float> Default for Sequential<T> {
 
 impl<T: Float> Sequential<T> {
     /// An empty stack.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let model = Sequential::<f32>::new();
+    /// assert!(model.is_empty());
+    /// ```
     pub fn new() -> Self {
         Sequential { layers: Vec::new() }
     }
 
     /// Appends a layer (builder style).
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let model = Sequential::<f32>::new().add(Linear::new(4, 8)).add(ReLU).add(Linear::new(8, 2));
+    /// let names: Vec<String> = model.named_params().into_iter().map(|(n, _)| n).collect();
+    /// assert_eq!(names, ["0.weight", "0.bias", "2.weight", "2.bias"]); // as torch's nn.Sequential
+    /// ```
     #[allow(clippy::should_implement_trait)]
     pub fn add(mut self, layer: impl Module<T> + Send + 'static) -> Self {
         self.layers.push(Box::new(layer));
@@ -290,16 +310,35 @@ impl<T: Float> Sequential<T> {
     }
 
     /// Appends a layer in place.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let mut model = Sequential::<f32>::new();
+    /// for _ in 0..3 {
+    ///     model.push(Linear::new(4, 4));
+    /// }
+    /// assert_eq!(model.len(), 3);
+    /// ```
     pub fn push(&mut self, layer: impl Module<T> + Send + 'static) {
         self.layers.push(Box::new(layer));
     }
 
     /// Number of layers.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// assert_eq!(Sequential::<f32>::new().add(ReLU).add(ReLU).len(), 2);
+    /// ```
     pub fn len(&self) -> usize {
         self.layers.len()
     }
 
     /// Whether there are no layers.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// assert!(!Sequential::<f32>::new().add(ReLU).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.layers.is_empty()
     }
