@@ -36,6 +36,12 @@ pub struct MultiheadAttentionConfig {
 
 impl MultiheadAttentionConfig {
     /// `num_heads` heads, no dropout, with biases.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let cfg = MultiheadAttentionConfig::new(4);
+    /// assert_eq!((cfg.num_heads, cfg.dropout, cfg.bias, cfg.kdim, cfg.vdim), (4, 0.0, true, None, None));
+    /// ```
     pub fn new(num_heads: usize) -> Self {
         MultiheadAttentionConfig { num_heads, dropout: 0.0, bias: true, kdim: None, vdim: None }
     }
@@ -89,6 +95,13 @@ pub struct MultiheadAttention<T: Float = f32> {
 impl<T: Float> MultiheadAttention<T> {
     /// Embedding size `embed_dim`, `num_heads` heads, other options default; initialised from the
     /// per-thread generator ([`crate::init::manual_seed`] makes it repeatable).
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let mha = MultiheadAttention::<f32>::new(8, 2);
+    /// assert_eq!((mha.embed_dim(), mha.num_heads()), (8, 2));
+    /// assert_eq!(mha.num_params(), 3 * 8 * 8 + 3 * 8 + 8 * 8 + 8); // in_proj_{weight,bias}, out_proj.{weight,bias}
+    /// ```
     #[track_caller]
     pub fn new(embed_dim: usize, num_heads: usize) -> Self {
         with_rng(|rng| Self::with_config(embed_dim, MultiheadAttentionConfig::new(num_heads), rng))
@@ -96,6 +109,17 @@ impl<T: Float> MultiheadAttention<T> {
 
     /// With explicit options and generator. Panics when `embed_dim` is not divisible by the
     /// head count or the dropout probability is outside `[0, 1)`.
+    ///
+    /// ```
+    /// use rand::SeedableRng;
+    /// use wengert_nn::prelude::*;
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// let cfg = MultiheadAttentionConfig { kdim: Some(3), vdim: Some(5), ..MultiheadAttentionConfig::new(2) };
+    /// let mha = MultiheadAttention::<f32>::with_config(8, cfg, &mut rng);
+    /// let tape = Tape::new();
+    /// let (q, k, v) = (tape.constant(Tensor::ones([2, 4, 8])), tape.constant(Tensor::ones([2, 6, 3])), tape.constant(Tensor::ones([2, 6, 5])));
+    /// assert_eq!(mha.forward_qkv(q, k, v, None, None).shape().dims(), &[2, 4, 8]);
+    /// ```
     #[track_caller]
     pub fn with_config(embed_dim: usize, cfg: MultiheadAttentionConfig, rng: &mut impl Rng) -> Self {
         let (e, h) = (embed_dim, cfg.num_heads);
@@ -135,11 +159,25 @@ impl<T: Float> MultiheadAttention<T> {
     }
 
     /// Embedding size E.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// assert_eq!(MultiheadAttention::<f32>::new(8, 2).embed_dim(), 8);
+    /// ```
     pub fn embed_dim(&self) -> usize {
         self.out_proj.in_features()
     }
 
     /// Feature sizes of keys and values (`kdim`, `vdim`; both E unless configured).
+    ///
+    /// ```
+    /// use rand::SeedableRng;
+    /// use wengert_nn::prelude::*;
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// assert_eq!(MultiheadAttention::<f32>::new(8, 2).kv_dims(), (8, 8));
+    /// let cfg = MultiheadAttentionConfig { kdim: Some(3), vdim: Some(5), ..MultiheadAttentionConfig::new(2) };
+    /// assert_eq!(MultiheadAttention::<f32>::with_config(8, cfg, &mut rng).kv_dims(), (3, 5));
+    /// ```
     pub fn kv_dims(&self) -> (usize, usize) {
         match (&self.k_proj_weight, &self.v_proj_weight) {
             (Some(k), Some(v)) => (k.value().dims()[1], v.value().dims()[1]),
@@ -148,6 +186,11 @@ impl<T: Float> MultiheadAttention<T> {
     }
 
     /// Number of heads h.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// assert_eq!(MultiheadAttention::<f32>::new(8, 2).num_heads(), 2);
+    /// ```
     pub fn num_heads(&self) -> usize {
         self.num_heads
     }
@@ -161,6 +204,16 @@ impl<T: Float> MultiheadAttention<T> {
     /// unbatched), `true` marking padding keys that no query may attend to. The two are
     /// combined with OR; every query must keep at least one visible key (else its row is NaN,
     /// as in PyTorch).
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let mha = MultiheadAttention::<f64>::new(4, 2);
+    /// let tape = Tape::new();
+    /// let q = tape.constant(Tensor::ones([2, 3, 4]));
+    /// let kv = tape.constant(Tensor::from_fn([2, 5, 4], |i| i[1] as f64));
+    /// let pad = Tensor::from_fn([2, 5], |i| i[1] >= 3); // keys 3 and 4 of each sample are padding
+    /// assert_eq!(mha.forward_qkv(q, kv, kv, None, Some(&pad)).shape().dims(), &[2, 3, 4]);
+    /// ```
     #[track_caller]
     pub fn forward_qkv<'t>(
         &self,
@@ -425,6 +478,14 @@ pub struct SinusoidalPositionalEncoding<T: Float = f32> {
 impl<T: Float> SinusoidalPositionalEncoding<T> {
     /// The table for positions `0..max_len` of `dim`-wide embeddings (odd `dim` allowed: the
     /// last column is a sine).
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let pe = SinusoidalPositionalEncoding::<f64>::new(8, 5);
+    /// assert_eq!(pe.table().dims(), &[8, 5]);
+    /// // odd dim: the last column is a sine, sin(p / 10000^(4/5))
+    /// assert_eq!(pe.table().get(&[1, 4]), (1.0 / 10000f64.powf(4.0 / 5.0)).sin());
+    /// ```
     pub fn new(max_len: usize, dim: usize) -> Self {
         let table = Tensor::from_fn([max_len, dim], |ix| {
             let (p, j) = (ix[0] as f64, ix[1]);
@@ -435,6 +496,13 @@ impl<T: Float> SinusoidalPositionalEncoding<T> {
     }
 
     /// The table `[max_len, dim]`.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let pe = SinusoidalPositionalEncoding::<f32>::new(10, 6);
+    /// assert_eq!(pe.table().dims(), &[10, 6]);
+    /// assert_eq!(pe.table().to_vec()[..6], [0.0, 1.0, 0.0, 1.0, 0.0, 1.0]); // position 0: sin 0, cos 0, ...
+    /// ```
     pub fn table(&self) -> &Tensor<T> {
         &self.table
     }
@@ -470,11 +538,28 @@ pub struct LearnedPositionalEncoding<T: Float = f32> {
 impl<T: Float> LearnedPositionalEncoding<T> {
     /// A table for `max_len` positions of `dim`-wide embeddings, N(0, 1) from the per-thread
     /// generator.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let pe = LearnedPositionalEncoding::<f32>::new(10, 4);
+    /// assert_eq!(pe.weight.value().dims(), &[10, 4]);
+    /// assert_eq!(pe.num_params(), 40);
+    /// ```
     pub fn new(max_len: usize, dim: usize) -> Self {
         with_rng(|rng| Self::with_init(max_len, dim, Init::Normal(0.0, 1.0), rng))
     }
 
     /// With an explicit initialiser and generator (e.g. `Init::Normal(0.0, 0.02)` as GPT-2).
+    ///
+    /// ```
+    /// use rand::SeedableRng;
+    /// use wengert_nn::prelude::*;
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// let pe = LearnedPositionalEncoding::<f64>::with_init(10, 4, wengert_nn::init::Init::Zeros, &mut rng);
+    /// let tape = Tape::new();
+    /// let y = pe.forward(tape.constant(Tensor::ones([2, 3, 4])));
+    /// assert_eq!(y.value().to_vec(), vec![1.0; 24]); // a zero table adds nothing
+    /// ```
     pub fn with_init(max_len: usize, dim: usize, init: Init, rng: &mut impl Rng) -> Self {
         LearnedPositionalEncoding { weight: Param::new(init.tensor([max_len, dim], rng)) }
     }
@@ -533,6 +618,13 @@ pub struct TransformerEncoderLayerConfig {
 
 impl TransformerEncoderLayerConfig {
     /// `d_model` and `nhead` with PyTorch's defaults for the rest.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let cfg = TransformerEncoderLayerConfig::new(16, 4);
+    /// assert_eq!((cfg.dim_feedforward, cfg.dropout, cfg.activation), (2048, 0.1, TransformerActivation::Relu));
+    /// assert_eq!((cfg.norm_first, cfg.layer_norm_eps), (false, 1e-5));
+    /// ```
     pub fn new(d_model: usize, nhead: usize) -> Self {
         TransformerEncoderLayerConfig {
             d_model,
@@ -591,6 +683,15 @@ pub struct TransformerEncoderLayer<T: Float = f32> {
 impl<T: Float> TransformerEncoderLayer<T> {
     /// `d_model`, `nhead` and PyTorch's defaults (feed-forward 2048, dropout 0.1, ReLU,
     /// post-norm), initialised from the per-thread generator.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let mut layer = TransformerEncoderLayer::<f32>::new(16, 4);
+    /// assert_eq!(layer.linear1.out_features(), 2048);
+    /// layer.eval(); // dropout off
+    /// let tape = Tape::new();
+    /// assert_eq!(layer.forward(tape.constant(Tensor::ones([2, 5, 16]))).shape().dims(), &[2, 5, 16]);
+    /// ```
     #[track_caller]
     pub fn new(d_model: usize, nhead: usize) -> Self {
         Self::with_config(TransformerEncoderLayerConfig::new(d_model, nhead))
@@ -599,6 +700,16 @@ impl<T: Float> TransformerEncoderLayer<T> {
     /// With explicit options, initialised from the per-thread generator (seed it with
     /// [`crate::init::manual_seed`]). Panics when `nhead` does not divide `d_model` or the
     /// dropout probability is outside `[0, 1)`.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let cfg = TransformerEncoderLayerConfig { dim_feedforward: 32, norm_first: true, ..TransformerEncoderLayerConfig::new(8, 2) };
+    /// let cfg = TransformerEncoderLayerConfig { activation: TransformerActivation::Gelu, ..cfg }; // pre-norm, GELU
+    /// let layer = TransformerEncoderLayer::<f32>::with_config(cfg);
+    /// assert_eq!(layer.linear2.in_features(), 32);
+    /// let tape = Tape::new();
+    /// assert_eq!(layer.forward(tape.constant(Tensor::ones([5, 8]))).shape().dims(), &[5, 8]); // unbatched [L, E]
+    /// ```
     #[track_caller]
     pub fn with_config(cfg: TransformerEncoderLayerConfig) -> Self {
         let attn_cfg = MultiheadAttentionConfig { num_heads: cfg.nhead, dropout: cfg.dropout, ..MultiheadAttentionConfig::new(cfg.nhead) };
@@ -621,6 +732,16 @@ impl<T: Float> TransformerEncoderLayer<T> {
     /// The block with masks: `attn_mask` (`[L, L]`, `true` = may not attend, e.g.
     /// [`Tensor::causal_mask`]) and `key_padding_mask` (`[B, L]`, `true` = padding), as in
     /// [`MultiheadAttention::forward_qkv`].
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let cfg = TransformerEncoderLayerConfig { dim_feedforward: 16, dropout: 0.0, ..TransformerEncoderLayerConfig::new(8, 2) };
+    /// let layer = TransformerEncoderLayer::<f64>::with_config(cfg);
+    /// let tape = Tape::new();
+    /// let pad = Tensor::from_fn([2, 4], |i| i[1] == 3); // the last position of each sequence is padding
+    /// let y = layer.forward_masked(tape.constant(Tensor::ones([2, 4, 8])), Some(&Tensor::causal_mask(4)), Some(&pad));
+    /// assert_eq!(y.shape().dims(), &[2, 4, 8]);
+    /// ```
     #[track_caller]
     pub fn forward_masked<'t>(&self, x: Var<'t, T>, attn_mask: Option<&Tensor<bool>>, key_padding_mask: Option<&Tensor<bool>>) -> Var<'t, T> {
         let sa = |x: Var<'t, T>| self.dropout1.forward(self.self_attn.forward_qkv(x, x, x, attn_mask, key_padding_mask));

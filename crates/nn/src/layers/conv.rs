@@ -84,14 +84,41 @@ impl Default for ConvConfig {
 
 impl ConvConfig {
     /// With this stride.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let cfg = ConvConfig::default().with_stride(2);
+    /// assert_eq!(cfg.stride, Size2(2, 2));
+    /// let conv = Conv2d::<f32>::with_config(1, 1, 3, cfg);
+    /// let tape = Tape::new();
+    /// assert_eq!(conv.forward(tape.constant(Tensor::zeros([1, 1, 7, 7]))).shape().dims(), &[1, 1, 3, 3]);
+    /// ```
     pub fn with_stride(self, stride: impl Into<Size2>) -> Self {
         ConvConfig { stride: stride.into(), ..self }
     }
     /// With this zero padding on each side.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let cfg = ConvConfig::default().with_padding((1, 0)); // pad H only
+    /// assert_eq!(cfg.padding, Size2(1, 0));
+    /// let conv = Conv2d::<f32>::with_config(1, 1, 3, cfg);
+    /// let tape = Tape::new();
+    /// assert_eq!(conv.forward(tape.constant(Tensor::zeros([1, 1, 5, 5]))).shape().dims(), &[1, 1, 5, 3]);
+    /// ```
     pub fn with_padding(self, padding: impl Into<Size2>) -> Self {
         ConvConfig { padding: padding.into(), ..self }
     }
     /// With this dilation.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let cfg = ConvConfig::default().with_dilation(2); // a 3 x 3 kernel spans 5 x 5
+    /// assert_eq!(cfg.dilation, Size2(2, 2));
+    /// let conv = Conv2d::<f32>::with_config(1, 1, 3, cfg);
+    /// let tape = Tape::new();
+    /// assert_eq!(conv.forward(tape.constant(Tensor::zeros([1, 1, 7, 7]))).shape().dims(), &[1, 1, 3, 3]);
+    /// ```
     pub fn with_dilation(self, dilation: impl Into<Size2>) -> Self {
         ConvConfig { dilation: dilation.into(), ..self }
     }
@@ -134,11 +161,30 @@ pub struct Conv2d<T: Float = f32> {
 impl<T: Float> Conv2d<T> {
     /// A `k x k` (or `kh x kw`) convolution with default options, initialised from the
     /// per-thread generator.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let conv = Conv2d::<f32>::new(3, 16, (3, 5));
+    /// assert_eq!(conv.weight.value().dims(), &[16, 3, 3, 5]);
+    /// assert_eq!(conv.num_params(), 16 * 3 * 3 * 5 + 16); // weight and bias
+    /// let tape = Tape::new();
+    /// assert_eq!(conv.forward(tape.constant(Tensor::zeros([2, 3, 8, 8]))).shape().dims(), &[2, 16, 6, 4]);
+    /// ```
     pub fn new(in_channels: usize, out_channels: usize, kernel: impl Into<Size2>) -> Self {
         Self::with_config(in_channels, out_channels, kernel, ConvConfig::default())
     }
 
     /// With explicit options.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let cfg = ConvConfig { groups: 2, bias: false, ..Default::default() };
+    /// let conv = Conv2d::<f32>::with_config(4, 6, 3, cfg);
+    /// assert_eq!(conv.weight.value().dims(), &[6, 2, 3, 3]); // C_in/groups = 2
+    /// assert!(conv.bias.is_none());
+    /// let tape = Tape::new();
+    /// assert_eq!(conv.forward(tape.constant(Tensor::zeros([1, 4, 5, 5]))).shape().dims(), &[1, 6, 3, 3]);
+    /// ```
     #[track_caller]
     pub fn with_config(in_channels: usize, out_channels: usize, kernel: impl Into<Size2>, cfg: ConvConfig) -> Self {
         check_groups("Conv2d", in_channels, out_channels, cfg.groups);
@@ -170,11 +216,27 @@ pub struct Conv1d<T: Float = f32> {
 
 impl<T: Float> Conv1d<T> {
     /// A size-`kernel` convolution with default options.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let conv = Conv1d::<f32>::new(2, 4, 3);
+    /// assert_eq!(conv.weight.value().dims(), &[4, 2, 3]);
+    /// let tape = Tape::new();
+    /// assert_eq!(conv.forward(tape.constant(Tensor::zeros([5, 2, 10]))).shape().dims(), &[5, 4, 8]);
+    /// ```
     pub fn new(in_channels: usize, out_channels: usize, kernel: usize) -> Self {
         Self::with_config(in_channels, out_channels, kernel, ConvConfig::default())
     }
 
     /// With explicit options (each size one number: a `(h, w)` pair of two sizes panics).
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let conv = Conv1d::<f32>::with_config(2, 4, 3, ConvConfig::default().with_stride(2).with_padding(1));
+    /// let tape = Tape::new();
+    /// // (10 + 2·1 - 3) / 2 + 1 = 5
+    /// assert_eq!(conv.forward(tape.constant(Tensor::zeros([1, 2, 10]))).shape().dims(), &[1, 4, 5]);
+    /// ```
     #[track_caller]
     pub fn with_config(in_channels: usize, out_channels: usize, kernel: usize, cfg: ConvConfig) -> Self {
         check_groups("Conv1d", in_channels, out_channels, cfg.groups);
@@ -219,18 +281,54 @@ impl Default for ConvTransposeConfig {
 
 impl ConvTransposeConfig {
     /// With this stride.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let cfg = ConvTransposeConfig::default().with_stride(2);
+    /// assert_eq!(cfg.stride, Size2(2, 2));
+    /// let up = ConvTranspose2d::<f32>::with_config(1, 1, 2, cfg); // doubles H and W
+    /// let tape = Tape::new();
+    /// assert_eq!(up.forward(tape.constant(Tensor::zeros([1, 1, 4, 4]))).shape().dims(), &[1, 1, 8, 8]);
+    /// ```
     pub fn with_stride(self, stride: impl Into<Size2>) -> Self {
         ConvTransposeConfig { stride: stride.into(), ..self }
     }
     /// With this padding.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let cfg = ConvTransposeConfig::default().with_padding(1);
+    /// assert_eq!(cfg.padding, Size2(1, 1));
+    /// let up = ConvTranspose2d::<f32>::with_config(1, 1, 3, cfg); // 4 - 1 - 2 + 2 + 1 = 4
+    /// let tape = Tape::new();
+    /// assert_eq!(up.forward(tape.constant(Tensor::zeros([1, 1, 4, 4]))).shape().dims(), &[1, 1, 4, 4]);
+    /// ```
     pub fn with_padding(self, padding: impl Into<Size2>) -> Self {
         ConvTransposeConfig { padding: padding.into(), ..self }
     }
     /// With this output padding.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let cfg = ConvTransposeConfig::default().with_stride(2).with_padding(1).with_output_padding(1);
+    /// assert_eq!(cfg.output_padding, Size2(1, 1));
+    /// let up = ConvTranspose2d::<f32>::with_config(1, 1, 3, cfg); // (4 - 1)·2 - 2 + 2 + 1 + 1 = 8
+    /// let tape = Tape::new();
+    /// assert_eq!(up.forward(tape.constant(Tensor::zeros([1, 1, 4, 4]))).shape().dims(), &[1, 1, 8, 8]);
+    /// ```
     pub fn with_output_padding(self, output_padding: impl Into<Size2>) -> Self {
         ConvTransposeConfig { output_padding: output_padding.into(), ..self }
     }
     /// With this dilation.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let cfg = ConvTransposeConfig::default().with_dilation(2);
+    /// assert_eq!(cfg.dilation, Size2(2, 2));
+    /// let up = ConvTranspose2d::<f32>::with_config(1, 1, 3, cfg); // 4 - 1 + 2·2 + 1 = 8
+    /// let tape = Tape::new();
+    /// assert_eq!(up.forward(tape.constant(Tensor::zeros([1, 1, 4, 4]))).shape().dims(), &[1, 1, 8, 8]);
+    /// ```
     pub fn with_dilation(self, dilation: impl Into<Size2>) -> Self {
         ConvTransposeConfig { dilation: dilation.into(), ..self }
     }
@@ -249,12 +347,30 @@ pub struct ConvTranspose2d<T: Float = f32> {
 
 impl<T: Float> ConvTranspose2d<T> {
     /// A `k x k` (or `kh x kw`) transposed convolution with default options.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let up = ConvTranspose2d::<f32>::new(4, 2, 3);
+    /// assert_eq!(up.weight.value().dims(), &[4, 2, 3, 3]); // [C_in, C_out, kh, kw]
+    /// let tape = Tape::new();
+    /// assert_eq!(up.forward(tape.constant(Tensor::zeros([1, 4, 5, 5]))).shape().dims(), &[1, 2, 7, 7]);
+    /// ```
     pub fn new(in_channels: usize, out_channels: usize, kernel: impl Into<Size2>) -> Self {
         Self::with_config(in_channels, out_channels, kernel, ConvTransposeConfig::default())
     }
 
     /// With explicit options. Initialisation as PyTorch: U(-1/√fan, 1/√fan) with
     /// fan = (C_out/groups)·k² (PyTorch computes the fan from the weight's second dim).
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let cfg = ConvTransposeConfig { groups: 2, bias: false, ..Default::default() };
+    /// let up = ConvTranspose2d::<f64>::with_config(4, 6, 3, cfg);
+    /// assert_eq!(up.weight.value().dims(), &[4, 3, 3, 3]); // C_out/groups = 3
+    /// assert!(up.bias.is_none());
+    /// // fan = (C_out/groups)·k² = 27
+    /// assert!(up.weight.value().as_slice().iter().all(|w| w.abs() <= 1.0 / 27f64.sqrt()));
+    /// ```
     #[track_caller]
     pub fn with_config(in_channels: usize, out_channels: usize, kernel: impl Into<Size2>, cfg: ConvTransposeConfig) -> Self {
         check_groups("ConvTranspose2d", in_channels, out_channels, cfg.groups);

@@ -37,19 +37,52 @@ pub struct MaxPool2d {
 
 impl MaxPool2d {
     /// Non-overlapping windows (stride = kernel, as PyTorch's default).
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let pool = MaxPool2d::new(2);
+    /// assert_eq!((pool.kernel, pool.stride, pool.padding), (Size2(2, 2), Size2(2, 2), Size2(0, 0)));
+    /// let tape = Tape::new();
+    /// let y = Module::<f64>::forward(&pool, tape.constant(Tensor::from_fn([1, 1, 2, 4], |i| (i[2] * 4 + i[3]) as f64)));
+    /// assert_eq!(y.value().to_vec(), vec![5.0, 7.0]); // the max of each 2 x 2 window
+    /// ```
     pub fn new(kernel: impl Into<Size2>) -> Self {
         let kernel = kernel.into();
         MaxPool2d { kernel, stride: kernel, padding: Size2(0, 0), ceil_mode: false }
     }
     /// With PyTorch's `ceil_mode`.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let pool = MaxPool2d::new(2).with_ceil_mode(true);
+    /// let tape = Tape::new();
+    /// // 5 = 2 + 2 + a partial window of 1, kept by ceil_mode
+    /// assert_eq!(Module::<f32>::forward(&pool, tape.constant(Tensor::zeros([1, 1, 5, 5]))).shape().dims(), &[1, 1, 3, 3]);
+    /// ```
     pub fn with_ceil_mode(self, ceil_mode: bool) -> Self {
         MaxPool2d { ceil_mode, ..self }
     }
     /// With this stride.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let pool = MaxPool2d::new(3).with_stride(1);
+    /// assert_eq!(pool.stride, Size2(1, 1));
+    /// let tape = Tape::new();
+    /// assert_eq!(Module::<f32>::forward(&pool, tape.constant(Tensor::zeros([1, 2, 5, 6]))).shape().dims(), &[1, 2, 3, 4]);
+    /// ```
     pub fn with_stride(self, stride: impl Into<Size2>) -> Self {
         MaxPool2d { stride: stride.into(), ..self }
     }
     /// With this padding.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let pool = MaxPool2d::new(3).with_stride(1).with_padding(1); // keeps H and W
+    /// assert_eq!(pool.padding, Size2(1, 1));
+    /// let tape = Tape::new();
+    /// assert_eq!(Module::<f32>::forward(&pool, tape.constant(Tensor::zeros([1, 2, 5, 6]))).shape().dims(), &[1, 2, 5, 6]);
+    /// ```
     pub fn with_padding(self, padding: impl Into<Size2>) -> Self {
         MaxPool2d { padding: padding.into(), ..self }
     }
@@ -82,23 +115,63 @@ pub struct AvgPool2d {
 
 impl AvgPool2d {
     /// Non-overlapping windows (stride = kernel).
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let pool = AvgPool2d::new(2);
+    /// assert!(pool.count_include_pad && !pool.ceil_mode);
+    /// let tape = Tape::new();
+    /// let y = Module::<f64>::forward(&pool, tape.constant(Tensor::from_fn([1, 1, 2, 4], |i| (i[2] * 4 + i[3]) as f64)));
+    /// assert_eq!(y.value().to_vec(), vec![2.5, 4.5]); // the mean of each 2 x 2 window
+    /// ```
     pub fn new(kernel: impl Into<Size2>) -> Self {
         let kernel = kernel.into();
         AvgPool2d { kernel, stride: kernel, padding: Size2(0, 0), ceil_mode: false, count_include_pad: true }
     }
     /// With PyTorch's `ceil_mode`.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let pool = AvgPool2d::new(2).with_ceil_mode(true);
+    /// let tape = Tape::new();
+    /// assert_eq!(Module::<f32>::forward(&pool, tape.constant(Tensor::zeros([1, 1, 5, 5]))).shape().dims(), &[1, 1, 3, 3]);
+    /// ```
     pub fn with_ceil_mode(self, ceil_mode: bool) -> Self {
         AvgPool2d { ceil_mode, ..self }
     }
     /// With PyTorch's `count_include_pad`.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let pool = AvgPool2d::new(3).with_stride(1).with_padding(1).with_count_include_pad(false);
+    /// let tape = Tape::new();
+    /// let y = Module::<f64>::forward(&pool, tape.constant(Tensor::ones([1, 1, 3, 3])));
+    /// assert_eq!(y.value().to_vec(), vec![1.0; 9]); // the padding is left out of every mean
+    /// ```
     pub fn with_count_include_pad(self, count_include_pad: bool) -> Self {
         AvgPool2d { count_include_pad, ..self }
     }
     /// With this stride.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let pool = AvgPool2d::new(2).with_stride(1);
+    /// assert_eq!(pool.stride, Size2(1, 1));
+    /// let tape = Tape::new();
+    /// assert_eq!(Module::<f32>::forward(&pool, tape.constant(Tensor::zeros([1, 1, 3, 4]))).shape().dims(), &[1, 1, 2, 3]);
+    /// ```
     pub fn with_stride(self, stride: impl Into<Size2>) -> Self {
         AvgPool2d { stride: stride.into(), ..self }
     }
     /// With this padding.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let pool = AvgPool2d::new(2).with_padding(1);
+    /// let tape = Tape::new();
+    /// let y = Module::<f64>::forward(&pool, tape.constant(Tensor::ones([1, 1, 2, 2])));
+    /// assert_eq!(y.value().to_vec(), vec![0.25; 4]); // each window: one 1 and three zeros of padding
+    /// ```
     pub fn with_padding(self, padding: impl Into<Size2>) -> Self {
         AvgPool2d { padding: padding.into(), ..self }
     }

@@ -406,6 +406,13 @@ pub struct Rnn<T: Float = f32> {
 impl<T: Float> Rnn<T> {
     /// One tanh layer with PyTorch's initialisation, drawn from the per-thread generator
     /// ([`crate::init::manual_seed`] makes it repeatable).
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let m = Rnn::<f32>::new(3, 8);
+    /// assert_eq!((m.input_size(), m.hidden_size(), m.num_layers(), m.bidirectional()), (3, 8, 1, false));
+    /// assert_eq!(m.num_params(), 8 * 3 + 8 * 8 + 2 * 8); // weight_ih, weight_hh, bias_ih, bias_hh
+    /// ```
     #[track_caller]
     pub fn new(input_size: usize, hidden_size: usize) -> Self {
         with_rng(|rng| Self::with_config(input_size, hidden_size, RnnConfig::default(), rng))
@@ -413,6 +420,17 @@ impl<T: Float> Rnn<T> {
 
     /// A stack with explicit options and generator. Panics if `hidden_size` or
     /// `cfg.num_layers` is 0.
+    ///
+    /// ```
+    /// use rand::SeedableRng;
+    /// use wengert_nn::prelude::*;
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// let cfg = RnnConfig { num_layers: 2, nonlinearity: Nonlinearity::Relu, bidirectional: true, ..Default::default() };
+    /// let m = Rnn::<f32>::with_config(3, 8, cfg, &mut rng);
+    /// assert_eq!(m.layers.len(), 4); // 2 layers x 2 directions
+    /// assert_eq!(m.named_params()[4].0, "weight_ih_l0_reverse"); // after layer 0's 4 forward tensors
+    /// assert_eq!(m.layers[2].weight_ih.value().dims(), &[8, 16]); // layer 1 reads both directions
+    /// ```
     #[track_caller]
     pub fn with_config(input_size: usize, hidden_size: usize, cfg: RnnConfig, rng: &mut impl Rng) -> Self {
         let cell = Cell::Rnn(cfg.nonlinearity);
@@ -422,21 +440,50 @@ impl<T: Float> Rnn<T> {
     }
 
     /// Features per input step.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// assert_eq!(Rnn::<f32>::new(3, 8).input_size(), 3);
+    /// ```
     pub fn input_size(&self) -> usize {
         sizes(Cell::Rnn(self.nonlinearity), &self.layers).0
     }
 
     /// Width H of the hidden state.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// assert_eq!(Rnn::<f32>::new(3, 8).hidden_size(), 8);
+    /// ```
     pub fn hidden_size(&self) -> usize {
         sizes(Cell::Rnn(self.nonlinearity), &self.layers).1
     }
 
     /// Stacked layers.
+    ///
+    /// ```
+    /// use rand::SeedableRng;
+    /// use wengert_nn::prelude::*;
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// let m = Rnn::<f32>::with_config(3, 8, RnnConfig { num_layers: 3, bidirectional: true, ..Default::default() }, &mut rng);
+    /// assert_eq!((m.num_layers(), m.layers.len()), (3, 6));
+    /// ```
     pub fn num_layers(&self) -> usize {
         self.layers.len() / self.opts.directions
     }
 
     /// Whether each layer also runs in reverse time (output width 2H).
+    ///
+    /// ```
+    /// use rand::SeedableRng;
+    /// use wengert_nn::prelude::*;
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// let m = Rnn::<f32>::with_config(3, 8, RnnConfig { bidirectional: true, ..Default::default() }, &mut rng);
+    /// assert!(m.bidirectional());
+    /// let tape = Tape::new();
+    /// let (out, h_n) = m.forward_seq(tape.constant(Tensor::ones([2, 5, 3])), None);
+    /// assert_eq!((out.shape().dims(), h_n.shape().dims()), (&[2, 5, 16][..], &[2, 2, 8][..]));
+    /// ```
     pub fn bidirectional(&self) -> bool {
         self.opts.directions == 2
     }
@@ -446,6 +493,16 @@ impl<T: Float> Rnn<T> {
     /// last layer's state at every step, and every layer's state after the last step.
     ///
     /// Panics, naming the layer and both shapes, if `x` or `h0` has the wrong shape.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let m = Rnn::<f64>::new(3, 8);
+    /// let tape = Tape::new();
+    /// let h0 = tape.constant(Tensor::zeros([1, 2, 8]));
+    /// let (out, h_n) = m.forward_seq(tape.constant(Tensor::ones([2, 5, 3])), Some(h0));
+    /// assert_eq!((out.shape().dims(), h_n.shape().dims()), (&[2, 5, 8][..], &[1, 2, 8][..]));
+    /// assert_eq!(h_n.value().reshape([2, 8]), out.value().narrow(1, 4, 1).reshape([2, 8])); // h_n is the last step
+    /// ```
     #[track_caller]
     pub fn forward_seq<'t>(&self, x: Var<'t, T>, h0: Option<Var<'t, T>>) -> (Var<'t, T>, Var<'t, T>) {
         let (out, h_n, _) = run(Cell::Rnn(self.nonlinearity), &self.layers, &self.opts, x, h0, None);
@@ -511,6 +568,13 @@ pub struct Lstm<T: Float = f32> {
 impl<T: Float> Lstm<T> {
     /// One layer with PyTorch's initialisation, drawn from the per-thread generator
     /// ([`crate::init::manual_seed`] makes it repeatable).
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let m = Lstm::<f32>::new(3, 8);
+    /// assert_eq!((m.input_size(), m.hidden_size(), m.num_layers(), m.bidirectional()), (3, 8, 1, false));
+    /// assert_eq!(m.num_params(), 32 * 3 + 32 * 8 + 2 * 32); // weight_ih, weight_hh, bias_ih, bias_hh
+    /// ```
     #[track_caller]
     pub fn new(input_size: usize, hidden_size: usize) -> Self {
         with_rng(|rng| Self::with_config(input_size, hidden_size, LstmConfig::default(), rng))
@@ -518,6 +582,17 @@ impl<T: Float> Lstm<T> {
 
     /// A stack with explicit options and generator. Panics if `hidden_size` or
     /// `cfg.num_layers` is 0.
+    ///
+    /// ```
+    /// use rand::SeedableRng;
+    /// use wengert_nn::prelude::*;
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// let cfg = LstmConfig { num_layers: 2, bidirectional: true, ..Default::default() };
+    /// let m = Lstm::<f32>::with_config(3, 8, cfg, &mut rng);
+    /// assert_eq!(m.layers.len(), 4); // 2 layers x 2 directions
+    /// assert_eq!(m.named_params()[4].0, "weight_ih_l0_reverse"); // after layer 0's 4 forward tensors
+    /// assert_eq!(m.layers[2].weight_ih.value().dims(), &[32, 16]); // layer 1 reads both directions
+    /// ```
     #[track_caller]
     pub fn with_config(input_size: usize, hidden_size: usize, cfg: LstmConfig, rng: &mut impl Rng) -> Self {
         let opts = StackOptions::new(Cell::Lstm, cfg.bidirectional, cfg.dropout, rng);
@@ -526,21 +601,50 @@ impl<T: Float> Lstm<T> {
     }
 
     /// Features per input step.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// assert_eq!(Lstm::<f32>::new(3, 8).input_size(), 3);
+    /// ```
     pub fn input_size(&self) -> usize {
         sizes(Cell::Lstm, &self.layers).0
     }
 
     /// Width H of the hidden and cell states.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// assert_eq!(Lstm::<f32>::new(3, 8).hidden_size(), 8);
+    /// ```
     pub fn hidden_size(&self) -> usize {
         sizes(Cell::Lstm, &self.layers).1
     }
 
     /// Stacked layers.
+    ///
+    /// ```
+    /// use rand::SeedableRng;
+    /// use wengert_nn::prelude::*;
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// let m = Lstm::<f32>::with_config(3, 8, LstmConfig { num_layers: 3, bidirectional: true, ..Default::default() }, &mut rng);
+    /// assert_eq!((m.num_layers(), m.layers.len()), (3, 6));
+    /// ```
     pub fn num_layers(&self) -> usize {
         self.layers.len() / self.opts.directions
     }
 
     /// Whether each layer also runs in reverse time (output width 2H).
+    ///
+    /// ```
+    /// use rand::SeedableRng;
+    /// use wengert_nn::prelude::*;
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// let m = Lstm::<f32>::with_config(3, 8, LstmConfig { bidirectional: true, ..Default::default() }, &mut rng);
+    /// assert!(m.bidirectional());
+    /// let tape = Tape::new();
+    /// let (out, (h_n, _)) = m.forward_seq(tape.constant(Tensor::ones([2, 5, 3])), None);
+    /// assert_eq!((out.shape().dims(), h_n.shape().dims()), (&[2, 5, 16][..], &[2, 2, 8][..]));
+    /// ```
     pub fn bidirectional(&self) -> bool {
         self.opts.directions == 2
     }
@@ -551,6 +655,16 @@ impl<T: Float> Lstm<T> {
     /// every layer's states after the last step.
     ///
     /// Panics, naming the layer and both shapes, if `x`, `h0` or `c0` has the wrong shape.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let m = Lstm::<f64>::new(3, 8);
+    /// let tape = Tape::new();
+    /// let (h0, c0) = (tape.constant(Tensor::zeros([1, 2, 8])), tape.constant(Tensor::zeros([1, 2, 8])));
+    /// let (out, (h_n, c_n)) = m.forward_seq(tape.constant(Tensor::ones([2, 5, 3])), Some((h0, c0)));
+    /// assert_eq!((out.shape().dims(), c_n.shape().dims()), (&[2, 5, 8][..], &[1, 2, 8][..]));
+    /// assert_eq!(h_n.value().reshape([2, 8]), out.value().narrow(1, 4, 1).reshape([2, 8])); // h_n is the last step
+    /// ```
     #[track_caller]
     #[allow(clippy::type_complexity)]
     pub fn forward_seq<'t>(&self, x: Var<'t, T>, state: Option<(Var<'t, T>, Var<'t, T>)>) -> (Var<'t, T>, (Var<'t, T>, Var<'t, T>)) {
@@ -613,6 +727,13 @@ pub struct Gru<T: Float = f32> {
 impl<T: Float> Gru<T> {
     /// One layer with PyTorch's initialisation, drawn from the per-thread generator
     /// ([`crate::init::manual_seed`] makes it repeatable).
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let m = Gru::<f32>::new(2, 4);
+    /// assert_eq!((m.input_size(), m.hidden_size(), m.num_layers(), m.bidirectional()), (2, 4, 1, false));
+    /// assert_eq!(m.num_params(), 12 * 2 + 12 * 4 + 2 * 12); // weight_ih, weight_hh, bias_ih, bias_hh
+    /// ```
     #[track_caller]
     pub fn new(input_size: usize, hidden_size: usize) -> Self {
         with_rng(|rng| Self::with_config(input_size, hidden_size, GruConfig::default(), rng))
@@ -620,6 +741,17 @@ impl<T: Float> Gru<T> {
 
     /// A stack with explicit options and generator. Panics if `hidden_size` or
     /// `cfg.num_layers` is 0.
+    ///
+    /// ```
+    /// use rand::SeedableRng;
+    /// use wengert_nn::prelude::*;
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// let cfg = GruConfig { num_layers: 2, bidirectional: true, ..Default::default() };
+    /// let m = Gru::<f32>::with_config(2, 4, cfg, &mut rng);
+    /// assert_eq!(m.layers.len(), 4); // 2 layers x 2 directions
+    /// assert_eq!(m.named_params()[4].0, "weight_ih_l0_reverse"); // after layer 0's 4 forward tensors
+    /// assert_eq!(m.layers[2].weight_ih.value().dims(), &[12, 8]); // layer 1 reads both directions
+    /// ```
     #[track_caller]
     pub fn with_config(input_size: usize, hidden_size: usize, cfg: GruConfig, rng: &mut impl Rng) -> Self {
         let opts = StackOptions::new(Cell::Gru, cfg.bidirectional, cfg.dropout, rng);
@@ -628,21 +760,50 @@ impl<T: Float> Gru<T> {
     }
 
     /// Features per input step.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// assert_eq!(Gru::<f32>::new(2, 4).input_size(), 2);
+    /// ```
     pub fn input_size(&self) -> usize {
         sizes(Cell::Gru, &self.layers).0
     }
 
     /// Width H of the hidden state.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// assert_eq!(Gru::<f32>::new(2, 4).hidden_size(), 4);
+    /// ```
     pub fn hidden_size(&self) -> usize {
         sizes(Cell::Gru, &self.layers).1
     }
 
     /// Stacked layers.
+    ///
+    /// ```
+    /// use rand::SeedableRng;
+    /// use wengert_nn::prelude::*;
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// let m = Gru::<f32>::with_config(2, 4, GruConfig { num_layers: 3, bidirectional: true, ..Default::default() }, &mut rng);
+    /// assert_eq!((m.num_layers(), m.layers.len()), (3, 6));
+    /// ```
     pub fn num_layers(&self) -> usize {
         self.layers.len() / self.opts.directions
     }
 
     /// Whether each layer also runs in reverse time (output width 2H).
+    ///
+    /// ```
+    /// use rand::SeedableRng;
+    /// use wengert_nn::prelude::*;
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// let m = Gru::<f32>::with_config(2, 4, GruConfig { bidirectional: true, ..Default::default() }, &mut rng);
+    /// assert!(m.bidirectional());
+    /// let tape = Tape::new();
+    /// let (out, h_n) = m.forward_seq(tape.constant(Tensor::ones([2, 5, 2])), None);
+    /// assert_eq!((out.shape().dims(), h_n.shape().dims()), (&[2, 5, 8][..], &[2, 2, 4][..]));
+    /// ```
     pub fn bidirectional(&self) -> bool {
         self.opts.directions == 2
     }
@@ -651,6 +812,16 @@ impl<T: Float> Gru<T> {
     /// (zeros if `None`). Returns `(output [batch, seq, D·H], h_n [num_layers·D, batch, H])`.
     ///
     /// Panics, naming the layer and both shapes, if `x` or `h0` has the wrong shape.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let m = Gru::<f64>::new(2, 4);
+    /// let tape = Tape::new();
+    /// let h0 = tape.constant(Tensor::zeros([1, 2, 4]));
+    /// let (out, h_n) = m.forward_seq(tape.constant(Tensor::ones([2, 5, 2])), Some(h0));
+    /// assert_eq!((out.shape().dims(), h_n.shape().dims()), (&[2, 5, 4][..], &[1, 2, 4][..]));
+    /// assert_eq!(h_n.value().reshape([2, 4]), out.value().narrow(1, 4, 1).reshape([2, 4])); // h_n is the last step
+    /// ```
     #[track_caller]
     pub fn forward_seq<'t>(&self, x: Var<'t, T>, h0: Option<Var<'t, T>>) -> (Var<'t, T>, Var<'t, T>) {
         let (out, h_n, _) = run(Cell::Gru, &self.layers, &self.opts, x, h0, None);
