@@ -56,6 +56,12 @@ impl Shape {
     }
 
     /// The shape of a scalar: no dimensions, one element.
+    ///
+    /// ```
+    /// use wengert_core::Shape;
+    /// assert_eq!(Shape::scalar().ndim(), 0);
+    /// assert_eq!(Shape::scalar().numel(), 1);
+    /// ```
     pub fn scalar() -> Self {
         Shape(SmallVec::new())
     }
@@ -65,6 +71,12 @@ impl Shape {
     /// # Panics
     /// If the product overflows `usize` (no such tensor can exist); [`Shape::checked_numel`]
     /// is the fallible form, and [`Tensor::from_vec`](crate::Tensor::from_vec) uses it.
+    ///
+    /// ```
+    /// use wengert_core::Shape;
+    /// assert_eq!(Shape::new(&[2, 3, 4]).numel(), 24);
+    /// assert_eq!(Shape::new(&[2, 0]).numel(), 0);
+    /// ```
     #[inline]
     #[track_caller]
     pub fn numel(&self) -> usize {
@@ -98,11 +110,23 @@ impl Shape {
     }
 
     /// Number of dimensions.
+    ///
+    /// ```
+    /// use wengert_core::Shape;
+    /// assert_eq!(Shape::new(&[2, 3, 4]).ndim(), 3);
+    /// assert_eq!(Shape::scalar().ndim(), 0);
+    /// ```
     pub fn ndim(&self) -> usize {
         self.0.len()
     }
 
     /// The dimensions as a slice.
+    ///
+    /// ```
+    /// use wengert_core::Shape;
+    /// assert_eq!(Shape::new(&[2, 3]).dims(), &[2, 3]);
+    /// assert!(Shape::scalar().dims().is_empty());
+    /// ```
     pub fn dims(&self) -> &[usize] {
         &self.0
     }
@@ -122,6 +146,12 @@ impl Shape {
     }
 
     /// Row-major (C-contiguous) strides in elements.
+    ///
+    /// ```
+    /// use wengert_core::Shape;
+    /// assert_eq!(Shape::new(&[2, 3, 4]).strides().as_slice(), &[12, 4, 1]);
+    /// assert!(Shape::scalar().strides().is_empty());
+    /// ```
     pub fn strides(&self) -> SmallVec<[usize; 6]> {
         let mut strides: SmallVec<[usize; 6]> = SmallVec::from_elem(0, self.0.len());
         let mut acc = 1;
@@ -133,6 +163,13 @@ impl Shape {
     }
 
     /// Resolves a possibly negative axis (`-1` is the last) against this shape.
+    ///
+    /// ```
+    /// use wengert_core::Shape;
+    /// let s = Shape::new(&[2, 3, 4]);
+    /// assert_eq!(s.axis("op", -1).unwrap(), 2);
+    /// assert!(s.axis("op", 3).is_err());
+    /// ```
     pub fn axis(&self, op: &'static str, axis: isize) -> Result<usize> {
         let n = self.ndim() as isize;
         let a = if axis < 0 { axis + n } else { axis };
@@ -147,6 +184,14 @@ impl Shape {
     }
 
     /// Resolves a list of axes; rejects repeats. An empty list means "all axes".
+    ///
+    /// ```
+    /// use wengert_core::Shape;
+    /// let s = Shape::new(&[2, 3, 4]);
+    /// assert_eq!(s.axes("op", &[-1, 0]).unwrap().as_slice(), &[0, 2]);
+    /// assert_eq!(s.axes("op", &[]).unwrap().as_slice(), &[0, 1, 2]);
+    /// assert!(s.axes("op", &[1, -2]).is_err());
+    /// ```
     pub fn axes(&self, op: &'static str, axes: &[isize]) -> Result<SmallVec<[usize; 6]>> {
         if axes.is_empty() {
             return Ok((0..self.ndim()).collect());
@@ -167,6 +212,13 @@ impl Shape {
     }
 
     /// The shape after reducing `axes` (sorted, unique): kept as 1 or removed.
+    ///
+    /// ```
+    /// use wengert_core::Shape;
+    /// let s = Shape::new(&[2, 3, 4]);
+    /// assert_eq!(s.reduced(&[1], true).dims(), &[2, 1, 4]);
+    /// assert_eq!(s.reduced(&[0, 2], false).dims(), &[3]);
+    /// ```
     pub fn reduced(&self, axes: &[usize], keepdim: bool) -> Shape {
         let mut out = SmallVec::new();
         for (i, &d) in self.0.iter().enumerate() {
@@ -207,6 +259,13 @@ impl Shape {
     }
 
     /// Whether this shape broadcasts to `target` (NumPy rules, one direction).
+    ///
+    /// ```
+    /// use wengert_core::Shape;
+    /// assert!(Shape::new(&[3]).broadcasts_to(&Shape::new(&[2, 3])));
+    /// assert!(Shape::new(&[2, 1]).broadcasts_to(&Shape::new(&[2, 3])));
+    /// assert!(!Shape::new(&[2]).broadcasts_to(&Shape::new(&[2, 3])));
+    /// ```
     pub fn broadcasts_to(&self, target: &Shape) -> bool {
         if self.ndim() > target.ndim() {
             return false;

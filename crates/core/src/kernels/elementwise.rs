@@ -116,6 +116,13 @@ pub(crate) fn zip_reusing<T: Float>(
 }
 
 /// Copies `x` broadcast to `shape` (NumPy rules, one direction).
+///
+/// ```
+/// use wengert_core::{kernels::elementwise::broadcast_to, Shape, Tensor};
+/// let x = Tensor::new(vec![1.0f64, 2.0], [2, 1]);
+/// assert_eq!(broadcast_to(&x, &Shape::new(&[2, 3])).unwrap().to_vec(), vec![1.0, 1.0, 1.0, 2.0, 2.0, 2.0]);
+/// assert!(broadcast_to(&x, &Shape::new(&[3, 3])).is_err());
+/// ```
 pub fn broadcast_to<E: Element>(x: &Tensor<E>, shape: &Shape) -> Result<Tensor<E>> {
     if x.shape() == shape {
         return Ok(x.clone());
@@ -146,6 +153,14 @@ pub fn broadcast_to<E: Element>(x: &Tensor<E>, shape: &Shape) -> Result<Tensor<E
 }
 
 /// `mask ? a : b` elementwise, all three broadcast together.
+///
+/// ```
+/// use wengert_core::{kernels::elementwise::where_, Tensor};
+/// let mask = Tensor::from_slice(&[true, false, true]);
+/// let (a, b) = (Tensor::from_slice(&[1.0f64, 2.0, 3.0]), Tensor::scalar(0.0f64));
+/// assert_eq!(where_(&mask, &a, &b).unwrap().to_vec(), vec![1.0, 0.0, 3.0]);
+/// assert!(where_(&mask, &Tensor::from_slice(&[1.0f64, 2.0]), &b).is_err());
+/// ```
 pub fn where_<E: Element>(mask: &Tensor<bool>, a: &Tensor<E>, b: &Tensor<E>) -> Result<Tensor<E>> {
     let s = Shape::broadcast("where", mask.shape(), a.shape())?;
     let s = Shape::broadcast("where", &s, b.shape())
@@ -181,37 +196,128 @@ macro_rules! unary_methods {
 // on smaller tensors than the memory-bound ones.
 unary_methods! {
     /// -x
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// assert_eq!(Tensor::from_slice(&[1.0f64, -2.0]).neg().to_vec(), vec![-1.0, 2.0]);
+    /// ```
     neg => |x| -x;
     /// e^x
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let y = Tensor::from_slice(&[0.0f64, 1.0]).exp();
+    /// assert!(y.allclose(&Tensor::from_slice(&[1.0, std::f64::consts::E]), 1e-12, 1e-12));
+    /// ```
     exp (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x.fast_exp();
     /// ln x (natural log)
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let y = Tensor::from_slice(&[1.0f64, std::f64::consts::E]).ln();
+    /// assert!(y.allclose(&Tensor::from_slice(&[0.0, 1.0]), 1e-12, 1e-12));
+    /// ```
     ln (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x.fast_ln();
     /// √x
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// assert_eq!(Tensor::from_slice(&[4.0f64, 9.0]).sqrt().to_vec(), vec![2.0, 3.0]);
+    /// ```
     sqrt => |x| x.sqrt();
     /// |x|
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// assert_eq!(Tensor::from_slice(&[-1.5f64, 2.0]).abs().to_vec(), vec![1.5, 2.0]);
+    /// ```
     abs => |x| x.abs();
     /// tanh x
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let y = Tensor::from_slice(&[0.0f64, 1.0]).tanh();
+    /// assert!(y.allclose(&Tensor::from_slice(&[0.0, 1f64.tanh()]), 1e-12, 1e-12));
+    /// ```
     tanh (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x.fast_tanh();
     /// 1 / (1 + e^-x); for large -x, e^-x overflows to ∞ and the result is exactly 0
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let y = Tensor::from_slice(&[0.0f64, -1000.0]).sigmoid().to_vec();
+    /// assert!((y[0] - 0.5).abs() < 1e-12);
+    /// assert_eq!(y[1], 0.0);
+    /// ```
     sigmoid (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| T::ONE / (T::ONE + (-x).fast_exp());
     /// x·σ(x) (SiLU, swish)
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let y = Tensor::from_slice(&[0.0f64, 1.0]).silu();
+    /// assert!(y.allclose(&Tensor::from_slice(&[0.0, 1.0 / (1.0 + (-1f64).exp())]), 1e-12, 1e-12));
+    /// ```
     silu (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x * (T::ONE / (T::ONE + (-x).fast_exp()));
     /// GELU, tanh form (PyTorch's `approximate="tanh"`): ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let y = Tensor::from_slice(&[0.0f64, 1.0]).gelu_tanh();
+    /// assert!(y.allclose(&Tensor::from_slice(&[0.0, 0.8411919906082768]), 1e-12, 1e-12));
+    /// ```
     gelu_tanh (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x * (gelu_tanh_inner(x) + T::ONE) * T::from_f64(0.5);
     /// GELU, exact form (PyTorch's default): x·Φ(x) = ½x(1 + erf(x/√2))
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let y = Tensor::from_slice(&[0.0f64, 1.0]).gelu();
+    /// assert!(y.allclose(&Tensor::from_slice(&[0.0, 0.8413447460685429]), 1e-12, 1e-12));
+    /// ```
     gelu (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| gelu_exact(x);
     /// the error function erf x = 2/√π ∫₀ˣ e^(−s²) ds (within 2.2e-16 relative in f64, 1 ulp
     /// in f32; see `kernels::special`)
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let y = Tensor::from_slice(&[0.0f64, 1.0, -1.0]).erf();
+    /// assert!(y.allclose(&Tensor::from_slice(&[0.0, 0.8427007929497149, -0.8427007929497149]), 1e-15, 1e-15));
+    /// ```
     erf (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| crate::kernels::special::erf(x);
     /// ln(1 + eˣ), computed as max(x, 0) + ln(1 + e^-|x|) so it never overflows
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let y = Tensor::from_slice(&[0.0f64, -1000.0, 1000.0]).softplus();
+    /// assert!(y.allclose(&Tensor::from_slice(&[2f64.ln(), 0.0, 1000.0]), 1e-12, 1e-12));
+    /// ```
     softplus (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x.max(T::ZERO) + ln_1p_unit((-x.abs()).fast_exp());
     /// max(x, 0); NaN stays NaN (as `torch.relu`)
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// assert_eq!(Tensor::from_slice(&[-1.0f64, 0.0, 2.0]).relu().to_vec(), vec![0.0, 0.0, 2.0]);
+    /// assert!(Tensor::from_slice(&[f64::NAN]).relu().item().is_nan());
+    /// ```
     relu => |x| if x <= T::ZERO { T::ZERO } else { x };
     /// x²
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// assert_eq!(Tensor::from_slice(&[3.0f64, -2.0]).square().to_vec(), vec![9.0, 4.0]);
+    /// ```
     square => |x| x * x;
     /// 1 / x
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// assert_eq!(Tensor::from_slice(&[2.0f64, 4.0]).recip().to_vec(), vec![0.5, 0.25]);
+    /// ```
     recip => |x| T::ONE / x;
     /// -1, 0 or 1 by the sign of x (0 at 0)
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// assert_eq!(Tensor::from_slice(&[-3.0f64, 0.0, 2.0]).sign().to_vec(), vec![-1.0, 0.0, 1.0]);
+    /// ```
     sign => |x| if x > T::ZERO { T::ONE } else if x < T::ZERO { -T::ONE } else { T::ZERO };
 }
 
@@ -231,18 +337,64 @@ macro_rules! binary_methods {
 
 binary_methods! {
     /// a + b, broadcast
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let a = Tensor::new(vec![1.0f64, 2.0, 3.0, 4.0], [2, 2]);
+    /// assert_eq!(a.add(&Tensor::from_slice(&[10.0, 20.0])).to_vec(), vec![11.0, 22.0, 13.0, 24.0]);
+    /// ```
     add, "add" => |x, y| x + y;
     /// a - b, broadcast
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let a = Tensor::from_slice(&[5.0f64, 7.0]);
+    /// assert_eq!(a.sub(&Tensor::scalar(1.0)).to_vec(), vec![4.0, 6.0]);
+    /// ```
     sub, "sub" => |x, y| x - y;
     /// a * b, broadcast
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let a = Tensor::new(vec![1.0f64, 2.0], [2, 1]);
+    /// assert_eq!(a.mul(&Tensor::from_slice(&[3.0, 4.0])).to_vec(), vec![3.0, 4.0, 6.0, 8.0]);
+    /// ```
     mul, "mul" => |x, y| x * y;
     /// a / b, broadcast
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let a = Tensor::from_slice(&[1.0f64, 3.0]);
+    /// assert_eq!(a.div(&Tensor::from_slice(&[2.0, 4.0])).to_vec(), vec![0.5, 0.75]);
+    /// ```
     div, "div" => |x, y| x / y;
     /// a^b, broadcast
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let a = Tensor::from_slice(&[2.0f64, 3.0]);
+    /// assert_eq!(a.pow(&Tensor::from_slice(&[3.0, 2.0])).to_vec(), vec![8.0, 9.0]);
+    /// ```
     pow, "pow" => |x, y| x.powf(y);
     /// max(a, b), broadcast; NaN where either is NaN (as `torch.maximum`)
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let a = Tensor::from_slice(&[1.0f64, 5.0, f64::NAN]);
+    /// let m = a.maximum(&Tensor::from_slice(&[3.0, 2.0, 0.0])).to_vec();
+    /// assert_eq!(&m[..2], &[3.0, 5.0]);
+    /// assert!(m[2].is_nan());
+    /// ```
     maximum, "maximum" => |x, y| super::reduce::max_nan(x, y);
     /// min(a, b), broadcast; NaN where either is NaN
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let a = Tensor::from_slice(&[1.0f64, 5.0, f64::NAN]);
+    /// let m = a.minimum(&Tensor::from_slice(&[3.0, 2.0, 0.0])).to_vec();
+    /// assert_eq!(&m[..2], &[1.0, 2.0]);
+    /// assert!(m[2].is_nan());
+    /// ```
     minimum, "minimum" => |x, y| super::reduce::min_nan(x, y);
 }
 
@@ -262,26 +414,68 @@ macro_rules! compare_methods {
 
 compare_methods! {
     /// a > b as a mask, broadcast
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let a = Tensor::from_slice(&[1.0f64, 2.0, 3.0]);
+    /// assert_eq!(a.gt(&Tensor::scalar(2.0)).to_vec(), vec![false, false, true]);
+    /// ```
     gt, "gt", >;
     /// a >= b as a mask, broadcast
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let a = Tensor::from_slice(&[1.0f64, 2.0, 3.0]);
+    /// assert_eq!(a.ge(&Tensor::scalar(2.0)).to_vec(), vec![false, true, true]);
+    /// ```
     ge, "ge", >=;
     /// a < b as a mask, broadcast
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let a = Tensor::from_slice(&[1.0f64, 2.0, 3.0]);
+    /// assert_eq!(a.lt(&Tensor::scalar(2.0)).to_vec(), vec![true, false, false]);
+    /// ```
     lt, "lt", <;
     /// a <= b as a mask, broadcast
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let a = Tensor::from_slice(&[1.0f64, 2.0, 3.0]);
+    /// assert_eq!(a.le(&Tensor::scalar(2.0)).to_vec(), vec![true, true, false]);
+    /// ```
     le, "le", <=;
     /// a == b as a mask, broadcast
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let a = Tensor::from_slice(&[1.0f64, 2.0, 3.0]);
+    /// assert_eq!(a.eq_elem(&Tensor::scalar(2.0)).to_vec(), vec![false, true, false]);
+    /// ```
     eq_elem, "eq", ==;
 }
 
 impl<T: Float> Tensor<T> {
     /// sin x: [`Float::fast_sin`] where it applies, [`Float::sin`] past
     /// [`Float::FAST_TRIG_MAX`]
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let y = Tensor::from_slice(&[0.0f64, std::f64::consts::FRAC_PI_2, 1e9]).sin();
+    /// assert!(y.allclose(&Tensor::from_slice(&[0.0, 1.0, 1e9f64.sin()]), 1e-12, 1e-12));
+    /// ```
     pub fn sin(&self) -> Tensor<T> {
         trig(self, T::fast_sin, T::sin)
     }
 
     /// cos x: [`Float::fast_cos`] where it applies, [`Float::cos`] past
     /// [`Float::FAST_TRIG_MAX`]
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let y = Tensor::from_slice(&[0.0f64, std::f64::consts::PI, 1e9]).cos();
+    /// assert!(y.allclose(&Tensor::from_slice(&[1.0, -1.0, 1e9f64.cos()]), 1e-12, 1e-12));
+    /// ```
     pub fn cos(&self) -> Tensor<T> {
         trig(self, T::fast_cos, T::cos)
     }
@@ -361,6 +555,14 @@ impl<T: Float> Tensor<T> {
     /// root, -1 a division, -½ a square root and a division (within 1 ulp): 1M f32 in
     /// 0-150 µs. The gradient of x² is 2x¹, so `Var::powf(2)` forward and backward on 1M f32
     /// took 3.1 ms, 2.3 of them in x¹.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let x = Tensor::from_slice(&[4.0f64, 9.0]);
+    /// assert_eq!(x.powf(0.5).to_vec(), vec![2.0, 3.0]);
+    /// assert_eq!(x.powf(2.0).to_vec(), vec![16.0, 81.0]);
+    /// assert_eq!(Tensor::from_slice(&[f64::NAN]).powf(0.0).to_vec(), vec![1.0]);
+    /// ```
     pub fn powf(&self, p: T) -> Tensor<T> {
         let is = |v: f64| p == T::from_f64(v);
         if is(0.0) {
@@ -384,32 +586,68 @@ impl<T: Float> Tensor<T> {
     }
 
     /// x for x > 0, `slope`·x otherwise.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let x = Tensor::from_slice(&[-2.0f64, 0.0, 3.0]);
+    /// assert_eq!(x.leaky_relu(0.5).to_vec(), vec![-1.0, 0.0, 3.0]);
+    /// ```
     pub fn leaky_relu(&self, slope: T) -> Tensor<T> {
         self.par_map(move |x| if x > T::ZERO { x } else { x * slope })
     }
 
     /// x for x > 0, α(eˣ − 1) otherwise (the exponential taken of min(x, 0), so the branch
     /// not taken cannot overflow; NaN stays NaN).
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let y = Tensor::from_slice(&[-1.0f64, 2.0, -1000.0]).elu(1.0).to_vec();
+    /// assert!((y[0] - (-1.0f64).exp_m1()).abs() < 1e-9);
+    /// assert_eq!((y[1], y[2]), (2.0, -1.0));
+    /// ```
     pub fn elu(&self, alpha: T) -> Tensor<T> {
         self.par_map(move |x| if x > T::ZERO { x } else { (non_positive(x).fast_exp() - T::ONE) * alpha })
     }
 
     /// x clamped to `[lo, hi]`.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let x = Tensor::from_slice(&[-2.0f64, 0.5, 3.0]);
+    /// assert_eq!(x.clamp(0.0, 1.0).to_vec(), vec![0.0, 0.5, 1.0]);
+    /// ```
     pub fn clamp(&self, lo: T, hi: T) -> Tensor<T> {
         self.par_map(move |x| if x < lo { lo } else if x > hi { hi } else { x })
     }
 
     /// x + c
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// assert_eq!(Tensor::from_slice(&[1.0f64, 2.0]).add_scalar(0.5).to_vec(), vec![1.5, 2.5]);
+    /// ```
     pub fn add_scalar(&self, c: T) -> Tensor<T> {
         self.par_map(move |x| x + c)
     }
 
     /// x * c
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// assert_eq!(Tensor::from_slice(&[1.0f64, -2.0]).mul_scalar(3.0).to_vec(), vec![3.0, -6.0]);
+    /// ```
     pub fn mul_scalar(&self, c: T) -> Tensor<T> {
         self.par_map(move |x| x * c)
     }
 
     /// `self += alpha * other` in place (same shape), copying the storage first only if shared.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let mut a = Tensor::from_slice(&[1.0f64, 2.0]);
+    /// a.axpy_(2.0, &Tensor::from_slice(&[10.0, 20.0]));
+    /// assert_eq!(a.to_vec(), vec![21.0, 42.0]);
+    /// ```
     #[track_caller]
     pub fn axpy_(&mut self, alpha: T, other: &Tensor<T>) {
         if self.shape() != other.shape() {
@@ -426,12 +664,26 @@ impl<T: Float> Tensor<T> {
     }
 
     /// `mask ? self : other`, broadcast.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let mask = Tensor::from_slice(&[true, false]);
+    /// let y = Tensor::where_(&mask, &Tensor::from_slice(&[1.0f64, 2.0]), &Tensor::scalar(-1.0));
+    /// assert_eq!(y.to_vec(), vec![1.0, -1.0]);
+    /// ```
     #[track_caller]
     pub fn where_(mask: &Tensor<bool>, a: &Tensor<T>, b: &Tensor<T>) -> Tensor<T> {
         where_(mask, a, b).or_panic()
     }
 
     /// This tensor broadcast to `shape` (a copy).
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let y = Tensor::from_slice(&[1.0f64, 2.0]).broadcast_to([2, 2]);
+    /// assert_eq!(y.dims(), &[2, 2]);
+    /// assert_eq!(y.to_vec(), vec![1.0, 2.0, 1.0, 2.0]);
+    /// ```
     #[track_caller]
     pub fn broadcast_to(&self, shape: impl Into<Shape>) -> Tensor<T> {
         broadcast_to(self, &shape.into()).or_panic()

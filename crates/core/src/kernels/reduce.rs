@@ -76,6 +76,12 @@ fn fold_register<T: Float>(mut v: [T; LANE], combine: impl Fn(T, T) -> T) -> T {
 
 /// Sum of a slice, vectorized with independent partial sums, and split across the thread pool
 /// for large slices.
+///
+/// ```
+/// use wengert_core::kernels::reduce::sum_slice;
+/// assert_eq!(sum_slice(&[1.0f64, 2.0, 3.0, 4.0]), 10.0);
+/// assert_eq!(sum_slice::<f32>(&[]), 0.0);
+/// ```
 #[inline]
 pub fn sum_slice<T: Float>(x: &[T]) -> T {
     if x.len() >= PARALLEL_SUM_ELEMENTS {
@@ -521,6 +527,15 @@ fn reduce_one_axis<T: Float>(x: &Tensor<T>, axis: usize, op: ReduceOp) -> Tensor
 }
 
 /// Reduces `axes` (empty = all) with `op`, keeping reduced axes as 1 when `keepdim`.
+///
+/// ```
+/// use wengert_core::kernels::reduce::{reduce, ReduceOp};
+/// use wengert_core::Tensor;
+/// let x = Tensor::new(vec![1.0f64, 5.0, 2.0, 0.0, 3.0, 4.0], [2, 3]);
+/// assert_eq!(reduce("max", &x, &[1], false, ReduceOp::Max).unwrap().to_vec(), vec![5.0, 4.0]);
+/// assert_eq!(reduce("sum", &x, &[0], true, ReduceOp::Sum).unwrap().dims(), &[1, 3]);
+/// assert!(reduce("sum", &x, &[2], false, ReduceOp::Sum).is_err());
+/// ```
 pub fn reduce<T: Float>(
     op_name: &'static str,
     x: &Tensor<T>,
@@ -622,12 +637,27 @@ pub fn sum_to<T: Float>(x: &Tensor<T>, shape: &Shape) -> Result<Tensor<T>> {
 }
 
 /// Number of elements folded into each output of a reduction over `axes`.
+///
+/// ```
+/// use wengert_core::{kernels::reduce::reduced_count, Shape};
+/// let s = Shape::new(&[2, 3, 4]);
+/// assert_eq!(reduced_count(&s, &[0, 2]).unwrap(), 8);
+/// assert_eq!(reduced_count(&s, &[]).unwrap(), 24);
+/// assert!(reduced_count(&s, &[3]).is_err());
+/// ```
 pub fn reduced_count(shape: &Shape, axes: &[isize]) -> Result<usize> {
     Ok(shape.axes("reduce", axes)?.iter().map(|&a| shape[a]).product())
 }
 
 impl<T: Float> Tensor<T> {
     /// Σ of all elements, as a 0-d tensor.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let s = Tensor::new(vec![1.0f64, 2.0, 3.0, 4.0], [2, 2]).sum();
+    /// assert!(s.dims().is_empty());
+    /// assert_eq!(s.item(), 10.0);
+    /// ```
     pub fn sum(&self) -> Tensor<T> {
         Tensor::scalar(sum_slice(self.as_slice()))
     }
@@ -646,11 +676,23 @@ impl<T: Float> Tensor<T> {
     }
 
     /// Mean of all elements, as a 0-d tensor.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// assert_eq!(Tensor::from_slice(&[1.0f64, 2.0, 3.0, 4.0]).mean().item(), 2.5);
+    /// ```
     pub fn mean(&self) -> Tensor<T> {
         Tensor::scalar(sum_slice(self.as_slice()) / T::from_usize(self.numel()))
     }
 
     /// Mean over `axes` (empty = all).
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let x = Tensor::new(vec![1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3]);
+    /// assert_eq!(x.mean_axes(&[0], false).to_vec(), vec![2.5, 3.5, 4.5]);
+    /// assert_eq!(x.mean_axes(&[1], true).to_vec(), vec![2.0, 5.0]);
+    /// ```
     #[track_caller]
     pub fn mean_axes(&self, axes: &[isize], keepdim: bool) -> Tensor<T> {
         let n = reduced_count(self.shape(), axes).or_panic();
@@ -658,12 +700,26 @@ impl<T: Float> Tensor<T> {
     }
 
     /// Largest element over `axes` (empty = all). NaN propagates.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let x = Tensor::new(vec![1.0f64, 5.0, 2.0, 0.0, 3.0, 4.0], [2, 3]);
+    /// assert_eq!(x.max_axes(&[1], false).to_vec(), vec![5.0, 4.0]);
+    /// assert!(Tensor::from_slice(&[1.0f64, f64::NAN]).max_axes(&[], false).item().is_nan());
+    /// ```
     #[track_caller]
     pub fn max_axes(&self, axes: &[isize], keepdim: bool) -> Tensor<T> {
         reduce("max", self, axes, keepdim, ReduceOp::Max).or_panic()
     }
 
     /// Smallest element over `axes` (empty = all). NaN propagates.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let x = Tensor::new(vec![1.0f64, 5.0, 2.0, 0.0, 3.0, 4.0], [2, 3]);
+    /// assert_eq!(x.min_axes(&[0], false).to_vec(), vec![0.0, 3.0, 2.0]);
+    /// assert!(Tensor::from_slice(&[1.0f64, f64::NAN]).min_axes(&[], false).item().is_nan());
+    /// ```
     #[track_caller]
     pub fn min_axes(&self, axes: &[isize], keepdim: bool) -> Tensor<T> {
         reduce("min", self, axes, keepdim, ReduceOp::Min).or_panic()
@@ -671,6 +727,13 @@ impl<T: Float> Tensor<T> {
 
     /// Variance over `axes`: Σ(x - mean)² / (N - correction). `correction = 1` is the unbiased
     /// estimate (PyTorch's default), `0` the population variance.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let x = Tensor::from_slice(&[1.0f64, 2.0, 3.0, 4.0]);
+    /// assert_eq!(x.var_axes(&[], 0, false).item(), 1.25);
+    /// assert!((x.var_axes(&[], 1, false).item() - 5.0 / 3.0).abs() < 1e-12);
+    /// ```
     #[track_caller]
     pub fn var_axes(&self, axes: &[isize], correction: usize, keepdim: bool) -> Tensor<T> {
         let n = reduced_count(self.shape(), axes).or_panic();
@@ -680,6 +743,13 @@ impl<T: Float> Tensor<T> {
     }
 
     /// ln Σ exp(x) over `axes`, computed stably by shifting by the max.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let x = Tensor::new(vec![0.0f64, 0.0, 1000.0, 1000.0], [2, 2]);
+    /// let l = x.logsumexp_axes(&[1], false);
+    /// assert!(l.allclose(&Tensor::from_slice(&[2f64.ln(), 1000.0 + 2f64.ln()]), 1e-12, 1e-12));
+    /// ```
     #[track_caller]
     pub fn logsumexp_axes(&self, axes: &[isize], keepdim: bool) -> Tensor<T> {
         let ax = self.shape().axes("logsumexp", axes).or_panic();
@@ -714,6 +784,13 @@ impl<T: Float> Tensor<T> {
 
     /// Index of the largest element along `axis` (the first one on ties). A NaN counts as
     /// larger than anything, as in PyTorch: the first NaN's index is the result.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let x = Tensor::new(vec![1.0f64, 5.0, 5.0, 4.0, 3.0, 0.0], [2, 3]);
+    /// assert_eq!(x.argmax(1, false).to_vec(), vec![1, 0]);
+    /// assert_eq!(x.argmax(0, true).dims(), &[1, 3]);
+    /// ```
     #[track_caller]
     pub fn argmax(&self, axis: isize, keepdim: bool) -> Tensor<usize> {
         self.arg_reduce("argmax", axis, keepdim, |a, b| b > a)
@@ -721,6 +798,13 @@ impl<T: Float> Tensor<T> {
 
     /// Index of the smallest element along `axis` (the first one on ties). A NaN counts as
     /// smaller than anything, as in PyTorch: the first NaN's index is the result.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let x = Tensor::new(vec![1.0f64, 5.0, 5.0, 4.0, 3.0, 0.0], [2, 3]);
+    /// assert_eq!(x.argmin(1, false).to_vec(), vec![0, 2]);
+    /// assert_eq!(x.argmin(0, false).to_vec(), vec![0, 1, 1]);
+    /// ```
     #[track_caller]
     pub fn argmin(&self, axis: isize, keepdim: bool) -> Tensor<usize> {
         self.arg_reduce("argmin", axis, keepdim, |a, b| b < a)

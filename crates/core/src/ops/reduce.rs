@@ -70,6 +70,15 @@ impl<'t, T: Float> Var<'t, T> {
     }
 
     /// Σ over `axes` (empty = all), keeping them as length 1 when `keepdim`.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::new(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3]));
+    /// assert_eq!(x.sum_axes(&[1], false).value().to_vec(), vec![6.0, 15.0]);
+    /// assert_eq!(x.sum_axes(&[1], true).shape().dims(), &[2, 1]);
+    /// assert_eq!(x.sum_axes(&[0], false).sum().backward().wrt(x).to_vec(), vec![1.0; 6]);
+    /// ```
     #[track_caller]
     pub fn sum_axes(self, axes: &[isize], keepdim: bool) -> Var<'t, T> {
         let (_, keep) = self.keep_shape("sum", axes);
@@ -78,12 +87,28 @@ impl<'t, T: Float> Var<'t, T> {
     }
 
     /// Mean of all elements.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::from_slice(&[1.0, 2.0, 3.0, 4.0]));
+    /// assert_eq!(x.mean().item(), 2.5);
+    /// assert_eq!(x.mean().backward().wrt(x).to_vec(), vec![0.25; 4]);
+    /// ```
     #[track_caller]
     pub fn mean(self) -> Var<'t, T> {
         self.mean_axes(&[], false)
     }
 
     /// Mean over `axes` (empty = all): Σ / N.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::new(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3]));
+    /// assert_eq!(x.mean_axes(&[0], false).value().to_vec(), vec![2.5, 3.5, 4.5]);
+    /// assert_eq!(x.mean_axes(&[0], false).sum().backward().wrt(x).to_vec(), vec![0.5; 6]);
+    /// ```
     #[track_caller]
     pub fn mean_axes(self, axes: &[isize], keepdim: bool) -> Var<'t, T> {
         let n = reduced_count(&self.shape(), axes).or_panic();
@@ -99,24 +124,58 @@ impl<'t, T: Float> Var<'t, T> {
 
     /// Largest element over `axes` (empty = all). The gradient goes to the maximum
     /// (shared evenly between ties, like `torch.amax`).
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::new(vec![1.0, 5.0, 2.0, 0.0, 3.0, 4.0], [2, 3]));
+    /// assert_eq!(x.max_axes(&[1], false).value().to_vec(), vec![5.0, 4.0]);
+    /// let g = x.max_axes(&[1], false).sum().backward();
+    /// assert_eq!(g.wrt(x).to_vec(), vec![0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+    /// ```
     #[track_caller]
     pub fn max_axes(self, axes: &[isize], keepdim: bool) -> Var<'t, T> {
         self.extremum("max", ReduceOp::Max, axes, keepdim)
     }
 
     /// Smallest element over `axes` (empty = all); gradient as for [`Var::max_axes`].
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::new(vec![1.0, 5.0, 2.0, 0.0, 3.0, 4.0], [2, 3]));
+    /// assert_eq!(x.min_axes(&[1], false).value().to_vec(), vec![1.0, 0.0]);
+    /// let g = x.min_axes(&[1], false).sum().backward();
+    /// assert_eq!(g.wrt(x).to_vec(), vec![1.0, 0.0, 0.0, 1.0, 0.0, 0.0]);
+    /// ```
     #[track_caller]
     pub fn min_axes(self, axes: &[isize], keepdim: bool) -> Var<'t, T> {
         self.extremum("min", ReduceOp::Min, axes, keepdim)
     }
 
     /// Largest element of all.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::from_slice(&[1.0, 3.0, 2.0]));
+    /// assert_eq!(x.max().item(), 3.0);
+    /// assert_eq!(x.max().backward().wrt(x).to_vec(), vec![0.0, 1.0, 0.0]);
+    /// ```
     #[track_caller]
     pub fn max(self) -> Var<'t, T> {
         self.max_axes(&[], false)
     }
 
     /// Smallest element of all.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::from_slice(&[1.0, 3.0, 2.0]));
+    /// assert_eq!(x.min().item(), 1.0);
+    /// assert_eq!(x.min().backward().wrt(x).to_vec(), vec![1.0, 0.0, 0.0]);
+    /// ```
     #[track_caller]
     pub fn min(self) -> Var<'t, T> {
         self.min_axes(&[], false)
@@ -124,6 +183,15 @@ impl<'t, T: Float> Var<'t, T> {
 
     /// Variance over `axes`: Σ(x - mean)² / (N - correction); `correction = 1` is unbiased
     /// (PyTorch's default), `0` the population variance (what normalisation layers use).
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::from_slice(&[1.0, 2.0, 3.0, 4.0]));
+    /// assert_eq!(x.var_axes(&[], 0, false).item(), 1.25);
+    /// assert!((x.var_axes(&[], 1, false).item() - 5.0 / 3.0).abs() < 1e-12);
+    /// assert_eq!(x.var_axes(&[], 0, false).backward().wrt(x).to_vec(), vec![-0.75, -0.25, 0.25, 0.75]);
+    /// ```
     #[track_caller]
     pub fn var_axes(self, axes: &[isize], correction: usize, keepdim: bool) -> Var<'t, T> {
         let n = reduced_count(&self.shape(), axes).or_panic();
@@ -135,6 +203,15 @@ impl<'t, T: Float> Var<'t, T> {
     }
 
     /// ln Σ eˣ over `axes`, computed stably. Derivative: softmax over those axes.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::from_slice(&[0.0, 0.0]));
+    /// assert!((x.logsumexp_axes(&[0], false).item() - 2f64.ln()).abs() < 1e-12);
+    /// let g = x.logsumexp_axes(&[0], false).backward();
+    /// assert!(g.wrt(x).allclose(&Tensor::from_slice(&[0.5, 0.5]), 1e-12, 1e-12));
+    /// ```
     #[track_caller]
     pub fn logsumexp_axes(self, axes: &[isize], keepdim: bool) -> Var<'t, T> {
         let (_, keep) = self.keep_shape("logsumexp", axes);

@@ -81,6 +81,15 @@ impl<T: Float> Backward<T> for ConcatRule {
 
 impl<'t, T: Float> Var<'t, T> {
     /// The same elements under a new shape with the same count.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::from_slice(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]));
+    /// let y = x.reshape([2, 3]);
+    /// assert_eq!(y.shape().dims(), &[2, 3]);
+    /// assert_eq!(y.sum().backward().wrt(x).to_vec(), vec![1.0; 6]);
+    /// ```
     #[track_caller]
     pub fn reshape(self, shape: impl Into<Shape>) -> Var<'t, T> {
         let shape = shape.into();
@@ -92,6 +101,14 @@ impl<'t, T: Float> Var<'t, T> {
     }
 
     /// Flattens to 1-D.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::new(vec![1.0, 2.0, 3.0, 4.0], [2, 2]));
+    /// assert_eq!(x.flatten().shape().dims(), &[4]);
+    /// assert_eq!(x.flatten().value().to_vec(), vec![1.0, 2.0, 3.0, 4.0]);
+    /// ```
     #[track_caller]
     pub fn flatten(self) -> Var<'t, T> {
         let n = self.numel();
@@ -99,6 +116,15 @@ impl<'t, T: Float> Var<'t, T> {
     }
 
     /// Reorders axes: result axis `i` is input axis `perm[i]`.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::new(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3]));
+    /// let y = x.permute(&[1, 0]);
+    /// assert_eq!(y.value().to_vec(), vec![1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+    /// assert_eq!((y * y).sum().backward().wrt(x).to_vec(), vec![2.0, 4.0, 6.0, 8.0, 10.0, 12.0]);
+    /// ```
     #[track_caller]
     pub fn permute(self, perm: &[usize]) -> Var<'t, T> {
         let v = self.with_value(|x| index::permute(x, perm)).or_panic();
@@ -110,6 +136,14 @@ impl<'t, T: Float> Var<'t, T> {
     }
 
     /// Swaps two axes.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::ones([2, 3, 4]));
+    /// assert_eq!(x.transpose(0, -1).shape().dims(), &[4, 3, 2]);
+    /// assert_eq!(x.transpose(0, -1).sum().backward().wrt(x).dims(), &[2, 3, 4]);
+    /// ```
     #[track_caller]
     pub fn transpose(self, a: isize, b: isize) -> Var<'t, T> {
         let shape = self.shape();
@@ -120,6 +154,14 @@ impl<'t, T: Float> Var<'t, T> {
     }
 
     /// Matrix transpose (swaps the last two axes).
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::new(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3]));
+    /// assert_eq!(x.t().shape().dims(), &[3, 2]);
+    /// assert_eq!(x.t().value().to_vec(), vec![1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+    /// ```
     #[track_caller]
     pub fn t(self) -> Var<'t, T> {
         if self.ndim() < 2 {
@@ -129,6 +171,15 @@ impl<'t, T: Float> Var<'t, T> {
     }
 
     /// Broadcasts to `shape` (NumPy rules). Its gradient sums back over the broadcast axes.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::from_slice(&[1.0, 2.0, 3.0]));
+    /// let y = x.broadcast_to([2, 3]);
+    /// assert_eq!(y.value().to_vec(), vec![1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);
+    /// assert_eq!(y.sum().backward().wrt(x).to_vec(), vec![2.0, 2.0, 2.0]);
+    /// ```
     #[track_caller]
     pub fn broadcast_to(self, shape: impl Into<Shape>) -> Var<'t, T> {
         let shape = shape.into();
@@ -141,6 +192,14 @@ impl<'t, T: Float> Var<'t, T> {
 
     /// Sums down to the shape of `like` (a no-op, with no shape copied, when they already
     /// match): how broadcast gradients are reduced back to each input.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::new(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3]));
+    /// let b = tape.var(Tensor::zeros([3]));
+    /// assert_eq!(x.sum_to_like(b).value().to_vec(), vec![5.0, 7.0, 9.0]);
+    /// ```
     #[track_caller]
     pub fn sum_to_like(self, like: Var<'t, T>) -> Var<'t, T> {
         let same = {
@@ -156,6 +215,15 @@ impl<'t, T: Float> Var<'t, T> {
 
     /// Sums down to `shape`, a shape that broadcasts to this one (the adjoint of
     /// [`Var::broadcast_to`]).
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::new(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3]));
+    /// let y = x.sum_to([2, 1]);
+    /// assert_eq!(y.value().to_vec(), vec![6.0, 15.0]);
+    /// assert_eq!(y.sum().backward().wrt(x).to_vec(), vec![1.0; 6]);
+    /// ```
     #[track_caller]
     pub fn sum_to(self, shape: impl Into<Shape>) -> Var<'t, T> {
         let shape = shape.into();
@@ -167,6 +235,14 @@ impl<'t, T: Float> Var<'t, T> {
     }
 
     /// Adds a length-1 axis at `axis`.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::ones([3]));
+    /// assert_eq!(x.unsqueeze(0).shape().dims(), &[1, 3]);
+    /// assert_eq!(x.unsqueeze(1).shape().dims(), &[3, 1]);
+    /// ```
     #[track_caller]
     pub fn unsqueeze(self, axis: isize) -> Var<'t, T> {
         let shape = self.with_value(|x| index::unsqueeze(x, axis).map(|t| t.shape().clone())).or_panic();
@@ -174,6 +250,14 @@ impl<'t, T: Float> Var<'t, T> {
     }
 
     /// Removes the length-1 axis `axis`.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::ones([1, 3]));
+    /// assert_eq!(x.squeeze(0).shape().dims(), &[3]);
+    /// assert_eq!(x.squeeze(0).sum().backward().wrt(x).dims(), &[1, 3]);
+    /// ```
     #[track_caller]
     pub fn squeeze(self, axis: isize) -> Var<'t, T> {
         let shape = self.with_value(|x| index::squeeze(x, axis).map(|t| t.shape().clone())).or_panic();
@@ -181,6 +265,15 @@ impl<'t, T: Float> Var<'t, T> {
     }
 
     /// `len` entries along `axis` from `start`. Gradient: zero-padded back into place.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::from_slice(&[1.0, 2.0, 3.0, 4.0]));
+    /// let y = x.narrow(0, 1, 2);
+    /// assert_eq!(y.value().to_vec(), vec![2.0, 3.0]);
+    /// assert_eq!(y.sum().backward().wrt(x).to_vec(), vec![0.0, 1.0, 1.0, 0.0]);
+    /// ```
     #[track_caller]
     pub fn narrow(self, axis: isize, start: usize, len: usize) -> Var<'t, T> {
         let v = self.with_value(|x| index::narrow(x, axis, start, len)).or_panic();
@@ -189,6 +282,15 @@ impl<'t, T: Float> Var<'t, T> {
     }
 
     /// Pads `axis` with `before`/`after` entries equal to `value`. Gradient: the middle part.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::from_slice(&[1.0, 2.0]));
+    /// let y = x.pad(0, 1, 2, 0.0);
+    /// assert_eq!(y.value().to_vec(), vec![0.0, 1.0, 2.0, 0.0, 0.0]);
+    /// assert_eq!((y * y).sum().backward().wrt(x).to_vec(), vec![2.0, 4.0]);
+    /// ```
     #[track_caller]
     pub fn pad(self, axis: isize, before: usize, after: usize, value: T) -> Var<'t, T> {
         let v = self.with_value(|x| index::pad(x, axis, before, after, value)).or_panic();
@@ -223,6 +325,15 @@ impl<'t, T: Float> Var<'t, T> {
     }
 
     /// Joins same-shaped values along a new `axis`.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor, Var};
+    /// let tape = Tape::<f64>::new();
+    /// let (a, b) = (tape.var(Tensor::ones([2])), tape.var(Tensor::zeros([2])));
+    /// let s = Var::stack(&[a, b], 0);
+    /// assert_eq!(s.shape().dims(), &[2, 2]);
+    /// assert_eq!(s.value().to_vec(), vec![1.0, 1.0, 0.0, 0.0]);
+    /// ```
     #[track_caller]
     pub fn stack(xs: &[Var<'t, T>], axis: isize) -> Var<'t, T> {
         let Some(&first) = xs.first() else {
