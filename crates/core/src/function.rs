@@ -29,6 +29,19 @@ pub struct Context<'t, T: Float> {
 
 impl<'t, T: Float> Context<'t, T> {
     /// Input `i` of the op.
+    ///
+    /// ```
+    /// use wengert_core::{Context, Function, InputGrads, Tape, Tensor, Var};
+    /// struct Square;
+    /// impl Function<f64> for Square {
+    ///     fn name(&self) -> &'static str { "square" }
+    ///     fn forward(&self, x: &[&Tensor<f64>]) -> Tensor<f64> { x[0].map(|v| v * v) }
+    ///     fn backward<'t>(&self, ctx: &Context<'t, f64>, g: Var<'t, f64>) -> InputGrads<'t, f64> { [Some(g * ctx.input(0) * 2.0)].into_iter().collect() }
+    /// }
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::scalar(3.0));
+    /// assert_eq!(Var::apply(Square, &[x]).backward().wrt(x).item(), 6.0);
+    /// ```
     #[track_caller]
     pub fn input(&self, i: usize) -> Var<'t, T> {
         self.inputs[i]
@@ -36,16 +49,60 @@ impl<'t, T: Float> Context<'t, T> {
 
     /// Whether input `i` needs a gradient (PyTorch's `ctx.needs_input_grad`): a rule may
     /// return `None` for the others and skip computing them.
+    ///
+    /// ```
+    /// use wengert_core::{Context, Function, InputGrads, Tape, Tensor, Var};
+    /// struct Mul;
+    /// impl Function<f64> for Mul {
+    ///     fn name(&self) -> &'static str { "mul" }
+    ///     fn forward(&self, x: &[&Tensor<f64>]) -> Tensor<f64> { x[0].map(|a| a * x[1].item()) }
+    ///     fn backward<'t>(&self, ctx: &Context<'t, f64>, g: Var<'t, f64>) -> InputGrads<'t, f64> {
+    ///         let (dx, dc) = (ctx.needs_grad(0), ctx.needs_grad(1)); // (true, false) below: c is a constant
+    ///         [dx.then(|| g * ctx.input(1)), dc.then(|| g * ctx.input(0))].into_iter().collect()
+    ///     }
+    /// }
+    /// let tape = Tape::<f64>::new();
+    /// let (x, c) = (tape.var(Tensor::scalar(3.0)), tape.constant(Tensor::scalar(5.0)));
+    /// assert_eq!(Var::apply(Mul, &[x, c]).backward().wrt(x).item(), 5.0);
+    /// ```
     pub fn needs_grad(&self, i: usize) -> bool {
         self.needs.get(i).copied().unwrap_or(false)
     }
 
     /// All inputs of the op.
+    ///
+    /// ```
+    /// use wengert_core::{Context, Function, InputGrads, Tape, Tensor, Var};
+    /// struct Sum;
+    /// impl Function<f64> for Sum {
+    ///     fn name(&self) -> &'static str { "sum" }
+    ///     fn forward(&self, x: &[&Tensor<f64>]) -> Tensor<f64> { Tensor::scalar(x.iter().map(|t| t.item()).sum()) }
+    ///     fn backward<'t>(&self, ctx: &Context<'t, f64>, g: Var<'t, f64>) -> InputGrads<'t, f64> { ctx.inputs().iter().map(|_| Some(g)).collect() }
+    /// }
+    /// let tape = Tape::<f64>::new();
+    /// let v: Vec<_> = [1.0, 2.0, 3.0].map(|a| tape.var(Tensor::scalar(a))).into();
+    /// let y = Var::apply(Sum, &v);
+    /// assert_eq!(y.value().item(), 6.0);
+    /// assert_eq!(y.backward().wrt(v[1]).item(), 1.0);
+    /// ```
     pub fn inputs(&self) -> &[Var<'t, T>] {
         &self.inputs
     }
 
     /// The op's output.
+    ///
+    /// ```
+    /// use wengert_core::{Context, Function, InputGrads, Tape, Tensor, Var};
+    /// struct Exp; // d/dx eˣ = eˣ, the output
+    /// impl Function<f64> for Exp {
+    ///     fn name(&self) -> &'static str { "exp" }
+    ///     fn forward(&self, x: &[&Tensor<f64>]) -> Tensor<f64> { x[0].map(f64::exp) }
+    ///     fn backward<'t>(&self, ctx: &Context<'t, f64>, g: Var<'t, f64>) -> InputGrads<'t, f64> { [Some(g * ctx.output())].into_iter().collect() }
+    /// }
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::scalar(1.0));
+    /// assert_eq!(Var::apply(Exp, &[x]).backward().wrt(x).item(), 1f64.exp());
+    /// ```
     pub fn output(&self) -> Var<'t, T> {
         self.output
     }
@@ -53,6 +110,25 @@ impl<'t, T: Float> Context<'t, T> {
     /// Whether this backward is itself being recorded (`Tape::grad_graph`): then the rule's
     /// gradient must be built from `Var` ops; otherwise (first-order backward) a rule may
     /// compute it directly with tensor kernels and return it as a constant, saving passes.
+    ///
+    /// ```
+    /// use wengert_core::{Context, Function, InputGrads, Tape, Tensor, Var};
+    /// struct Square;
+    /// impl Function<f64> for Square {
+    ///     fn name(&self) -> &'static str { "square" }
+    ///     fn forward(&self, x: &[&Tensor<f64>]) -> Tensor<f64> { x[0].map(|v| v * v) }
+    ///     fn backward<'t>(&self, ctx: &Context<'t, f64>, g: Var<'t, f64>) -> InputGrads<'t, f64> {
+    ///         let x = ctx.input(0);
+    ///         let d = if ctx.records_graph() { x * 2.0 } else { ctx.constant(x.value().map(|v| 2.0 * v)) };
+    ///         [Some(g * d)].into_iter().collect()
+    ///     }
+    /// }
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::scalar(3.0));
+    /// assert_eq!(Var::apply(Square, &[x]).backward().wrt(x).item(), 6.0); // first order: the constant
+    /// let dy = tape.grad_graph(Var::apply(Square, &[x]), &[x], None)[0]; // recorded: 2x, differentiable again
+    /// assert_eq!(dy.backward().wrt(x).item(), 2.0);
+    /// ```
     pub fn records_graph(&self) -> bool {
         self.output.tape.is_grad_enabled()
     }
@@ -68,6 +144,22 @@ impl<'t, T: Float> Context<'t, T> {
     }
 
     /// A constant on the tape (a mask, a saved index...): no gradient flows into it.
+    ///
+    /// ```
+    /// use wengert_core::{Context, Function, InputGrads, Tape, Tensor, Var};
+    /// struct Abs;
+    /// impl Function<f64> for Abs {
+    ///     fn name(&self) -> &'static str { "abs" }
+    ///     fn forward(&self, x: &[&Tensor<f64>]) -> Tensor<f64> { x[0].map(f64::abs) }
+    ///     fn backward<'t>(&self, ctx: &Context<'t, f64>, g: Var<'t, f64>) -> InputGrads<'t, f64> {
+    ///         let sign = ctx.constant(ctx.input(0).value().map(f64::signum)); // a mask: no gradient flows into it
+    ///         [Some(g * sign)].into_iter().collect()
+    ///     }
+    /// }
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::from_slice(&[-2.0, 3.0]));
+    /// assert_eq!(Var::apply(Abs, &[x]).sum().backward().wrt(x).to_vec(), [-1.0, 1.0]);
+    /// ```
     #[track_caller]
     pub fn constant(&self, value: Tensor<T>) -> Var<'t, T> {
         self.output.tape.constant(value)
@@ -77,6 +169,22 @@ impl<'t, T: Float> Context<'t, T> {
     /// (PyTorch's `once_differentiable`). First-order backward uses it as is; differentiating
     /// through it again (a create-graph backward reaching it) panics naming `op`, rather than
     /// silently giving a zero second derivative.
+    ///
+    /// ```
+    /// use wengert_core::{Context, Function, InputGrads, Tape, Tensor, Var};
+    /// struct Square;
+    /// impl Function<f64> for Square {
+    ///     fn name(&self) -> &'static str { "square" }
+    ///     fn forward(&self, x: &[&Tensor<f64>]) -> Tensor<f64> { x[0].map(|v| v * v) }
+    ///     fn backward<'t>(&self, ctx: &Context<'t, f64>, g: Var<'t, f64>) -> InputGrads<'t, f64> {
+    ///         let d = ctx.input(0).value().map(|v| 2.0 * v); // 2x by plain tensor math
+    ///         [Some(g * ctx.once_differentiable("square backward", d, &[ctx.input(0)]))].into_iter().collect()
+    ///     }
+    /// }
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::scalar(3.0));
+    /// assert_eq!(Var::apply(Square, &[x]).backward().wrt(x).item(), 6.0); // a second derivative would panic
+    /// ```
     #[track_caller]
     pub fn once_differentiable(&self, op: &'static str, value: Tensor<T>, depends_on: &[Var<'t, T>]) -> Var<'t, T> {
         self.output.tape.push_op(op, value, depends_on, OnceDifferentiable(op))
@@ -144,6 +252,21 @@ impl<T: Float, F: Function<T>> Backward<T> for FunctionRule<F> {
 
 impl<'t, T: Float> Var<'t, T> {
     /// Applies a custom [`Function`] to `inputs` (at least one), recording it on their tape.
+    ///
+    /// ```
+    /// use wengert_core::{Context, Function, InputGrads, Tape, Tensor, Var};
+    /// struct Double;
+    /// impl Function<f64> for Double {
+    ///     fn name(&self) -> &'static str { "double" }
+    ///     fn forward(&self, x: &[&Tensor<f64>]) -> Tensor<f64> { x[0].map(|v| 2.0 * v) }
+    ///     fn backward<'t>(&self, ctx: &Context<'t, f64>, g: Var<'t, f64>) -> InputGrads<'t, f64> { [Some(g * 2.0)].into_iter().collect() }
+    /// }
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::from_slice(&[1.0, -3.0]));
+    /// let y = Var::apply(Double, &[x]);
+    /// assert_eq!(y.value().to_vec(), [2.0, -6.0]);
+    /// assert_eq!(y.sum().backward().wrt(x).to_vec(), [2.0, 2.0]);
+    /// ```
     #[track_caller]
     pub fn apply<F: Function<T>>(f: F, inputs: &[Var<'t, T>]) -> Var<'t, T> {
         // checks in this frame, not in closures, so a panic names the caller's line

@@ -25,6 +25,13 @@ pub struct Window2d {
 
 impl Window2d {
     /// A `kh x kw` window with stride 1, no padding, no dilation.
+    ///
+    /// ```
+    /// use wengert_core::Window2d;
+    /// let win = Window2d::new((3, 3));
+    /// assert_eq!((win.stride, win.padding, win.dilation), ((1, 1), (0, 0), (1, 1)));
+    /// assert_eq!(win.output_size("demo", 5, 5).unwrap(), (3, 3));
+    /// ```
     pub fn new(kernel: (usize, usize)) -> Self {
         Window2d { kernel, stride: (1, 1), padding: (0, 0), dilation: (1, 1) }
     }
@@ -37,6 +44,12 @@ impl Window2d {
     }
 
     /// `Err` unless kernel, stride and dilation are all at least 1.
+    ///
+    /// ```
+    /// use wengert_core::Window2d;
+    /// assert!(Window2d::new((3, 3)).validate("demo").is_ok());
+    /// assert!(Window2d { stride: (0, 1), ..Window2d::new((3, 3)) }.validate("demo").is_err());
+    /// ```
     pub fn validate(&self, op: &'static str) -> Result<()> {
         let (kh, kw) = self.kernel;
         if kh == 0 || kw == 0 || self.stride.0 == 0 || self.stride.1 == 0 || self.dilation.0 == 0 || self.dilation.1 == 0 {
@@ -46,6 +59,13 @@ impl Window2d {
     }
 
     /// (OH, OW) for an input of spatial size (H, W).
+    ///
+    /// ```
+    /// use wengert_core::Window2d;
+    /// let win = Window2d { stride: (2, 2), padding: (1, 1), ..Window2d::new((3, 3)) };
+    /// assert_eq!(win.output_size("demo", 5, 5).unwrap(), (3, 3)); // (5 + 2 - 3) / 2 + 1
+    /// assert!(Window2d::new((3, 3)).output_size("demo", 2, 2).is_err()); // does not fit
+    /// ```
     pub fn output_size(&self, op: &'static str, h: usize, w: usize) -> Result<(usize, usize)> {
         self.validate(op)?;
         let (kh, kw) = self.kernel;
@@ -113,6 +133,15 @@ fn check_4d<E: Element>(op: &'static str, x: &Tensor<E>) -> Result<(usize, usize
 }
 
 /// im2col: `[N, C, H, W]` -> `[N, C·kh·kw, OH·OW]`, positions outside the input read `pad`.
+///
+/// ```
+/// use wengert_core::{kernels::conv::unfold2d, Tensor, Window2d};
+/// let x = Tensor::<f64>::new(vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0], [1, 1, 2, 3]);
+/// let cols = unfold2d(&x, &Window2d::new((2, 2)), 0.0).unwrap();
+/// assert_eq!(cols.dims(), &[1, 4, 2]); // taps (0,0) (0,1) (1,0) (1,1), 2 positions
+/// assert_eq!(cols.to_vec(), [0.0, 1.0, 1.0, 2.0, 3.0, 4.0, 4.0, 5.0]);
+/// assert!(unfold2d(&Tensor::<f64>::zeros([2, 3]), &Window2d::new((1, 1)), 0.0).is_err());
+/// ```
 pub fn unfold2d<T: Float>(x: &Tensor<T>, win: &Window2d, pad: T) -> Result<Tensor<T>> {
     let (_, _, h, w) = check_4d("unfold2d", x)?;
     let grid = win.output_size("unfold2d", h, w)?;
@@ -122,6 +151,14 @@ pub fn unfold2d<T: Float>(x: &Tensor<T>, win: &Window2d, pad: T) -> Result<Tenso
 /// [`unfold2d`] over an explicit grid of `(OH, OW)` window positions (windows reaching past
 /// the input read `pad`); a transposed convolution with `output_padding` needs a grid other
 /// than the one its output size implies.
+///
+/// ```
+/// use wengert_core::{kernels::conv::unfold2d_grid, Tensor, Window2d};
+/// let x = Tensor::<f64>::new(vec![1.0, 2.0], [1, 1, 1, 2]);
+/// // three 1x1 windows over a 1x2 input: the last reads the pad value
+/// let cols = unfold2d_grid(&x, &Window2d::new((1, 1)), -1.0, (1, 3)).unwrap();
+/// assert_eq!(cols.to_vec(), [1.0, 2.0, -1.0]);
+/// ```
 pub fn unfold2d_grid<T: Float>(x: &Tensor<T>, win: &Window2d, pad: T, grid: (usize, usize)) -> Result<Tensor<T>> {
     let (n, c, h, w) = check_4d("unfold2d", x)?;
     win.validate("unfold2d")?;
@@ -162,6 +199,14 @@ pub fn unfold2d_grid<T: Float>(x: &Tensor<T>, win: &Window2d, pad: T, grid: (usi
 
 /// col2im: columns `[N, C·kh·kw, OH·OW]` summed back into `[N, C, H, W]` (overlaps add,
 /// padded positions are dropped). The adjoint of [`unfold2d`].
+///
+/// ```
+/// use wengert_core::{kernels::conv::fold2d, Tensor, Window2d};
+/// let cols = Tensor::<f64>::ones([1, 4, 4]); // a 2x2 window at each of 2x2 positions
+/// let x = fold2d(&cols, &Window2d::new((2, 2)), (3, 3)).unwrap();
+/// assert_eq!(x.to_vec(), [1.0, 2.0, 1.0, 2.0, 4.0, 2.0, 1.0, 2.0, 1.0]); // overlaps add
+/// assert!(fold2d(&Tensor::<f64>::ones([1, 4, 3]), &Window2d::new((2, 2)), (3, 3)).is_err());
+/// ```
 pub fn fold2d<T: Float>(cols: &Tensor<T>, win: &Window2d, size: (usize, usize)) -> Result<Tensor<T>> {
     let grid = win.output_size("fold2d", size.0, size.1)?;
     fold2d_grid(cols, win, size, grid)
@@ -169,6 +214,14 @@ pub fn fold2d<T: Float>(cols: &Tensor<T>, win: &Window2d, size: (usize, usize)) 
 
 /// [`fold2d`] from an explicit grid of `(OH, OW)` window positions; the adjoint of
 /// [`unfold2d_grid`].
+///
+/// ```
+/// use wengert_core::{kernels::conv::fold2d_grid, Tensor, Window2d};
+/// let cols = Tensor::<f64>::new(vec![1.0, 2.0, 3.0], [1, 1, 3]);
+/// // three 1x1 windows folded into a 1x2 output: the one past its end is dropped
+/// let x = fold2d_grid(&cols, &Window2d::new((1, 1)), (1, 2), (1, 3)).unwrap();
+/// assert_eq!(x.to_vec(), [1.0, 2.0]);
+/// ```
 pub fn fold2d_grid<T: Float>(cols: &Tensor<T>, win: &Window2d, size: (usize, usize), grid: (usize, usize)) -> Result<Tensor<T>> {
     win.validate("fold2d")?;
     let (h, w) = size;

@@ -104,6 +104,15 @@ fn dims4<T: Float>(op: &str, x: &Var<'_, T>) -> (usize, usize, usize, usize) {
 impl<'t, T: Float> Var<'t, T> {
     /// im2col: `[N, C, H, W]` -> `[N, C·kh·kw, OH·OW]` (PyTorch's `F.unfold`), zero padded.
     /// Gradient: [`Var::fold2d`].
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor, Window2d};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::ones([1, 1, 3, 3]));
+    /// let cols = x.unfold2d(Window2d::new((2, 2)));
+    /// assert_eq!(cols.shape().dims(), &[1, 4, 4]); // 4 taps x 4 window positions
+    /// assert_eq!(cols.sum().backward().wrt(x).get(&[0, 0, 1, 1]), 4.0); // the centre is in every window
+    /// ```
     #[track_caller]
     pub fn unfold2d(self, win: Window2d) -> Var<'t, T> {
         self.unfold2d_padded(win, T::ZERO)
@@ -125,6 +134,15 @@ impl<'t, T: Float> Var<'t, T> {
 
     /// col2im: columns `[N, C·kh·kw, OH·OW]` summed into `[N, C, H, W]` with `size = (H, W)`
     /// (PyTorch's `F.fold`). Gradient: [`Var::unfold2d`].
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor, Window2d};
+    /// let tape = Tape::<f64>::new();
+    /// let cols = tape.var(Tensor::ones([1, 4, 4]));
+    /// let y = cols.fold2d(Window2d::new((2, 2)), (3, 3));
+    /// assert_eq!(y.value().to_vec(), [1.0, 2.0, 1.0, 2.0, 4.0, 2.0, 1.0, 2.0, 1.0]);
+    /// assert_eq!(y.sum().backward().wrt(cols).dims(), &[1, 4, 4]);
+    /// ```
     #[track_caller]
     pub fn fold2d(self, win: Window2d, size: (usize, usize)) -> Var<'t, T> {
         let grid = win.output_size("fold2d", size.0, size.1).or_panic();
@@ -187,6 +205,16 @@ impl<'t, T: Float> Var<'t, T> {
 
     /// 1-D cross-correlation: `[N, C, L]` * `[O, C/G, k]` (+ `[O]`) -> `[N, O, OL]`; the
     /// options' second components (stride.1, padding.1, dilation.1) apply along L.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.constant(Tensor::ones([1, 1, 5]));
+    /// let w = tape.var(Tensor::ones([1, 1, 3]));
+    /// let y = x.conv1d(w, None, 1, 0, 1, 1);
+    /// assert_eq!(y.value().to_vec(), [3.0, 3.0, 3.0]); // shape [1, 1, 3]
+    /// assert_eq!(y.sum().backward().wrt(w).to_vec(), [3.0, 3.0, 3.0]);
+    /// ```
     #[track_caller]
     pub fn conv1d(self, weight: Var<'t, T>, bias: Option<Var<'t, T>>, stride: usize, padding: usize, dilation: usize, groups: usize) -> Var<'t, T> {
         let (xs, ws) = (self.shape(), weight.shape());
@@ -200,6 +228,16 @@ impl<'t, T: Float> Var<'t, T> {
     /// Transposed convolution (the gradient of `conv2d` with respect to its input, as a layer):
     /// `[N, C, H, W]` * `[C, O/G, kh, kw]` (+ `[O]`) -> `[N, O, OH, OW]` with
     /// OH = (H-1)·sh - 2ph + dh(kh-1) + output_padding + 1.
+    ///
+    /// ```
+    /// use wengert_core::{ConvTranspose2dOptions, Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.constant(Tensor::ones([1, 1, 2, 2]));
+    /// let w = tape.var(Tensor::ones([1, 1, 3, 3]));
+    /// let y = x.conv_transpose2d(w, None, ConvTranspose2dOptions::default());
+    /// assert_eq!(y.shape().dims(), &[1, 1, 4, 4]); // (2 - 1) + 3
+    /// assert_eq!((y.value().get(&[0, 0, 0, 0]), y.value().get(&[0, 0, 1, 1])), (1.0, 4.0));
+    /// ```
     #[track_caller]
     pub fn conv_transpose2d(self, weight: Var<'t, T>, bias: Option<Var<'t, T>>, opts: ConvTranspose2dOptions) -> Var<'t, T> {
         let (n, c, h, w) = dims4("conv_transpose2d", &self);
@@ -236,6 +274,15 @@ impl<'t, T: Float> Var<'t, T> {
 
     /// Max over each `kernel` window (PyTorch's `max_pool2d`; padding reads -∞):
     /// `[N, C, H, W]` -> `[N, C, OH, OW]`. Gradient: to the window's maximum (split between ties).
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::new(vec![1.0, 4.0, 3.0, 2.0], [1, 1, 2, 2]));
+    /// let y = x.max_pool2d((2, 2), (2, 2), (0, 0));
+    /// assert_eq!(y.value().to_vec(), [4.0]);
+    /// assert_eq!(y.sum().backward().wrt(x).to_vec(), [0.0, 1.0, 0.0, 0.0]);
+    /// ```
     #[track_caller]
     pub fn max_pool2d(self, kernel: (usize, usize), stride: (usize, usize), padding: (usize, usize)) -> Var<'t, T> {
         self.pool2d("max_pool2d", kernel, stride, padding, true, PoolOptions::default())
@@ -243,6 +290,15 @@ impl<'t, T: Float> Var<'t, T> {
 
     /// Mean over each `kernel` window, zero padding counted (PyTorch's `avg_pool2d` with
     /// `count_include_pad=True`): `[N, C, H, W]` -> `[N, C, OH, OW]`.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::new(vec![1.0, 4.0, 3.0, 2.0], [1, 1, 2, 2]));
+    /// let y = x.avg_pool2d((2, 2), (2, 2), (0, 0));
+    /// assert_eq!(y.value().to_vec(), [2.5]);
+    /// assert_eq!(y.sum().backward().wrt(x).to_vec(), [0.25; 4]);
+    /// ```
     #[track_caller]
     pub fn avg_pool2d(self, kernel: (usize, usize), stride: (usize, usize), padding: (usize, usize)) -> Var<'t, T> {
         self.pool2d("avg_pool2d", kernel, stride, padding, false, PoolOptions::default())
@@ -332,6 +388,15 @@ impl<'t, T: Float> Var<'t, T> {
 
     /// Mean over an `(OH, OW)` grid of windows covering the input (PyTorch's
     /// `adaptive_avg_pool2d`): window `i` along H spans rows ⌊iH/OH⌋ .. ⌈(i+1)H/OH⌉.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::new(vec![0.0, 1.0, 2.0], [1, 1, 1, 3]));
+    /// let y = x.adaptive_avg_pool2d((1, 2)); // columns 0..2 and 1..3
+    /// assert_eq!(y.value().to_vec(), [0.5, 1.5]);
+    /// assert_eq!(y.sum().backward().wrt(x).to_vec(), [0.5, 1.0, 0.5]);
+    /// ```
     #[track_caller]
     pub fn adaptive_avg_pool2d(self, out: (usize, usize)) -> Var<'t, T> {
         let (_, _, h, w) = dims4("adaptive_avg_pool2d", &self);

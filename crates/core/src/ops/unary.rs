@@ -57,24 +57,104 @@ unary_op! {
     /// ```
     exp, ExpRule, |x, y, g, ctx| g * y;
     /// ln x. Derivative: 1/x.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::scalar(2.0));
+    /// let y = x.ln();
+    /// assert_eq!(y.value().item(), 2f64.ln());
+    /// assert_eq!(y.backward().wrt(x).item(), 0.5);
+    /// ```
     ln, LnRule, |x, y, g, ctx| g / x;
     /// √x. Derivative: 1/(2√x).
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::scalar(4.0));
+    /// let y = x.sqrt();
+    /// assert_eq!(y.value().item(), 2.0);
+    /// assert_eq!(y.backward().wrt(x).item(), 0.25); // 1/(2·2)
+    /// ```
     sqrt, SqrtRule, |x, y, g, ctx| g / (y * 2.0), first order from y: |g, y| g / (y + y);
     /// |x|. Derivative: sign(x) (0 at 0).
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::from_slice(&[-2.0, 0.0, 3.0]));
+    /// assert_eq!(x.abs().value().to_vec(), [2.0, 0.0, 3.0]);
+    /// assert_eq!(x.abs().sum().backward().wrt(x).to_vec(), [-1.0, 0.0, 1.0]);
+    /// ```
     abs, AbsRule, |x, y, g, ctx| g * ctx.constant(x.value().sign()),
         first order from x: |g, x| g * if x > T::ZERO { T::ONE } else if x < T::ZERO { -T::ONE } else { T::ZERO };
     /// sin x. Derivative: cos x.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::scalar(0.0));
+    /// let y = x.sin();
+    /// assert_eq!(y.value().item(), 0.0);
+    /// assert_eq!(y.backward().wrt(x).item(), 1.0); // cos 0
+    /// ```
     sin, SinRule, |x, y, g, ctx| g * x.cos();
     /// cos x. Derivative: -sin x.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::scalar(0.0));
+    /// let y = x.cos();
+    /// assert_eq!(y.value().item(), 1.0);
+    /// assert_eq!(y.backward().wrt(x).item(), 0.0); // -sin 0
+    /// ```
     cos, CosRule, |x, y, g, ctx| -(g * x.sin());
     /// tanh x. Derivative: 1 - tanh² x.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::scalar(0.0));
+    /// let y = x.tanh();
+    /// assert_eq!(y.value().item(), 0.0);
+    /// assert_eq!(y.backward().wrt(x).item(), 1.0); // 1 - tanh² 0
+    /// ```
     tanh, TanhRule, |x, y, g, ctx| g * (1.0 - y.square()), first order from y: |g, y| g * (T::ONE - y * y);
     /// σ(x) = 1/(1+e⁻ˣ), stable for large |x|. Derivative: σ(x)(1-σ(x)).
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::scalar(0.0));
+    /// let y = x.sigmoid();
+    /// assert_eq!(y.value().item(), 0.5);
+    /// assert_eq!(y.backward().wrt(x).item(), 0.25); // σ(0)(1 - σ(0))
+    /// ```
     sigmoid, SigmoidRule, |x, y, g, ctx| g * y * (1.0 - y), first order from y: |g, y| g * y * (T::ONE - y);
     /// ln(1 + eˣ), stable for large |x|. Derivative: σ(x).
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::scalar(0.0));
+    /// let y = x.softplus();
+    /// assert!((y.value().item() - 2f64.ln()).abs() < 1e-12);
+    /// assert!((y.backward().wrt(x).item() - 0.5).abs() < 1e-12); // σ(0)
+    /// ```
     softplus, SoftplusRule, |x, y, g, ctx| g * x.sigmoid(),
         first order from x: |g, x| g * (T::ONE / (T::ONE + (-x).fast_exp()));
     /// x·σ(x) (SiLU, swish). Derivative: σ(x)·(1 + x·(1 − σ(x))).
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::scalar(0.0));
+    /// let y = x.silu();
+    /// assert_eq!(y.value().item(), 0.0);
+    /// assert!((y.backward().wrt(x).item() - 0.5).abs() < 1e-12); // σ(0)·(1 + 0)
+    /// ```
     silu, SiluRule, |x, y, g, ctx| { let s = x.sigmoid(); g * (s * ((1.0 - s) * x + 1.0)) },
         first order from x: |g, x| {
             let s = T::ONE / (T::ONE + (-x).fast_exp());
@@ -82,6 +162,15 @@ unary_op! {
         };
     /// GELU, tanh form (PyTorch's `approximate="tanh"`): ½x(1 + t), t = tanh(u),
     /// u = √(2/π)(x + 0.044715x³). Derivative: ½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²).
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::scalar(0.0));
+    /// let y = x.gelu_tanh();
+    /// assert_eq!(y.value().item(), 0.0);
+    /// assert!((y.backward().wrt(x).item() - 0.5).abs() < 1e-12); // ½(1 + tanh 0)
+    /// ```
     gelu_tanh, GeluTanhRule, |x, y, g, ctx| {
         use crate::kernels::elementwise::{GELU_C, GELU_K};
         let t = ((x + x.powf(T::from_f64(3.0)) * GELU_C) * GELU_K).tanh();
@@ -130,11 +219,37 @@ unary_op! {
         first order from x: |g, x| g * ((-(x * x)).fast_exp() * T::from_f64(std::f64::consts::FRAC_2_SQRT_PI));
     /// max(x, 0), NaN kept (as `torch.relu`). Derivative: 0 where x ≤ 0, else 1 (also at
     /// NaN, as PyTorch's `threshold_backward`).
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::from_slice(&[-1.0, 0.0, 2.0]));
+    /// assert_eq!(x.relu().value().to_vec(), [0.0, 0.0, 2.0]);
+    /// assert_eq!(x.relu().sum().backward().wrt(x).to_vec(), [0.0, 0.0, 1.0]);
+    /// ```
     relu, ReluRule, |x, y, g, ctx| g * ctx.constant(x.value().par_map(|v| if v <= T::ZERO { T::ZERO } else { T::ONE })),
         first order from x: |g, x| if x <= T::ZERO { T::ZERO } else { g };
     /// x². Derivative: 2x.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::scalar(3.0));
+    /// let y = x.square();
+    /// assert_eq!(y.value().item(), 9.0);
+    /// assert_eq!(y.backward().wrt(x).item(), 6.0);
+    /// ```
     square, SquareRule, |x, y, g, ctx| g * x * 2.0, first order from x: |g, x| g * (x + x);
     /// 1/x. Derivative: -1/x².
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::scalar(2.0));
+    /// let y = x.recip();
+    /// assert_eq!(y.value().item(), 0.5);
+    /// assert_eq!(y.backward().wrt(x).item(), -0.25); // -1/2²
+    /// ```
     recip, RecipRule, |x, y, g, ctx| -(g * y.square()), first order from y: |g, y| -(g * (y * y));
 }
 
@@ -195,12 +310,30 @@ impl<T: Float> Backward<T> for EluRule<T> {
 
 impl<'t, T: Float> Var<'t, T> {
     /// ln σ(x) = -softplus(-x), stable for large |x|. Derivative: σ(-x) = 1 - σ(x).
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::scalar(0.0));
+    /// let y = x.log_sigmoid();
+    /// assert!((y.value().item() + 2f64.ln()).abs() < 1e-12);
+    /// assert!((y.backward().wrt(x).item() - 0.5).abs() < 1e-12); // 1 - σ(0)
+    /// ```
     #[track_caller]
     pub fn log_sigmoid(self) -> Var<'t, T> {
         -((-self).softplus())
     }
 
     /// xᵖ for a scalar exponent. Derivative: p·xᵖ⁻¹.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::scalar(2.0));
+    /// let y = x.powf(3.0);
+    /// assert_eq!(y.value().item(), 8.0);
+    /// assert_eq!(y.backward().wrt(x).item(), 12.0); // 3·2²
+    /// ```
     #[track_caller]
     pub fn powf(self, p: T) -> Var<'t, T> {
         let v = self.with_value(|t| t.powf(p));
@@ -209,6 +342,15 @@ impl<'t, T: Float> Var<'t, T> {
 
     /// x for x > 0, `slope`·x otherwise (PyTorch's `leaky_relu`). Derivative: 1 for x > 0,
     /// `slope` otherwise.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::from_slice(&[-2.0, 3.0]));
+    /// let y = x.leaky_relu(0.1);
+    /// assert_eq!(y.value().to_vec(), [-0.2, 3.0]);
+    /// assert_eq!(y.sum().backward().wrt(x).to_vec(), [0.1, 1.0]);
+    /// ```
     #[track_caller]
     pub fn leaky_relu(self, slope: T) -> Var<'t, T> {
         let v = self.with_value(|t| t.leaky_relu(slope));
@@ -217,6 +359,16 @@ impl<'t, T: Float> Var<'t, T> {
 
     /// x for x > 0, α(eˣ − 1) otherwise (PyTorch's `elu`). Derivative: 1 for x > 0, α·eˣ
     /// otherwise.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::from_slice(&[0.0, 2.0]));
+    /// let y = x.elu(0.5);
+    /// assert_eq!(y.value().get(&[1]), 2.0);
+    /// let g = y.sum().backward().wrt(x).to_vec();
+    /// assert!((g[0] - 0.5).abs() < 1e-12 && g[1] == 1.0); // α·e⁰ and 1
+    /// ```
     #[track_caller]
     pub fn elu(self, alpha: T) -> Var<'t, T> {
         let v = self.with_value(|t| t.elu(alpha));
@@ -224,6 +376,15 @@ impl<'t, T: Float> Var<'t, T> {
     }
 
     /// x clamped to `[lo, hi]`. Derivative: 1 inside the interval, 0 outside.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::from_slice(&[-1.0, 0.5, 2.0]));
+    /// let y = x.clamp(0.0, 1.0);
+    /// assert_eq!(y.value().to_vec(), [0.0, 0.5, 1.0]);
+    /// assert_eq!(y.sum().backward().wrt(x).to_vec(), [0.0, 1.0, 0.0]);
+    /// ```
     #[track_caller]
     pub fn clamp(self, lo: T, hi: T) -> Var<'t, T> {
         let v = self.with_value(|t| t.clamp(lo, hi));
