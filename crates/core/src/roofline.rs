@@ -120,6 +120,14 @@ fn peak_kernel() -> (f64, fn() -> f32, &'static str) {
 }
 
 /// Median seconds per call of `f` over about `budget` of wall time (at least 5 calls).
+///
+/// ```
+/// use std::time::Duration;
+/// use wengert_core::roofline::median_seconds;
+///
+/// let secs = median_seconds(Duration::from_millis(1), || (0..1000u64).sum::<u64>());
+/// assert!(secs.is_finite() && (0.0..1.0).contains(&secs));
+/// ```
 pub fn median_seconds<R>(budget: Duration, mut f: impl FnMut() -> R) -> f64 {
     black_box(f()); // warm up caches, allocator and thread pool
     let mut times = Vec::new();
@@ -180,6 +188,15 @@ impl Limits {
     }
 
     /// The bandwidth for an op that moves `bytes`: L2, L3 or DRAM by working-set size.
+    ///
+    /// ```
+    /// use wengert_core::roofline::Limits;
+    ///
+    /// let limits = Limits { peak_flops: 1e12, peak_flops_1t: 1e11, bw_l2: 4e11, bw_l3: 2e11, bw_dram: 5e10, isa: "scalar" };
+    /// assert_eq!(limits.bandwidth_for(64.0 * 1024.0), limits.bw_l2);
+    /// assert_eq!(limits.bandwidth_for(12e6), limits.bw_l3);
+    /// assert_eq!(limits.bandwidth_for(1e9), limits.bw_dram);
+    /// ```
     pub fn bandwidth_for(&self, bytes: f64) -> f64 {
         if bytes <= 3.0 * 64.0 * 1024.0 * 4.0 {
             self.bw_l2
@@ -213,11 +230,30 @@ pub struct Report {
 
 impl Report {
     /// An empty report (each op is timed for about 300 ms).
+    ///
+    /// ```
+    /// use wengert_core::roofline::{Limits, Report};
+    ///
+    /// let limits = Limits { peak_flops: 1e12, peak_flops_1t: 1e11, bw_l2: 4e11, bw_l3: 2e11, bw_dram: 5e10, isa: "scalar" };
+    /// let report = Report::new(limits);
+    /// assert!(report.rows().is_empty());
+    /// assert!(report.to_string().starts_with("machine:"));
+    /// ```
     pub fn new(limits: Limits) -> Self {
         Report { limits, rows: Vec::new(), budget: Duration::from_millis(300) }
     }
 
     /// Times `f` and adds a row.
+    ///
+    /// ```
+    /// use wengert_core::roofline::{Limits, Report, Work};
+    ///
+    /// let limits = Limits { peak_flops: 1e12, peak_flops_1t: 1e11, bw_l2: 4e11, bw_l3: 2e11, bw_dram: 5e10, isa: "scalar" };
+    /// let mut report = Report::new(limits);
+    /// let row = report.add("add", "scalar u64", Work::Flops(1.0), || std::hint::black_box(2u64) + 3);
+    /// assert_eq!((row.op.as_str(), row.work), ("add", Work::Flops(1.0)));
+    /// assert!(row.seconds < 1.0);
+    /// ```
     pub fn add<R>(&mut self, op: &str, shape: &str, work: Work, f: impl FnMut() -> R) -> &Row {
         let seconds = median_seconds(self.budget, f);
         self.rows.push(Row { op: op.into(), shape: shape.into(), seconds, work });
@@ -225,6 +261,16 @@ impl Report {
     }
 
     /// The rows so far.
+    ///
+    /// ```
+    /// use wengert_core::roofline::{Limits, Report, Work};
+    ///
+    /// let limits = Limits { peak_flops: 1e12, peak_flops_1t: 1e11, bw_l2: 4e11, bw_l3: 2e11, bw_dram: 5e10, isa: "scalar" };
+    /// let mut report = Report::new(limits);
+    /// report.add("a", "-", Work::Flops(1.0), || 1 + 1);
+    /// report.add("b", "-", Work::Bytes(8.0), || 2 * 2);
+    /// assert_eq!(report.rows().iter().map(|r| r.op.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    /// ```
     pub fn rows(&self) -> &[Row] {
         &self.rows
     }

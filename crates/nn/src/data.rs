@@ -979,6 +979,16 @@ pub struct Standardizer<T: Float = f32> {
 impl<T: Float> Standardizer<T> {
     /// Fits the column means and standard deviations of `x: [n, d]` (accumulated in `f64`).
     /// `Err` if `x` is not a matrix, has no rows, or holds a NaN or infinity.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// use wengert_nn::data::Standardizer;
+    ///
+    /// let scaler = Standardizer::fit(&Tensor::new(vec![1.0f64, 10.0, 3.0, 10.0], [2, 2]))?;
+    /// assert_eq!((scaler.mean.to_vec(), scaler.std.to_vec()), (vec![2.0, 10.0], vec![1.0, 1.0]));
+    /// assert!(Standardizer::fit(&Tensor::new(vec![1.0f64, 2.0], [2])).is_err()); // not a matrix
+    /// # Ok::<(), wengert_nn::Error>(())
+    /// ```
     pub fn fit(x: &Tensor<T>) -> Result<Self> {
         let (n, d) = fit_dims("Standardizer::fit", x)?;
         if d == 0 {
@@ -1023,6 +1033,16 @@ impl<T: Float> Standardizer<T> {
     }
 
     /// `(x - mean) / std` per column, for any `x: [m, d]` with the fitted `d`; `Err` otherwise.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// use wengert_nn::data::Standardizer;
+    ///
+    /// let scaler = Standardizer::fit(&Tensor::new(vec![1.0f64, 3.0], [2, 1]))?; // mean 2, std 1
+    /// assert_eq!(scaler.transform(&Tensor::new(vec![5.0, 2.0], [2, 1]))?.to_vec(), vec![3.0, 0.0]);
+    /// assert!(scaler.transform(&Tensor::new(vec![5.0, 2.0], [1, 2])).is_err()); // fitted on 1 column
+    /// # Ok::<(), wengert_nn::Error>(())
+    /// ```
     pub fn transform(&self, x: &Tensor<T>) -> Result<Tensor<T>> {
         let d = check_fitted("Standardizer::transform", &self.mean, &self.std, ("mean", "std"))?;
         transform_dims("Standardizer::transform", x, d)?;
@@ -1030,6 +1050,16 @@ impl<T: Float> Standardizer<T> {
     }
 
     /// The inverse map `z * std + mean` per column (`z: [m, d]`); `Err` on a column-count mismatch.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// use wengert_nn::data::Standardizer;
+    ///
+    /// let x = Tensor::new(vec![1.0f64, 4.0, 3.0, 8.0], [2, 2]);
+    /// let (scaler, z) = Standardizer::fit_transform(&x)?;
+    /// assert_eq!(scaler.inverse_transform(&z)?.to_vec(), x.to_vec());
+    /// # Ok::<(), wengert_nn::Error>(())
+    /// ```
     pub fn inverse_transform(&self, z: &Tensor<T>) -> Result<Tensor<T>> {
         let d = check_fitted("Standardizer::inverse_transform", &self.mean, &self.std, ("mean", "std"))?;
         transform_dims("Standardizer::inverse_transform", z, d)?;
@@ -1037,6 +1067,15 @@ impl<T: Float> Standardizer<T> {
     }
 
     /// [`Standardizer::fit`] on `x`, then [`Standardizer::transform`] of `x`.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// use wengert_nn::data::Standardizer;
+    ///
+    /// let (scaler, z) = Standardizer::fit_transform(&Tensor::new(vec![1.0f32, 3.0], [2, 1]))?;
+    /// assert_eq!((scaler.mean.to_vec(), z.to_vec()), (vec![2.0], vec![-1.0, 1.0]));
+    /// # Ok::<(), wengert_nn::Error>(())
+    /// ```
     pub fn fit_transform(x: &Tensor<T>) -> Result<(Self, Tensor<T>)> {
         let scaler = Self::fit(x)?;
         let z = scaler.transform(x)?;
@@ -1071,6 +1110,16 @@ pub struct MinMaxScaler<T: Float = f32> {
 impl<T: Float> MinMaxScaler<T> {
     /// Fits the column minima and maxima of `x: [n, d]`. `Err` if `x` is not a matrix, has no
     /// rows, or holds a NaN or infinity.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// use wengert_nn::data::MinMaxScaler;
+    ///
+    /// let scaler = MinMaxScaler::fit(&Tensor::new(vec![0.0f32, 5.0, 4.0, 1.0], [2, 2]))?;
+    /// assert_eq!((scaler.min.to_vec(), scaler.max.to_vec()), (vec![0.0, 1.0], vec![4.0, 5.0]));
+    /// assert!(MinMaxScaler::fit(&Tensor::new(vec![f32::NAN, 1.0], [2, 1])).is_err());
+    /// # Ok::<(), wengert_nn::Error>(())
+    /// ```
     pub fn fit(x: &Tensor<T>) -> Result<Self> {
         let (_, d) = fit_dims("MinMaxScaler::fit", x)?;
         let (min, max) = if d == 0 {
@@ -1096,6 +1145,15 @@ impl<T: Float> MinMaxScaler<T> {
 
     /// `(x - min) / (max - min)` per column, for any `x: [m, d]` with the fitted `d`; `Err`
     /// otherwise.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// use wengert_nn::data::MinMaxScaler;
+    ///
+    /// let scaler = MinMaxScaler::fit(&Tensor::new(vec![0.0f32, 4.0], [2, 1]))?;
+    /// assert_eq!(scaler.transform(&Tensor::new(vec![2.0, 8.0], [2, 1]))?.to_vec(), vec![0.5, 2.0]); // new data may leave [0, 1]
+    /// # Ok::<(), wengert_nn::Error>(())
+    /// ```
     pub fn transform(&self, x: &Tensor<T>) -> Result<Tensor<T>> {
         let d = check_fitted("MinMaxScaler::transform", &self.min, &self.max, ("min", "max"))?;
         transform_dims("MinMaxScaler::transform", x, d)?;
@@ -1103,6 +1161,15 @@ impl<T: Float> MinMaxScaler<T> {
     }
 
     /// The inverse map `z * (max - min) + min` per column; `Err` on a column-count mismatch.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// use wengert_nn::data::MinMaxScaler;
+    ///
+    /// let scaler = MinMaxScaler::fit(&Tensor::new(vec![0.0f32, 4.0], [2, 1]))?;
+    /// assert_eq!(scaler.inverse_transform(&Tensor::new(vec![0.25, 1.0], [2, 1]))?.to_vec(), vec![1.0, 4.0]);
+    /// # Ok::<(), wengert_nn::Error>(())
+    /// ```
     pub fn inverse_transform(&self, z: &Tensor<T>) -> Result<Tensor<T>> {
         let d = check_fitted("MinMaxScaler::inverse_transform", &self.min, &self.max, ("min", "max"))?;
         transform_dims("MinMaxScaler::inverse_transform", z, d)?;
@@ -1110,6 +1177,15 @@ impl<T: Float> MinMaxScaler<T> {
     }
 
     /// [`MinMaxScaler::fit`] on `x`, then [`MinMaxScaler::transform`] of `x`.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// use wengert_nn::data::MinMaxScaler;
+    ///
+    /// let (scaler, z) = MinMaxScaler::fit_transform(&Tensor::new(vec![2.0f64, 4.0, 6.0], [3, 1]))?;
+    /// assert_eq!((scaler.min.to_vec(), z.to_vec()), (vec![2.0], vec![0.0, 0.5, 1.0]));
+    /// # Ok::<(), wengert_nn::Error>(())
+    /// ```
     pub fn fit_transform(x: &Tensor<T>) -> Result<(Self, Tensor<T>)> {
         let scaler = Self::fit(x)?;
         let z = scaler.transform(x)?;

@@ -368,6 +368,14 @@ pub enum AnyTensor {
 
 impl AnyTensor {
     /// The shape.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// use wengert_nn::serialize::AnyTensor;
+    ///
+    /// let image = AnyTensor::U8(Tensor::new(vec![0u8, 128, 255, 64, 32, 16], [2, 3]));
+    /// assert_eq!(image.dims(), &[2, 3]);
+    /// ```
     pub fn dims(&self) -> &[usize] {
         match self {
             AnyTensor::F32(t) => t.dims(),
@@ -380,6 +388,14 @@ impl AnyTensor {
     }
 
     /// The safetensors dtype name (`"F32"`, `"I64"`, `"BOOL"`, ...).
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// use wengert_nn::serialize::AnyTensor;
+    ///
+    /// assert_eq!(AnyTensor::I64(Tensor::new(vec![7i64], [1])).dtype(), "I64");
+    /// assert_eq!(AnyTensor::Bool(Tensor::new(vec![true, false], [2])).dtype(), "BOOL");
+    /// ```
     pub fn dtype(&self) -> &'static str {
         match self {
             AnyTensor::F32(_) => "F32",
@@ -415,6 +431,20 @@ pub fn load_all(path: impl AsRef<Path>) -> Result<BTreeMap<String, AnyTensor>> {
 }
 
 /// [`load_all`] from bytes in memory; `source` names them in errors.
+///
+/// ```
+/// use wengert_core::Tensor;
+/// use wengert_nn::serialize::{load_all_from_bytes, save_all, AnyTensor};
+///
+/// let path = std::env::temp_dir().join(format!("wengert-doc-any-bytes-{}.safetensors", std::process::id()));
+/// let steps = AnyTensor::I64(Tensor::new(vec![42i64], [1]));
+/// save_all(&path, [("steps", &steps)])?;
+/// let bytes = std::fs::read(&path).unwrap();
+/// assert_eq!(load_all_from_bytes(&bytes, "<memory>")?["steps"], steps);
+/// assert!(load_all_from_bytes(&bytes[..bytes.len() - 1], "<memory>").is_err());
+/// # std::fs::remove_file(&path).unwrap();
+/// # Ok::<(), wengert_nn::Error>(())
+/// ```
 pub fn load_all_from_bytes(bytes: &[u8], source: impl AsRef<Path>) -> Result<BTreeMap<String, AnyTensor>> {
     let path = source.as_ref();
     let file = parse(path, bytes)?;
@@ -449,6 +479,20 @@ pub fn load_all_from_bytes(bytes: &[u8], source: impl AsRef<Path>) -> Result<BTr
 
 /// Writes tensors of any of [`AnyTensor`]'s dtypes, each as its own dtype, atomically like
 /// [`save`] (a temporary file, then a rename), with the same name checks.
+///
+/// ```
+/// use wengert_core::Tensor;
+/// use wengert_nn::serialize::{self, AnyTensor};
+///
+/// let path = std::env::temp_dir().join(format!("wengert-doc-save-all-{}.safetensors", std::process::id()));
+/// let w = AnyTensor::F32(Tensor::new(vec![0.5f32, 1.5], [2]));
+/// let steps = AnyTensor::I64(Tensor::new(vec![3i64], [1]));
+/// serialize::save_all(&path, [("w", &w), ("steps", &steps)])?;
+/// assert_eq!(serialize::tensor_names(&path)?, ["steps", "w"]);
+/// assert_eq!(serialize::load_all(&path)?["steps"].dtype(), "I64");
+/// # std::fs::remove_file(&path).unwrap();
+/// # Ok::<(), wengert_nn::Error>(())
+/// ```
 pub fn save_all<'a>(path: impl AsRef<Path>, tensors: impl IntoIterator<Item = (&'a str, &'a AnyTensor)>) -> Result<()> {
     let entries: Vec<(&str, Encoder<'_>)> = tensors.into_iter().map(|(name, t)| (name, Encoder::any(t))).collect();
     let metadata = BTreeMap::from([(DEFAULT_FORMAT.0.to_string(), DEFAULT_FORMAT.1.to_string())]);
@@ -879,6 +923,20 @@ pub fn save_module<T: Float, M: crate::Module<T> + ?Sized>(path: impl AsRef<Path
 /// hold nothing else. Everything is checked before anything changes: on an error the model is
 /// as it was and the error names the tensor ([`Error::MissingTensor`],
 /// [`Error::UnexpectedTensor`], [`Error::TensorMismatch`]).
+///
+/// ```
+/// use wengert_nn::prelude::*;
+///
+/// let path = std::env::temp_dir().join(format!("wengert-doc-load-module-{}.safetensors", std::process::id()));
+/// let model = Linear::<f32>::new(2, 3);
+/// wengert_nn::serialize::save_module(&path, &model)?;
+/// let mut copy = Linear::<f32>::new(2, 3);
+/// wengert_nn::serialize::load_module(&path, &mut copy)?;
+/// assert_eq!(copy.named_params()[0].1.value(), model.named_params()[0].1.value());
+/// assert!(wengert_nn::serialize::load_module(path.with_extension("missing"), &mut copy).is_err());
+/// # std::fs::remove_file(&path).unwrap();
+/// # Ok::<(), wengert_nn::Error>(())
+/// ```
 pub fn load_module<T: Float, M: crate::Module<T> + ?Sized>(path: impl AsRef<Path>, model: &mut M) -> Result<()> {
     let path = path.as_ref();
     let dtype = dtype_of::<T>()?;
