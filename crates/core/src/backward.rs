@@ -143,6 +143,45 @@ fn check_grad<T: Float>(tape: &Tape<T>, node: NodeId, k: usize, input: NodeId, g
     }
 }
 
+/// The adjoints of one sweep: `dense[i - floor]` for the nodes whose rules it runs, and the
+/// gradients that reached nodes below `floor`, summed in arrival order (as the dense ones).
+pub(crate) struct Adjoints<G> {
+    floor: NodeId,
+    pub(crate) dense: Vec<Option<G>>,
+    pub(crate) below: SmallVec<[(NodeId, G); 4]>,
+}
+
+impl<G: Clone> Adjoints<G> {
+    fn new(floor: NodeId, root: NodeId, seed: G) -> Self {
+        let mut dense = vec![None; root + 1 - floor];
+        dense[root - floor] = Some(seed);
+        Adjoints { floor, dense, below: SmallVec::new() }
+    }
+
+    /// Adds `g` into node `id`'s adjoint with `acc` (the first gradient is moved in as is).
+    #[inline]
+    fn add(&mut self, id: NodeId, g: G, acc: impl FnOnce(&mut G, G)) {
+        let slot = if id >= self.floor {
+            &mut self.dense[id - self.floor]
+        } else {
+            match self.below.iter().position(|(n, _)| *n == id) {
+                Some(k) => return acc(&mut self.below[k].1, g),
+                None => return self.below.push((id, g)),
+            }
+        };
+        match slot {
+            None => *slot = Some(g),
+            Some(a) => acc(a, g),
+        }
+    }
+
+    /// The gradient that reached node `id` below the floor, if any.
+    pub(crate) fn take_below(&mut self, id: NodeId) -> Option<G> {
+        let k = self.below.iter().position(|(n, _)| *n == id)?;
+        Some(self.below.swap_remove(k).1)
+    }
+}
+
 /// A node's backward rule, taken out while it runs, and the node's inputs.
 type TakenRule<T> = (Box<dyn crate::function::Backward<T>>, SmallVec<[NodeId; 2]>);
 
@@ -179,15 +218,29 @@ impl<T: Float> Tape<T> {
     /// each op node's value below the root is dropped once its rule has run: every consumer
     /// of a value comes later on the tape, so by then nothing in the sweep reads it again.
     fn sweep_values(&self, root: NodeId, seed: Tensor<T>, keep: impl Fn(NodeId) -> bool, release: bool) -> Vec<Option<Tensor<T>>> {
+        self.sweep_values_from(root, seed, 0, keep, release).dense
+    }
+
+    /// As [`Tape::sweep_values`], running only the rules of nodes `floor..=root`: gradients
+    /// reaching nodes below `floor` are summed into [`Adjoints::below`] and go no further
+    /// (a checkpointed block's recompute differentiates its own nodes this way).
+    pub(crate) fn sweep_values_from(
+        &self,
+        root: NodeId,
+        seed: Tensor<T>,
+        floor: NodeId,
+        keep: impl Fn(NodeId) -> bool,
+        release: bool,
+    ) -> Adjoints<Tensor<T>> {
         let _g = GradModeGuard::set(self, false);
-        let mut adj: Vec<Option<Tensor<T>>> = vec![None; root + 1];
-        adj[root] = Some(seed);
-        for i in (0..=root).rev() {
-            if adj[i].is_none() {
+        let mut adj = Adjoints::new(floor, root, seed);
+        for i in (floor..=root).rev() {
+            if adj.dense[i - floor].is_none() {
                 continue;
             }
             let Some((rule, inputs)) = self.rule_inputs(i) else { continue };
-            let g = if keep(i) { adj[i].clone() } else { adj[i].take() }.expect("checked above");
+            let slot = &mut adj.dense[i - floor];
+            let g = if keep(i) { slot.clone() } else { slot.take() }.expect("checked above");
             let mark = self.len();
             let gvar = self.constant(g);
             let ctx = self.context(i, &inputs, Some(gvar.id));
@@ -202,10 +255,7 @@ impl<T: Float> Tape<T> {
                 }
                 let t = self.value_of(v.id);
                 check_grad(self, i, k, inp, &t);
-                match &mut adj[inp] {
-                    slot @ None => *slot = Some(t),
-                    Some(acc) => acc.axpy_(T::ONE, &t),
-                }
+                adj.add(inp, t, |acc, t| acc.axpy_(T::ONE, &t));
             }
             self.truncate(mark);
             if release && i != root {
@@ -217,11 +267,16 @@ impl<T: Float> Tape<T> {
 
     /// Create-graph sweep: adjoints are `Var`s recorded on this tape.
     fn sweep_vars<'t>(&'t self, root: NodeId, seed: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
+        self.sweep_vars_from(root, seed, 0).dense
+    }
+
+    /// As [`Tape::sweep_vars`], running only the rules of nodes `floor..=root` (see
+    /// [`Tape::sweep_values_from`]).
+    pub(crate) fn sweep_vars_from<'t>(&'t self, root: NodeId, seed: Var<'t, T>, floor: NodeId) -> Adjoints<Var<'t, T>> {
         let _g = GradModeGuard::set(self, true);
-        let mut adj: Vec<Option<Var<'t, T>>> = vec![None; root + 1];
-        adj[root] = Some(seed);
-        for i in (0..=root).rev() {
-            let Some(g) = adj[i] else { continue };
+        let mut adj = Adjoints::new(floor, root, seed);
+        for i in (floor..=root).rev() {
+            let Some(g) = adj.dense[i - floor] else { continue };
             let Some((rule, inputs)) = self.rule_inputs(i) else { continue };
             let ctx = self.context(i, &inputs, None);
             let prev = self.in_backward_of.replace(Some(i));
@@ -234,10 +289,7 @@ impl<T: Float> Tape<T> {
                     continue;
                 }
                 check_grad(self, i, k, inp, &v.value());
-                adj[inp] = Some(match adj[inp] {
-                    None => v,
-                    Some(acc) => acc + v,
-                });
+                adj.add(inp, v, |acc, v| *acc = *acc + v);
             }
         }
         adj

@@ -26,6 +26,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod backward;
+pub mod checkpoint;
 pub mod element;
 pub mod error;
 pub mod function;
@@ -47,6 +48,7 @@ pub mod testing;
 pub mod var;
 
 pub use backward::Gradients;
+pub use checkpoint::checkpoint;
 pub use element::{Element, Float};
 pub use error::{Error, Result};
 pub use function::{Backward, Context, Function, InputGrads};
@@ -63,6 +65,6 @@ pub use var::Var;
 /// The names most programs need.
 pub mod prelude {
     pub use crate::{
-        gradcheck, gradgradcheck, Float, Function, Gradients, Param, Shape, Tape, Tensor, Transpose, Var,
+        checkpoint, gradcheck, gradgradcheck, Float, Function, Gradients, Param, Shape, Tape, Tensor, Transpose, Var,
     };
 }

@@ -81,7 +81,20 @@ pub struct Tape<T: Float = f32> {
     pub(crate) anomaly: Cell<bool>,
     /// The node whose backward rule is running (for anomaly reports).
     pub(crate) in_backward_of: Cell<Option<NodeId>>,
+    /// Seeds drawn by [`Tape::replayable_seed`] inside the checkpointed blocks being run, one
+    /// log per block, innermost last (see [`crate::checkpoint`]).
+    pub(crate) seed_logs: RefCell<Vec<SeedLog>>,
+    /// How many checkpointed blocks are recomputing their forward right now.
+    pub(crate) recomputing: Cell<u32>,
     pub(crate) id: u64,
+}
+
+/// The random seeds one checkpointed block drew: recorded during its forward, handed back in
+/// the same order while backward recomputes it.
+pub(crate) struct SeedLog {
+    pub(crate) seeds: Vec<u64>,
+    /// The next seed to hand back; `None` while recording.
+    pub(crate) replay_at: Option<usize>,
 }
 
 impl<T: Float> Default for Tape<T> {
@@ -105,6 +118,8 @@ impl<T: Float> Tape<T> {
             grad_mode: Cell::new(true),
             anomaly: Cell::new(false),
             in_backward_of: Cell::new(None),
+            seed_logs: RefCell::new(Vec::new()),
+            recomputing: Cell::new(0),
             id: NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed),
         }
     }
@@ -255,6 +270,66 @@ impl<T: Float> Tape<T> {
     /// ```
     pub fn set_anomaly_detection(&self, on: bool) {
         self.anomaly.set(on);
+    }
+
+    /// A random seed for an op that draws randomness (dropout): `draw()` normally, but while
+    /// backward recomputes a [`checkpoint`](crate::checkpoint::checkpoint)ed block, the seed
+    /// that block's forward drew at the same point, so the recompute sees the same mask.
+    /// Ops that draw randomness take their seed through here to work inside checkpoints.
+    ///
+    /// ```
+    /// use wengert_core::{checkpoint, Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let draws = std::cell::Cell::new(0u64);
+    /// let x = tape.var(Tensor::scalar(1.0));
+    /// let y = checkpoint(|x| {
+    ///     let seed = x.tape().replayable_seed(|| { draws.set(draws.get() + 1); 40 + draws.get() });
+    ///     x * (seed as f64) // a stand-in for a mask drawn from the seed
+    /// }, x);
+    /// assert_eq!(y.backward().wrt(x).item(), 41.0); // the recompute got seed 41 again
+    /// assert_eq!(draws.get(), 1);                    // and drew nothing new
+    /// ```
+    #[track_caller]
+    pub fn replayable_seed(&self, draw: impl FnOnce() -> u64) -> u64 {
+        let replaying = self.seed_logs.borrow().iter().rposition(|log| log.replay_at.is_some());
+        let seed = match replaying {
+            None => draw(),
+            Some(k) => {
+                let mut logs = self.seed_logs.borrow_mut();
+                let log = &mut logs[k];
+                let at = log.replay_at.expect("a replaying log");
+                let Some(&seed) = log.seeds.get(at) else {
+                    panic!(
+                        "wengert: checkpoint: the recomputed block drew more random seeds ({}) than its forward did ({}); \
+                         a checkpointed block must run the same ops each time it is called",
+                        at + 1,
+                        log.seeds.len()
+                    )
+                };
+                log.replay_at = Some(at + 1);
+                seed
+            }
+        };
+        // every block recording above the replaying one (or all, if none replays) logs it
+        let from = replaying.map_or(0, |k| k + 1);
+        self.seed_logs.borrow_mut()[from..].iter_mut().for_each(|log| log.seeds.push(seed));
+        seed
+    }
+
+    /// Whether backward is recomputing a [`checkpoint`](crate::checkpoint::checkpoint)ed
+    /// block's forward right now: modules that update state in their forward (BatchNorm's
+    /// running statistics) skip the update then, so it happens once per step.
+    ///
+    /// ```
+    /// use wengert_core::{checkpoint, Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let calls = std::cell::RefCell::new(Vec::new());
+    /// let x = tape.var(Tensor::scalar(3.0));
+    /// checkpoint(|x| { calls.borrow_mut().push(x.tape().is_recomputing()); x * x }, x).backward();
+    /// assert_eq!(*calls.borrow(), [false, true]); // the forward, then backward's recompute
+    /// ```
+    pub fn is_recomputing(&self) -> bool {
+        self.recomputing.get() > 0
     }
 
     #[inline]

@@ -23,7 +23,7 @@ pub mod serialize;
 pub mod train;
 
 pub use error::{Error, Result};
-pub use module::{Buffer, BufferMut, Lambda, Module, Sequential, StateDict};
+pub use module::{Buffer, BufferMut, Lambda, Module, Residual, Sequential, StateDict};
 /// `#[derive(Module)]` (see [`wengert_derive`]): the visitors of a model struct from its fields.
 pub use wengert_derive::Module;
 #[doc(hidden)]
@@ -36,7 +36,7 @@ pub mod prelude {
     pub use crate::activation::*;
     pub use crate::layers::*;
     pub use crate::loss::*;
-    pub use crate::module::{Buffer, Lambda, Module, Sequential, StateDict};
+    pub use crate::module::{Buffer, Lambda, Module, Residual, Sequential, StateDict};
     pub use wengert_derive::Module;
     pub use crate::optim::*;
     pub use crate::train::{fit, predict, FitConfig};

@@ -393,6 +393,59 @@ where
     fn visit_params_mut<'a>(&'a mut self, _: &str, _: &mut dyn FnMut(String, &'a mut Param<T>)) {}
 }
 
+/// A skip connection around a module: `x + inner(x)` (the residual block of ResNets and
+/// transformers). Parameters and buffers keep the inner module's names.
+///
+/// ```
+/// use wengert_nn::prelude::*;
+/// let block = Residual::new(Linear::<f64>::new(3, 3));
+/// let tape = Tape::new();
+/// let x = tape.constant(Tensor::ones([2, 3]));
+/// let want = (x + block.inner.forward(x)).value();
+/// assert_eq!(block.forward(x).value(), want);
+/// assert_eq!(block.named_params()[0].0, "weight");
+/// ```
+#[derive(Clone, Debug)]
+pub struct Residual<M> {
+    /// The module the skip connection goes around; its output has its input's shape.
+    pub inner: M,
+}
+
+impl<M> Residual<M> {
+    /// `x + inner(x)`.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let block = Residual::new(Sequential::<f32>::new().add(Linear::new(4, 16)).add(ReLU).add(Linear::new(16, 4)));
+    /// assert_eq!(block.named_params().len(), 4);
+    /// ```
+    pub fn new(inner: M) -> Self {
+        Residual { inner }
+    }
+}
+
+impl<T: Float, M: Module<T>> Module<T> for Residual<M> {
+    #[track_caller]
+    fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
+        x + self.inner.forward(x)
+    }
+    fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Param<T>)) {
+        self.inner.visit_params(prefix, f)
+    }
+    fn visit_params_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Param<T>)) {
+        self.inner.visit_params_mut(prefix, f)
+    }
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(String, Buffer<T>)) {
+        self.inner.visit_buffers(prefix, f)
+    }
+    fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(String, BufferMut<'_, T>)) {
+        self.inner.visit_buffers_mut(prefix, f)
+    }
+    fn set_training(&mut self, training: bool) {
+        self.inner.set_training(training)
+    }
+}
+
 /// The two parameter visitors of a layer with a `weight` and an optional `bias` field.
 macro_rules! visit_weight_bias {
     () => {

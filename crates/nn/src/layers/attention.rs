@@ -401,7 +401,7 @@ pub(crate) fn attention_heads<'t, T: Float>(
     let probs = scores.softmax(-1);
     let probs = match dropout {
         // inverted dropout: zero with probability p, scale the rest by 1/(1-p)
-        Some((p, rng)) => probs * tape.constant(crate::layers::dropout::dropout_mask(&probs.shape(), p, &mut rng.borrow_mut())),
+        Some((p, rng)) => probs * tape.constant(crate::layers::dropout::dropout_mask(tape, &probs.shape(), p, &mut rng.borrow_mut())),
         None => probs,
     };
     (probs.matmul(vh), want_weights.then_some(probs))

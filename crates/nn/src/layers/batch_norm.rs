@@ -80,7 +80,8 @@ impl<T: Float> Norm<T> {
             let mean = x.mean_axes(&axes, true);
             let centered = x - mean;
             let var = centered.square().mean_axes(&axes, true);
-            if self.training && self.track {
+            // once per step: not again while backward recomputes a checkpointed block
+            if self.training && self.track && !tape.is_recomputing() {
                 self.update_running(&mean.value(), &var.value(), n);
             }
             centered / (var + self.eps).sqrt()

@@ -31,15 +31,16 @@ impl Dropout {
 
 /// An inverted-dropout mask of `shape`: each entry 0 with probability `p`, else 1/(1-p).
 ///
-/// One draw from `rng` seeds a SplitMix64 stream whose i-th output decides entry i: the
+/// One draw from `rng` (through [`Tape::replayable_seed`](wengert_core::Tape::replayable_seed),
+/// so a checkpointed block's recompute gets the same mask) seeds a SplitMix64 stream whose i-th output decides entry i: the
 /// stream's state after i + 1 steps is seed + (i+1)·γ, so every entry is computed on its own
 /// (a multiply-xorshift hash of its index) in a loop that vectorizes and splits across
 /// threads, with the statistics of SplitMix64 (it passes BigCrush). Entry i is dropped when
 /// the output's top 53 bits, as a fraction of 2⁵³, fall below `p`. A draw per entry from
 /// `rng` (ChaCha12) took 11.8 ms for 1M entries.
-pub(crate) fn dropout_mask<T: Float>(shape: &wengert_core::Shape, p: f64, rng: &mut StdRng) -> Tensor<T> {
+pub(crate) fn dropout_mask<T: Float>(tape: &wengert_core::Tape<T>, shape: &wengert_core::Shape, p: f64, rng: &mut StdRng) -> Tensor<T> {
     const GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
-    let seed: u64 = rng.gen();
+    let seed: u64 = tape.replayable_seed(|| rng.gen());
     let keep = T::from_f64(1.0 / (1.0 - p));
     let threshold = (p * (1u64 << 53) as f64) as u64;
     let entry = move |i: usize| {
@@ -67,7 +68,7 @@ impl<T: Float> Module<T> for Dropout {
         if !self.training || self.p == 0.0 {
             return x;
         }
-        let mask = dropout_mask(&x.shape(), self.p, &mut self.rng.borrow_mut());
+        let mask = dropout_mask(x.tape(), &x.shape(), self.p, &mut self.rng.borrow_mut());
         x * x.tape().constant(mask)
     }
     fn visit_params<'a>(&'a self, _: &str, _: &mut dyn FnMut(String, &'a Param<T>)) {}
@@ -88,9 +89,10 @@ mod tests {
     fn masks_drop_p_independently() {
         let n = 1 << 20;
         let shape = wengert_core::Shape::new(&[1024, 1024]);
+        let tape = wengert_core::Tape::<f64>::new();
         for p in [0.1, 0.5, 0.9] {
             let mut rng = StdRng::seed_from_u64(7);
-            let m: Tensor<f64> = dropout_mask(&shape, p, &mut rng);
+            let m: Tensor<f64> = dropout_mask(&tape, &shape, p, &mut rng);
             let dropped: Vec<bool> = m.as_slice().iter().map(|&v| v == 0.0).collect();
             let sd = (n as f64 * p * (1.0 - p)).sqrt();
             let count = dropped.iter().filter(|&&d| d).count() as f64;
@@ -99,9 +101,9 @@ mod tests {
             let want = (n - 1) as f64 * p * p;
             assert!((pairs - want).abs() < 5.0 * (want * (1.0 - p * p)).sqrt() * 2.0, "p {p}: {pairs} neighbouring pairs, {want} expected");
             assert!(m.as_slice().iter().all(|&v| v == 0.0 || v == 1.0 / (1.0 - p)));
-            let again: Tensor<f64> = dropout_mask(&shape, p, &mut StdRng::seed_from_u64(7));
+            let again: Tensor<f64> = dropout_mask(&tape, &shape, p, &mut StdRng::seed_from_u64(7));
             assert_eq!(again, m);
-            let next: Tensor<f64> = dropout_mask(&shape, p, &mut rng);
+            let next: Tensor<f64> = dropout_mask(&tape, &shape, p, &mut rng);
             assert_ne!(next, m);
         }
     }

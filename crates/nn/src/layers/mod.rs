@@ -2,6 +2,7 @@
 
 mod attention;
 mod batch_norm;
+mod checkpoint;
 mod conv;
 mod dropout;
 pub(crate) mod embedding;
@@ -11,6 +12,7 @@ mod linear;
 mod pool;
 mod rnn;
 
+pub use checkpoint::Checkpoint;
 pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use flatten::Flatten;

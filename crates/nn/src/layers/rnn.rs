@@ -340,7 +340,7 @@ fn run<'t, T: Float>(
         if k + 1 < num_layers {
             input = Var::concat(&steps, 0); // [s·b, D·H], time-major again
             if let Some((p, rng)) = opts.active_dropout() {
-                let mask = crate::layers::dropout::dropout_mask(&input.shape(), p, &mut rng.borrow_mut());
+                let mask = crate::layers::dropout::dropout_mask(tape, &input.shape(), p, &mut rng.borrow_mut());
                 input = input * tape.constant(mask);
             }
         } else {
