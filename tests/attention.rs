@@ -18,7 +18,7 @@ use wengert::core::testing::tensor_of;
 use wengert::core::{Tape, Tensor, Var};
 use wengert::nn::init::manual_seed;
 use wengert::nn::prelude::{
-    BatchNorm1d, BatchNorm2d, BatchNormConfig, LearnedPositionalEncoding, Module, MultiheadAttention, MultiheadAttentionConfig,
+    BatchNorm1d, BatchNorm2d, BatchNormConfig, GroupNorm, LayerNorm, LayerNormConfig, LearnedPositionalEncoding, Module, MultiheadAttention, MultiheadAttentionConfig,
     SinusoidalPositionalEncoding, TransformerActivation, TransformerEncoderLayer, TransformerEncoderLayerConfig,
 };
 
@@ -283,6 +283,23 @@ proptest! {
         bn2.eval();
         check_params(&mut bn2, |m, t| m.forward(t.constant(x4.clone())))?;
         check!(|v| bn2.forward(v[0]), x4);
+    }
+
+    #[test]
+    fn group_norm_gradients(n in 1usize..3, groups in 1usize..3, per in 1usize..3, l in 1usize..3, seed in 0u64..1000) {
+        let c = groups * per;
+        let x3 = rand_tensor(&[n, c, l], seed);
+        let x4 = rand_tensor(&[n, c, l, 2], seed + 1);
+        let mut gn = GroupNorm::<f64>::new(groups, c);
+        perturb(&mut gn, seed);
+        if per * l > 1 {
+            // a group of one value normalises to 0 whatever it is: nothing to check there
+            check_params(&mut gn, |m, t| m.forward(t.constant(x3.clone())))?;
+            check!(|v| gn.forward(v[0]), x3);
+        }
+        check_params(&mut gn, |m, t| m.forward(t.constant(x4.clone())))?;
+        check!(|v| gn.forward(v[0]), x4);
+        check2!(|v| gn.forward(v[0]).square(), x4);
     }
 
     #[test]
@@ -650,4 +667,34 @@ fn attention_sequence_learns_to_reverse() {
     assert!(last < 0.25 * first, "loss must fall: {first} -> {last}");
     assert!(r.token_accuracy > 0.8, "token accuracy {}", r.token_accuracy);
     assert!(r.sequence_accuracy > 0.3, "sequence accuracy {}", r.sequence_accuracy);
+}
+
+#[test]
+fn group_norm_values_match_hand_computation_and_its_special_cases() {
+    let tape = Tape::<f64>::new();
+    // one group of 2 channels x 2 positions: values 1..4, mean 2.5, biased variance 1.25
+    let x = Tensor::from_fn([1, 2, 2], |i| (i[1] * 2 + i[2] + 1) as f64);
+    let y = GroupNorm::<f64>::new(1, 2).forward(tape.constant(x.clone())).value().to_vec();
+    let want: Vec<f64> = [1.0, 2.0, 3.0, 4.0].iter().map(|v| (v - 2.5) / (1.25f64 + 1e-5).sqrt()).collect();
+    assert!(y.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-12), "{y:?} vs {want:?}");
+    // γ and β act per channel
+    let mut gn = GroupNorm::<f64>::new(1, 2);
+    gn.weight.as_mut().unwrap().set(Tensor::from_slice(&[2.0, -1.0])).unwrap();
+    gn.bias.as_mut().unwrap().set(Tensor::from_slice(&[0.5, 0.0])).unwrap();
+    let y2 = gn.forward(tape.constant(x)).value().to_vec();
+    let scaled = [want[0] * 2.0 + 0.5, want[1] * 2.0 + 0.5, -want[2], -want[3]];
+    assert!(y2.iter().zip(&scaled).all(|(a, b)| (a - b).abs() < 1e-12), "{y2:?}");
+    // G = 1 is LayerNorm over [C, H, W] (at the initial γ = 1, β = 0)
+    let x4 = Tensor::from_fn([2, 4, 3, 2], |i| ((i[0] * 31 + i[1] * 7 + i[2] * 3 + i[3]) % 11) as f64 * 0.3 - 1.0);
+    let g1 = GroupNorm::<f64>::new(1, 4).forward(tape.constant(x4.clone())).value();
+    let ln = LayerNorm::<f64>::with_shape(&[4, 3, 2], LayerNormConfig::default()).forward(tape.constant(x4.clone())).value();
+    assert!(g1.allclose(&ln, 1e-12, 1e-12));
+    // bad input names the layer and both shapes
+    let err = std::panic::catch_unwind(|| {
+        let tape = Tape::<f64>::new();
+        GroupNorm::<f64>::new(2, 4).forward(tape.constant(Tensor::zeros([2, 3, 5])));
+    })
+    .expect_err("wrong channel count");
+    let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("GroupNorm(2, 4)") && msg.contains("[2, 3, 5]"), "{msg}");
 }

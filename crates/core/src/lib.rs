@@ -29,6 +29,7 @@ pub mod backward;
 pub mod checkpoint;
 pub mod element;
 pub mod error;
+mod fastmath;
 pub mod function;
 pub mod functional;
 pub mod gradcheck;

@@ -177,23 +177,26 @@ pub fn where_<E: Element>(mask: &Tensor<bool>, a: &Tensor<E>, b: &Tensor<E>) -> 
 }
 
 macro_rules! unary_methods {
-    ($($(#[$doc:meta])* $name:ident $(($min:ident))? => |$x:ident| $body:expr;)*) => {
+    ($($(#[$doc:meta])* $name:ident => |$x:ident| $body:expr;)*) => {
         impl<T: Float> Tensor<T> {
             $(
                 $(#[$doc])*
                 pub fn $name(&self) -> Tensor<T> {
-                    #[allow(unused_variables)]
-                    let min = crate::kernels::PARALLEL_MIN_ELEMENTS;
-                    $(let min = crate::kernels::$min;)?
-                    Tensor::from_parts(crate::kernels::par_map_from(self.as_slice(), min, |$x: T| $body), self.shape().clone())
+                    map(self, crate::kernels::PARALLEL_MIN_ELEMENTS, |$x: T| $body)
                 }
             )*
         }
     };
 }
 
-// Ops marked `(COSTLY_PARALLEL_MIN_ELEMENTS)` compute enough per element to use both cores
-// on smaller tensors than the memory-bound ones.
+/// `f` on every element, on both cores from `min_parallel` elements (a declared op's value).
+#[inline]
+pub(crate) fn map<T: Float>(t: &Tensor<T>, min_parallel: usize, f: impl Fn(T) -> T + Sync) -> Tensor<T> {
+    Tensor::from_parts(crate::kernels::par_map_from(t.as_slice(), min_parallel, f), t.shape().clone())
+}
+
+// The Tensor-only maps; the elementwise ops with a gradient are declared once in ops/unary.rs
+// (their Tensor method, Var method and rule together).
 unary_methods! {
     /// -x
     ///
@@ -202,116 +205,6 @@ unary_methods! {
     /// assert_eq!(Tensor::from_slice(&[1.0f64, -2.0]).neg().to_vec(), vec![-1.0, 2.0]);
     /// ```
     neg => |x| -x;
-    /// e^x
-    ///
-    /// ```
-    /// use wengert_core::Tensor;
-    /// let y = Tensor::from_slice(&[0.0f64, 1.0]).exp();
-    /// assert!(y.allclose(&Tensor::from_slice(&[1.0, std::f64::consts::E]), 1e-12, 1e-12));
-    /// ```
-    exp (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x.fast_exp();
-    /// ln x (natural log)
-    ///
-    /// ```
-    /// use wengert_core::Tensor;
-    /// let y = Tensor::from_slice(&[1.0f64, std::f64::consts::E]).ln();
-    /// assert!(y.allclose(&Tensor::from_slice(&[0.0, 1.0]), 1e-12, 1e-12));
-    /// ```
-    ln (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x.fast_ln();
-    /// √x
-    ///
-    /// ```
-    /// use wengert_core::Tensor;
-    /// assert_eq!(Tensor::from_slice(&[4.0f64, 9.0]).sqrt().to_vec(), vec![2.0, 3.0]);
-    /// ```
-    sqrt => |x| x.sqrt();
-    /// |x|
-    ///
-    /// ```
-    /// use wengert_core::Tensor;
-    /// assert_eq!(Tensor::from_slice(&[-1.5f64, 2.0]).abs().to_vec(), vec![1.5, 2.0]);
-    /// ```
-    abs => |x| x.abs();
-    /// tanh x
-    ///
-    /// ```
-    /// use wengert_core::Tensor;
-    /// let y = Tensor::from_slice(&[0.0f64, 1.0]).tanh();
-    /// assert!(y.allclose(&Tensor::from_slice(&[0.0, 1f64.tanh()]), 1e-12, 1e-12));
-    /// ```
-    tanh (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x.fast_tanh();
-    /// 1 / (1 + e^-x); for large -x, e^-x overflows to ∞ and the result is exactly 0
-    ///
-    /// ```
-    /// use wengert_core::Tensor;
-    /// let y = Tensor::from_slice(&[0.0f64, -1000.0]).sigmoid().to_vec();
-    /// assert!((y[0] - 0.5).abs() < 1e-12);
-    /// assert_eq!(y[1], 0.0);
-    /// ```
-    sigmoid (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| T::ONE / (T::ONE + (-x).fast_exp());
-    /// x·σ(x) (SiLU, swish)
-    ///
-    /// ```
-    /// use wengert_core::Tensor;
-    /// let y = Tensor::from_slice(&[0.0f64, 1.0]).silu();
-    /// assert!(y.allclose(&Tensor::from_slice(&[0.0, 1.0 / (1.0 + (-1f64).exp())]), 1e-12, 1e-12));
-    /// ```
-    silu (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x * (T::ONE / (T::ONE + (-x).fast_exp()));
-    /// GELU, tanh form (PyTorch's `approximate="tanh"`): ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
-    ///
-    /// ```
-    /// use wengert_core::Tensor;
-    /// let y = Tensor::from_slice(&[0.0f64, 1.0]).gelu_tanh();
-    /// assert!(y.allclose(&Tensor::from_slice(&[0.0, 0.8411919906082768]), 1e-12, 1e-12));
-    /// ```
-    gelu_tanh (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x * (gelu_tanh_inner(x) + T::ONE) * T::from_f64(0.5);
-    /// GELU, exact form (PyTorch's default): x·Φ(x) = ½x(1 + erf(x/√2))
-    ///
-    /// ```
-    /// use wengert_core::Tensor;
-    /// let y = Tensor::from_slice(&[0.0f64, 1.0]).gelu();
-    /// assert!(y.allclose(&Tensor::from_slice(&[0.0, 0.8413447460685429]), 1e-12, 1e-12));
-    /// ```
-    gelu (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| gelu_exact(x);
-    /// the error function erf x = 2/√π ∫₀ˣ e^(−s²) ds (within 2.2e-16 relative in f64, 1 ulp
-    /// in f32; see `kernels::special`)
-    ///
-    /// ```
-    /// use wengert_core::Tensor;
-    /// let y = Tensor::from_slice(&[0.0f64, 1.0, -1.0]).erf();
-    /// assert!(y.allclose(&Tensor::from_slice(&[0.0, 0.8427007929497149, -0.8427007929497149]), 1e-15, 1e-15));
-    /// ```
-    erf (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| crate::kernels::special::erf(x);
-    /// ln(1 + eˣ), computed as max(x, 0) + ln(1 + e^-|x|) so it never overflows
-    ///
-    /// ```
-    /// use wengert_core::Tensor;
-    /// let y = Tensor::from_slice(&[0.0f64, -1000.0, 1000.0]).softplus();
-    /// assert!(y.allclose(&Tensor::from_slice(&[2f64.ln(), 0.0, 1000.0]), 1e-12, 1e-12));
-    /// ```
-    softplus (COSTLY_PARALLEL_MIN_ELEMENTS) => |x| x.max(T::ZERO) + ln_1p_unit((-x.abs()).fast_exp());
-    /// max(x, 0); NaN stays NaN (as `torch.relu`)
-    ///
-    /// ```
-    /// use wengert_core::Tensor;
-    /// assert_eq!(Tensor::from_slice(&[-1.0f64, 0.0, 2.0]).relu().to_vec(), vec![0.0, 0.0, 2.0]);
-    /// assert!(Tensor::from_slice(&[f64::NAN]).relu().item().is_nan());
-    /// ```
-    relu => |x| if x <= T::ZERO { T::ZERO } else { x };
-    /// x²
-    ///
-    /// ```
-    /// use wengert_core::Tensor;
-    /// assert_eq!(Tensor::from_slice(&[3.0f64, -2.0]).square().to_vec(), vec![9.0, 4.0]);
-    /// ```
-    square => |x| x * x;
-    /// 1 / x
-    ///
-    /// ```
-    /// use wengert_core::Tensor;
-    /// assert_eq!(Tensor::from_slice(&[2.0f64, 4.0]).recip().to_vec(), vec![0.5, 0.25]);
-    /// ```
-    recip => |x| T::ONE / x;
     /// -1, 0 or 1 by the sign of x (0 at 0)
     ///
     /// ```
@@ -455,37 +348,11 @@ compare_methods! {
     eq_elem, "eq", ==;
 }
 
-impl<T: Float> Tensor<T> {
-    /// sin x: [`Float::fast_sin`] where it applies, [`Float::sin`] past
-    /// [`Float::FAST_TRIG_MAX`]
-    ///
-    /// ```
-    /// use wengert_core::Tensor;
-    /// let y = Tensor::from_slice(&[0.0f64, std::f64::consts::FRAC_PI_2, 1e9]).sin();
-    /// assert!(y.allclose(&Tensor::from_slice(&[0.0, 1.0, 1e9f64.sin()]), 1e-12, 1e-12));
-    /// ```
-    pub fn sin(&self) -> Tensor<T> {
-        trig(self, T::fast_sin, T::sin)
-    }
-
-    /// cos x: [`Float::fast_cos`] where it applies, [`Float::cos`] past
-    /// [`Float::FAST_TRIG_MAX`]
-    ///
-    /// ```
-    /// use wengert_core::Tensor;
-    /// let y = Tensor::from_slice(&[0.0f64, std::f64::consts::PI, 1e9]).cos();
-    /// assert!(y.allclose(&Tensor::from_slice(&[1.0, -1.0, 1e9f64.cos()]), 1e-12, 1e-12));
-    /// ```
-    pub fn cos(&self) -> Tensor<T> {
-        trig(self, T::fast_cos, T::cos)
-    }
-}
-
 /// `fast` on every element of `x` in a loop that vectorizes, then `exact` on the elements
 /// past [`Float::FAST_TRIG_MAX`], found block by block from the block's largest |x| (the
 /// check costs little; a NaN passes it, and `fast` keeps it NaN). With libm's `sinf` per
 /// element, sin of 1M f32 on [-10, 10] took 4.4 ms.
-fn trig<T: Float>(x: &Tensor<T>, fast: impl Fn(T) -> T + Sync, exact: impl Fn(T) -> T + Sync) -> Tensor<T> {
+pub(crate) fn trig<T: Float>(x: &Tensor<T>, fast: impl Fn(T) -> T + Sync, exact: impl Fn(T) -> T + Sync) -> Tensor<T> {
     const BLOCK: usize = 256;
     let src = x.as_slice();
     let n = src.len();
@@ -543,7 +410,7 @@ pub(crate) fn gelu_tanh_inner<T: Float>(x: T) -> T {
 /// exact here), so a tiny y still gives y. libm's `log1p` per element made softplus (and
 /// with it the binary cross-entropy on logits) of 1M f32 take 4.5 ms.
 #[inline(always)]
-fn ln_1p_unit<T: Float>(y: T) -> T {
+pub(crate) fn ln_1p_unit<T: Float>(y: T) -> T {
     let u = T::ONE + y;
     u.fast_ln() + (y - (u - T::ONE)) / u
 }

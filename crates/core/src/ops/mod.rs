@@ -5,7 +5,7 @@
 //! | file | ops |
 //! |---|---|
 //! | `arith` | `+ - * /` (broadcast), `neg`, `pow`, `maximum`, `minimum`, scalar forms |
-//! | `unary` | `exp ln sqrt abs sin cos tanh sigmoid softplus log_sigmoid relu square recip powf clamp` |
+//! | `unary` | every op of [`UNARY_OPS`] (its doc lists them, generated from their one declaration each), and `powf clamp leaky_relu elu log_sigmoid` |
 //! | `reduce` | `sum mean max min var logsumexp` over all or some axes |
 //! | `shape` | `reshape permute transpose t broadcast_to sum_to squeeze unsqueeze flatten narrow pad concat stack` |
 //! | `index` | `index_select index_add gather scatter_add where_` |
@@ -25,6 +25,7 @@ mod reduce;
 mod shape;
 mod softmax;
 mod unary;
+pub use unary::{UnaryOp, UNARY_OPS};
 
 use smallvec::smallvec;
 

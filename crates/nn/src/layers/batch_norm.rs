@@ -11,6 +11,7 @@ use std::cell::RefCell;
 
 use wengert_core::{Float, Param, Tensor, Var};
 
+use super::norm::{affine, normalize, Normalized};
 use crate::module::{visit_affine, Buffer, BufferMut, Module};
 
 /// Options for [`BatchNorm1d`] and [`BatchNorm2d`], defaults as PyTorch's `nn.BatchNorm*d`.
@@ -77,28 +78,19 @@ impl<T: Float> Norm<T> {
             if n <= 1 && self.training {
                 panic!("wengert: {name}({c}): expected more than 1 value per channel when training, got input of shape {shape}");
             }
-            let mean = x.mean_axes(&axes, true);
-            let centered = x - mean;
-            let var = centered.square().mean_axes(&axes, true);
+            let Normalized { y, mean, var } = normalize(x, &axes, self.eps);
             // once per step: not again while backward recomputes a checkpointed block
             if self.training && self.track && !tape.is_recomputing() {
                 self.update_running(&mean.value(), &var.value(), n);
             }
-            centered / (var + self.eps).sqrt()
+            y
         } else {
             let mean = self.running_mean.borrow().reshape(bshape.clone());
             let eps = self.eps;
             let inv_std = self.running_var.borrow().map(move |v| T::from_f64(1.0 / (v.to_f64() + eps).sqrt()));
             (x - tape.constant(mean)) * tape.constant(inv_std.reshape(bshape.clone()))
         };
-        let y = match weight {
-            Some(w) => y * tape.param(w).reshape(bshape.clone()),
-            None => y,
-        };
-        match bias {
-            Some(b) => y + tape.param(b).reshape(bshape),
-            None => y,
-        }
+        affine(y, weight, bias, Some(&bshape))
     }
 
     /// `running ← (1 - m)·running + m·batch`, the variance unbiased (× n/(n-1)) as PyTorch.

@@ -11,7 +11,7 @@ use wengert_core::{Float, Param, Var};
 
 use crate::module::{Buffer, BufferMut, Module};
 
-/// Wraps a module so its forward runs under [`wengert_core::checkpoint`]: only its output is
+/// Wraps a module so its forward runs under [`wengert_core::checkpoint()`]: only its output is
 /// kept, and backward recomputes the rest (PyTorch's `torch.utils.checkpoint` around a
 /// submodule). Parameters and buffers keep the inner module's names, so a checkpointed model
 /// saves and loads exactly as the plain one, and its gradients are the same bit for bit.

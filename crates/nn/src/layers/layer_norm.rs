@@ -2,6 +2,7 @@
 
 use wengert_core::{Float, Param, Tensor, Var};
 
+use super::norm::{affine, normalize};
 use crate::module::{visit_affine, Module};
 
 /// Options for [`LayerNorm`], defaults as PyTorch's.
@@ -82,18 +83,8 @@ impl<T: Float> Module<T> for LayerNorm<T> {
             panic!("wengert: LayerNorm({want}): input of shape {} must end in {want}", x.shape());
         }
         let axes: Vec<isize> = (1..=k as isize).map(|a| -a).collect();
-        let centered = x - x.mean_axes(&axes, true);
-        let var = centered.square().mean_axes(&axes, true);
-        let y = centered / (var + self.eps).sqrt();
-        let tape = x.tape();
-        let y = match &self.weight {
-            Some(w) => y * tape.param(w),
-            None => y,
-        };
-        match &self.bias {
-            Some(b) => y + tape.param(b),
-            None => y,
-        }
+        let y = normalize(x, &axes, self.eps).y;
+        affine(y, self.weight.as_ref(), self.bias.as_ref(), None)
     }
     visit_affine!();
 }

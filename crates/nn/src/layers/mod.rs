@@ -9,6 +9,7 @@ pub(crate) mod embedding;
 mod flatten;
 mod layer_norm;
 mod linear;
+mod norm;
 mod pool;
 mod rnn;
 
@@ -18,6 +19,7 @@ pub use embedding::Embedding;
 pub use flatten::Flatten;
 pub use layer_norm::{LayerNorm, LayerNormConfig};
 pub use linear::{Linear, LinearConfig};
+pub use norm::{GroupNorm, GroupNormConfig};
 pub use attention::*;
 pub use batch_norm::*;
 pub use conv::*;
