@@ -92,7 +92,7 @@ impl<T: Float> SentenceEncoder<T> {
     /// Where sentence-transformers truncates (in tokens, with `[CLS]` and `[SEP]`).
     ///
     /// ```
-    /// # // A tiny random-weight model folder (see `SentenceEncoder::from_dir`'s example); the real one is all-MiniLM-L6-v2.
+    /// # // the real folder is all-MiniLM-L6-v2's; this one has the same files, tiny and random
     /// # fn tiny_folder(normalize: bool) -> std::path::PathBuf {
     /// #     use wengert_nn::models::bert::{BertConfig, BertModel};
     /// #     let dir = std::env::temp_dir().join(format!("wengert-doc-sentence-{}-{normalize}-{}", std::process::id(), line!()));
@@ -110,11 +110,13 @@ impl<T: Float> SentenceEncoder<T> {
     /// #     dir
     /// # }
     /// use wengert_nn::models::sentence::SentenceEncoder;
-    /// let encoder = SentenceEncoder::<f32>::from_dir(tiny_folder(false))?; // sentence_bert_config.json: {"max_seq_length": 6}
+    /// let dir = tiny_folder(false); // a tiny random-weight model folder (hidden helper; made as in `from_dir`'s example)
+    /// let encoder = SentenceEncoder::<f32>::from_dir(&dir)?; // its sentence_bert_config.json: {"max_seq_length": 6}
     /// assert_eq!(encoder.max_seq_length(), 6);
     /// let input = encoder.tokenize(&["a cat a cat a cat a cat"])?; // 8 words + [CLS] + [SEP], truncated to 6
     /// assert_eq!(input.dims(), (1, 6));
     /// assert_eq!(input.input_ids.to_vec(), [1, 4, 5, 4, 5, 2]);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
     /// # Ok::<(), wengert_nn::Error>(())
     /// ```
     pub fn max_seq_length(&self) -> usize {
@@ -124,7 +126,7 @@ impl<T: Float> SentenceEncoder<T> {
     /// Whether embeddings are L2-normalised (the folder's `modules.json` says so).
     ///
     /// ```
-    /// # // A tiny random-weight model folder (see `SentenceEncoder::from_dir`'s example); the real one is all-MiniLM-L6-v2.
+    /// # // the real folder is all-MiniLM-L6-v2's; this one has the same files, tiny and random
     /// # fn tiny_folder(normalize: bool) -> std::path::PathBuf {
     /// #     use wengert_nn::models::bert::{BertConfig, BertModel};
     /// #     let dir = std::env::temp_dir().join(format!("wengert-doc-sentence-{}-{normalize}-{}", std::process::id(), line!()));
@@ -142,11 +144,14 @@ impl<T: Float> SentenceEncoder<T> {
     /// #     dir
     /// # }
     /// use wengert_nn::models::sentence::SentenceEncoder;
-    /// let plain = SentenceEncoder::<f32>::from_dir(tiny_folder(false))?; // no modules.json
-    /// let unit = SentenceEncoder::<f32>::from_dir(tiny_folder(true))?; // modules.json lists Normalize
+    /// let (dir, unit_dir) = (tiny_folder(false), tiny_folder(true)); // a tiny random-weight model folder (hidden helper; made as in `from_dir`'s example)
+    /// let plain = SentenceEncoder::<f32>::from_dir(&dir)?; // no modules.json
+    /// let unit = SentenceEncoder::<f32>::from_dir(&unit_dir)?; // modules.json lists Normalize
     /// assert_eq!((plain.normalizes(), unit.normalizes()), (false, true));
     /// let e = unit.embed(&["a cat ."])?.to_vec();
     /// assert!((e.iter().map(|v| v * v).sum::<f32>() - 1.0).abs() < 1e-5); // rows of length 1
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # std::fs::remove_dir_all(&unit_dir).unwrap();
     /// # Ok::<(), wengert_nn::Error>(())
     /// ```
     pub fn normalizes(&self) -> bool {
@@ -156,7 +161,7 @@ impl<T: Float> SentenceEncoder<T> {
     /// The batch as the model reads it: `[CLS] tokens [SEP]`, padded to the longest.
     ///
     /// ```
-    /// # // A tiny random-weight model folder (see `SentenceEncoder::from_dir`'s example); the real one is all-MiniLM-L6-v2.
+    /// # // the real folder is all-MiniLM-L6-v2's; this one has the same files, tiny and random
     /// # fn tiny_folder(normalize: bool) -> std::path::PathBuf {
     /// #     use wengert_nn::models::bert::{BertConfig, BertModel};
     /// #     let dir = std::env::temp_dir().join(format!("wengert-doc-sentence-{}-{normalize}-{}", std::process::id(), line!()));
@@ -174,12 +179,14 @@ impl<T: Float> SentenceEncoder<T> {
     /// #     dir
     /// # }
     /// use wengert_nn::models::sentence::SentenceEncoder;
-    /// let encoder = SentenceEncoder::<f32>::from_dir(tiny_folder(false))?; // vocabulary: [PAD] [CLS] [SEP] [UNK] a cat kitten .
+    /// let dir = tiny_folder(false); // a tiny random-weight model folder (hidden helper; made as in `from_dir`'s example)
+    /// let encoder = SentenceEncoder::<f32>::from_dir(&dir)?; // vocabulary: [PAD] [CLS] [SEP] [UNK] a cat kitten .
     /// let input = encoder.tokenize(&["A cat.", "kitten"])?;
     /// assert_eq!(input.dims(), (2, 5));
     /// assert_eq!(input.input_ids.to_vec(), [1, 4, 5, 7, 2, 1, 6, 2, 0, 0]);
     /// assert_eq!(input.attention_mask.to_vec(), [true, true, true, true, true, true, true, true, false, false]);
     /// assert!(matches!(encoder.tokenize(&[]), Err(wengert_nn::Error::InvalidArgument { .. })));
+    /// # std::fs::remove_dir_all(&dir).unwrap();
     /// # Ok::<(), wengert_nn::Error>(())
     /// ```
     pub fn tokenize(&self, sentences: &[&str]) -> Result<BertInput> {
@@ -205,7 +212,7 @@ impl<T: Float> SentenceEncoder<T> {
     /// The embeddings `[B, H]` of a tokenized batch, recorded on `tape` (for fine-tuning).
     ///
     /// ```
-    /// # // A tiny random-weight model folder (see `SentenceEncoder::from_dir`'s example); the real one is all-MiniLM-L6-v2.
+    /// # // the real folder is all-MiniLM-L6-v2's; this one has the same files, tiny and random
     /// # fn tiny_folder(normalize: bool) -> std::path::PathBuf {
     /// #     use wengert_nn::models::bert::{BertConfig, BertModel};
     /// #     let dir = std::env::temp_dir().join(format!("wengert-doc-sentence-{}-{normalize}-{}", std::process::id(), line!()));
@@ -224,7 +231,8 @@ impl<T: Float> SentenceEncoder<T> {
     /// # }
     /// use wengert_nn::models::sentence::SentenceEncoder;
     /// use wengert_nn::prelude::*;
-    /// let encoder = SentenceEncoder::<f32>::from_dir(tiny_folder(false))?;
+    /// let dir = tiny_folder(false); // a tiny random-weight model folder (hidden helper; made as in `from_dir`'s example)
+    /// let encoder = SentenceEncoder::<f32>::from_dir(&dir)?;
     /// let input = encoder.tokenize(&["a cat .", "a kitten ."])?;
     /// let tape = Tape::new();
     /// let e = encoder.embed_var(&tape, &input);
@@ -232,6 +240,7 @@ impl<T: Float> SentenceEncoder<T> {
     /// let grads = e.square().sum().backward();
     /// let words = grads.param(&encoder.model.embeddings.word_embeddings.weight).unwrap();
     /// assert_eq!(words.dims(), &[8, 4]); // the word embeddings get a gradient
+    /// # std::fs::remove_dir_all(&dir).unwrap();
     /// # Ok::<(), wengert_nn::Error>(())
     /// ```
     #[track_caller]
@@ -248,7 +257,7 @@ impl<T: Float> SentenceEncoder<T> {
     /// model to eval mode for inference; [`SentenceEncoder::from_dir`] returns it so).
     ///
     /// ```
-    /// # // A tiny random-weight model folder (see `SentenceEncoder::from_dir`'s example); the real one is all-MiniLM-L6-v2.
+    /// # // the real folder is all-MiniLM-L6-v2's; this one has the same files, tiny and random
     /// # fn tiny_folder(normalize: bool) -> std::path::PathBuf {
     /// #     use wengert_nn::models::bert::{BertConfig, BertModel};
     /// #     let dir = std::env::temp_dir().join(format!("wengert-doc-sentence-{}-{normalize}-{}", std::process::id(), line!()));
@@ -266,11 +275,13 @@ impl<T: Float> SentenceEncoder<T> {
     /// #     dir
     /// # }
     /// use wengert_nn::models::sentence::SentenceEncoder;
-    /// let encoder = SentenceEncoder::<f32>::from_dir(tiny_folder(false))?;
+    /// let dir = tiny_folder(false); // a tiny random-weight model folder (hidden helper; made as in `from_dir`'s example)
+    /// let encoder = SentenceEncoder::<f32>::from_dir(&dir)?;
     /// let e = encoder.embed(&["A cat.", "A kitten.", "a cat ."])?;
     /// assert_eq!(e.dims(), &[3, 4]);
     /// let rows = e.to_vec();
     /// assert_eq!(rows[..4], rows[8..]); // the same tokens (lowercased), the same embedding: eval mode, no dropout
+    /// # std::fs::remove_dir_all(&dir).unwrap();
     /// # Ok::<(), wengert_nn::Error>(())
     /// ```
     pub fn embed(&self, sentences: &[&str]) -> Result<Tensor<T>> {
