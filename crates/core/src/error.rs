@@ -63,6 +63,14 @@ impl Error {
     }
 
     /// The name of the op that failed.
+    ///
+    /// ```
+    /// use wengert_core::{kernels::matmul::matmul, Tensor};
+    /// let err = matmul(&Tensor::<f32>::zeros([2, 3]), &Tensor::zeros([4, 5])).unwrap_err();
+    /// assert_eq!(err.op(), "matmul");
+    /// assert!(err.to_string().starts_with("matmul: "));
+    /// assert_eq!(Tensor::<f32>::zeros([2, 3]).try_reshape([4]).unwrap_err().op(), "reshape");
+    /// ```
     pub fn op(&self) -> &'static str {
         match self {
             Error::ShapeMismatch { op, .. }

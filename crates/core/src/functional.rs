@@ -104,6 +104,17 @@ where
 /// `f(inputs)` and the Jacobian-vector product `J·t = Σᵢ ∂f/∂xᵢ·tᵢ` (forward mode, by the
 /// double-backward trick described in the [module docs](self)): `tangents` has one tensor per
 /// input, of its shape; the result has the output's shape.
+///
+/// ```
+/// use wengert_core::functional::jvp;
+/// use wengert_core::Tensor;
+/// // f(x, w) = x·w, so J·t = tₓ·w + x·t_w
+/// let (x, w) = (Tensor::new(vec![1.0, 2.0], [1, 2]), Tensor::new(vec![3.0, 4.0], [2, 1]));
+/// let (tx, tw) = (Tensor::new(vec![1.0, 0.0], [1, 2]), Tensor::new(vec![0.0, 1.0], [2, 1]));
+/// let (y, jt) = jvp(|v| v[0].matmul(v[1]), &[x, w], &[tx, tw]);
+/// assert_eq!(y.to_vec(), [11.0]);
+/// assert_eq!(jt.to_vec(), [3.0 + 2.0]);
+/// ```
 #[track_caller]
 pub fn jvp<T, F>(f: F, inputs: &[Tensor<T>], tangents: &[Tensor<T>]) -> (Tensor<T>, Tensor<T>)
 where
@@ -158,6 +169,16 @@ where
 /// The Hessian `∂²f/∂x²` of a function `f` of one input with a one-element output, of shape
 /// `x ++ x` (dense: for small inputs), row `i` from one reverse sweep through the recorded
 /// gradient (`torch.func.hessian`).
+///
+/// ```
+/// use wengert_core::functional::{hessian, var_fn};
+/// use wengert_core::Tensor;
+/// // f(x) = x₀²·x₁: H = [[2x₁, 2x₀], [2x₀, 0]]
+/// let f = var_fn(|v| (v[0].narrow(0, 0, 1).square() * v[0].narrow(0, 1, 1)).sum());
+/// let h = hessian(f, &Tensor::from_slice(&[3.0, 5.0]));
+/// assert_eq!(h.dims(), &[2, 2]);
+/// assert_eq!(h.to_vec(), [10.0, 6.0, 6.0, 0.0]);
+/// ```
 #[track_caller]
 pub fn hessian<T, F>(f: F, x: &Tensor<T>) -> Tensor<T>
 where

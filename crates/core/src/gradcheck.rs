@@ -107,6 +107,19 @@ where
 
 /// Checks every element of the Jacobian of `f` at `inputs` against central differences.
 /// Inputs are f64 (convert f32 data with [`Tensor::to_dtype`]); `f` may return any shape.
+///
+/// ```
+/// use wengert_core::gradcheck::{gradcheck_with, GradcheckError, GradcheckOptions};
+/// use wengert_core::Tensor;
+/// let x = Tensor::from_slice(&[1.0, 2.0]);
+/// let opts = GradcheckOptions { eps: 1e-4, ..Default::default() };
+/// gradcheck_with(|v| v[0].exp() * v[0], &[x.clone()], opts).unwrap();
+/// // x·x with one factor cut from the graph: backward gives x, the true derivative is 2x
+/// let cut = gradcheck_with(|v| v[0] * v[0].tape().constant(v[0].value()), &[x], opts);
+/// let Err(GradcheckError::Mismatch { input: 0, index, analytic, numeric, .. }) = cut else { panic!("{cut:?}") };
+/// assert_eq!((index, analytic), (vec![1], 2.0)); // the worst element
+/// assert!((numeric - 4.0).abs() < 1e-6);
+/// ```
 pub fn gradcheck_with<F>(f: F, inputs: &[Tensor<f64>], opts: GradcheckOptions) -> Result<(), GradcheckError>
 where
     F: for<'t> Fn(&[Var<'t, f64>]) -> Var<'t, f64>,
@@ -191,6 +204,16 @@ where
 /// `(inputs, v) -> vᵀ·J_f(inputs)` (the gradient of `f` seeded with a random `v` of the output's
 /// shape, recorded with [`Tape::grad_graph`]), so both its dependence on the inputs (the
 /// Hessian) and on `v` are compared with finite differences.
+///
+/// ```
+/// use wengert_core::gradcheck::{gradgradcheck_with, GradcheckError, GradcheckOptions};
+/// use wengert_core::Tensor;
+/// let opts = GradcheckOptions { atol: 1e-6, ..Default::default() };
+/// gradgradcheck_with(|v| (v[0].tanh() * v[0]).sum(), &[Tensor::from_slice(&[0.5, -1.0])], opts).unwrap();
+/// // √x at 0: the gradient 1/(2√x) is infinite, reported rather than compared
+/// let at_zero = gradgradcheck_with(|v| v[0].sqrt().sum(), &[Tensor::from_slice(&[0.0, 1.0])], opts);
+/// assert!(matches!(at_zero, Err(GradcheckError::NonFinite { .. })));
+/// ```
 pub fn gradgradcheck_with<F>(f: F, inputs: &[Tensor<f64>], opts: GradcheckOptions) -> Result<(), GradcheckError>
 where
     F: for<'t> Fn(&[Var<'t, f64>]) -> Var<'t, f64>,

@@ -188,6 +188,16 @@ pub fn for_each_task(tasks: usize, f: impl Fn(usize) + Sync) {
 
 /// How many equal parts to cut `n` items into: one per thread, but none smaller than
 /// `min_part` (1 = stay on the calling thread).
+///
+/// ```
+/// use wengert_core::parallel::parts_for;
+/// use wengert_core::runtime::{num_threads, set_num_threads};
+/// set_num_threads(2); // (capped at the cores available)
+/// let threads = num_threads();
+/// assert_eq!(parts_for(1_000, 4_096), 1); // too small to split
+/// assert_eq!(parts_for(1_000_000, 4_096), threads); // one part per thread
+/// assert_eq!(parts_for(0, 0), 1);
+/// ```
 pub fn parts_for(n: usize, min_part: usize) -> usize {
     (n / min_part.max(1)).clamp(1, crate::runtime::num_threads())
 }
@@ -214,6 +224,24 @@ impl<T> SendPtr<T> {
 /// Calls `f(start, part)` for `parts` contiguous, disjoint parts of `dst` (as equal as
 /// possible, in order), part `i` on thread `i`; `start` is the part's offset in `dst`.
 /// `align` rounds every part boundary to a multiple of it (say a row length).
+///
+/// ```
+/// use wengert_core::parallel::for_each_part_mut;
+/// // 5 rows of 3: in 2 parts, the boundary falls on a row boundary (after row 2)
+/// let mut m = vec![0usize; 15];
+/// for_each_part_mut(&mut m, 2, 3, |start, part| {
+///     assert_eq!(start % 3, 0);
+///     for (k, v) in part.iter_mut().enumerate() {
+///         *v = start + k; // each element learns its own index
+///     }
+/// });
+/// assert_eq!(m, (0..15).collect::<Vec<_>>());
+/// let starts = std::sync::Mutex::new(Vec::new());
+/// for_each_part_mut(&mut m, 2, 3, |start, part| starts.lock().unwrap().push((start, part.len())));
+/// let mut starts = starts.into_inner().unwrap();
+/// starts.sort();
+/// assert_eq!(starts, [(0, 6), (6, 9)]); // units·i/parts rows: 5·1/2 = 2 rows, then 3
+/// ```
 pub fn for_each_part_mut<T: Send>(dst: &mut [T], parts: usize, align: usize, f: impl Fn(usize, &mut [T]) + Sync) {
     let n = dst.len();
     let align = align.max(1);

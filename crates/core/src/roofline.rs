@@ -168,6 +168,16 @@ fn triad_bandwidth(n: usize) -> f64 {
 impl Limits {
     /// Measures the FMA peak (1 and all threads) and triad bandwidth at three sizes; takes
     /// about two seconds.
+    ///
+    /// ```
+    /// use wengert_core::roofline::Limits;
+    /// let limits = Limits::measure();
+    /// // rates, not ratios: on a loaded machine the all-thread peak can even fall below one thread's
+    /// for rate in [limits.peak_flops, limits.peak_flops_1t, limits.bw_l2, limits.bw_l3, limits.bw_dram] {
+    ///     assert!(rate.is_finite() && rate > 0.0);
+    /// }
+    /// assert!(!limits.isa.is_empty());
+    /// ```
     pub fn measure() -> Limits {
         let (flops, kernel, isa) = peak_kernel();
         let one = median_seconds(Duration::from_millis(300), kernel);

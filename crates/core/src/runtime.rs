@@ -17,6 +17,13 @@ pub const LARGE_TENSOR_BYTES: usize = 128 * 1024;
 static TUNED: AtomicBool = AtomicBool::new(false);
 
 /// Applies the allocator setting described in the module docs (once; later calls are free).
+///
+/// ```
+/// use wengert_core::runtime::{allocator_tuned, keep_freed_memory};
+/// keep_freed_memory();
+/// keep_freed_memory(); // a second call only reads a flag
+/// assert!(allocator_tuned()); // applied (or, with WENGERT_KEEP_MEMORY=0, deliberately skipped)
+/// ```
 #[inline]
 pub fn keep_freed_memory() {
     if !TUNED.load(Ordering::Relaxed) {
@@ -45,6 +52,14 @@ fn tune_allocator() {
 }
 
 /// Whether the allocator setting has been applied.
+///
+/// ```
+/// use wengert_core::{runtime::{allocator_tuned, LARGE_TENSOR_BYTES}, Tensor};
+/// assert!(!allocator_tuned()); // nothing large made yet in this process
+/// let big = Tensor::new(vec![1.0f32; LARGE_TENSOR_BYTES / 4], [LARGE_TENSOR_BYTES / 4]); // the first large tensor applies it
+/// assert_eq!(big.numel() * 4, LARGE_TENSOR_BYTES);
+/// assert!(allocator_tuned());
+/// ```
 pub fn allocator_tuned() -> bool {
     TUNED.load(Ordering::Relaxed)
 }
@@ -60,6 +75,13 @@ static THREADS: AtomicUsize = AtomicUsize::new(0);
 /// (`std::thread::available_parallelism`). The pool's static schedule gives each thread an
 /// equal part of every op, so threads beyond the cores only wait on each other (999 threads on
 /// 2 cores ran 4.5x slower).
+///
+/// ```
+/// use wengert_core::runtime::{max_threads, num_threads, set_num_threads};
+/// assert_eq!(max_threads(), std::thread::available_parallelism().map_or(1, |n| n.get()));
+/// set_num_threads(max_threads() + 8); // capped: more threads than cores only wait
+/// assert_eq!(num_threads(), max_threads());
+/// ```
 pub fn max_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
@@ -112,6 +134,14 @@ pub fn set_num_threads(n: usize) {
 /// `WENGERT_NUM_THREADS` if set, else one per available core, until [`set_num_threads`].
 /// A value that is not a positive integer (`0`, `-1`, `abc`) or is above [`max_threads`]
 /// gives one warning on stderr, then the core count or the cap.
+///
+/// ```
+/// use wengert_core::runtime::{max_threads, num_threads, set_num_threads};
+/// let n = num_threads(); // WENGERT_NUM_THREADS, or one per core
+/// assert!((1..=max_threads()).contains(&n));
+/// set_num_threads(1);
+/// assert_eq!(num_threads(), 1);
+/// ```
 #[inline]
 pub fn num_threads() -> usize {
     match THREADS.load(Ordering::Relaxed) {

@@ -48,6 +48,19 @@ pub fn check_params_at<M: Module<f64>>(model: &mut M, x: &Tensor<f64>) -> Result
 /// Checks the parameter gradients of any function `f(model, tape)` of the model (an RNN's
 /// outputs and final state, a loss...), weighted by a fixed pseudo-random r as in
 /// [`check_params_at`].
+///
+/// ```
+/// use wengert_nn::prelude::*;
+/// use wengert_nn::gradcheck::check_params;
+/// let mut layer = Linear::<f64>::new(3, 2);
+/// let x = Tensor::new(vec![0.5, -1.0, 2.0, 1.5, 0.0, -0.5], [2, 3]);
+/// check_params(&mut layer, |m, tape| m.forward(tape.constant(x.clone())).tanh().square()).unwrap();
+/// // a function that reads the weight as a constant cuts it from the graph: no gradient arrives
+/// let err = check_params(&mut layer, |m, tape| tape.constant(m.weight.value().clone()).tanh()).unwrap_err();
+/// assert_eq!((err.param.as_str(), err.index.len()), ("weight", 0));
+/// assert!(err.analytic.is_nan());
+/// assert_eq!(err.to_string(), "gradcheck: parameter `weight` received no gradient");
+/// ```
 pub fn check_params<M, F>(model: &mut M, f: F) -> Result<(), ParamGradError>
 where
     M: Module<f64>,
@@ -57,6 +70,16 @@ where
 }
 
 /// [`check_params`] with explicit step and tolerances.
+///
+/// ```
+/// use wengert_nn::prelude::*;
+/// use wengert_nn::gradcheck::check_params_with;
+/// use wengert_core::GradcheckOptions;
+/// let mut emb = Embedding::<f64>::new(5, 3);
+/// let ids = Tensor::new(vec![0usize, 3, 3], [3]);
+/// let opts = GradcheckOptions { eps: 1e-5, atol: 1e-7, rtol: 1e-5 };
+/// check_params_with(&mut emb, |m, tape| m.lookup(tape, &ids).exp(), opts).unwrap();
+/// ```
 pub fn check_params_with<M, F>(model: &mut M, f: F, opts: GradcheckOptions) -> Result<(), ParamGradError>
 where
     M: Module<f64>,

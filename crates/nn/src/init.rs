@@ -18,6 +18,16 @@ thread_local! {
 }
 
 /// Reseeds the generator layers use when built without an explicit RNG.
+///
+/// ```
+/// use wengert_nn::{init::manual_seed, prelude::*};
+/// manual_seed(42);
+/// let a = Linear::<f32>::new(3, 2);
+/// manual_seed(42);
+/// let b = Linear::<f32>::new(3, 2);
+/// assert_eq!(a.weight.value(), b.weight.value()); // the same seed, the same weights
+/// assert_ne!(Linear::<f32>::new(3, 2).weight.value(), a.weight.value()); // the generator moved on
+/// ```
 pub fn manual_seed(seed: u64) {
     RNG.with(|r| *r.borrow_mut() = StdRng::seed_from_u64(seed));
     SEEDS.with(|s| s.set(seed));
@@ -26,6 +36,15 @@ pub fn manual_seed(seed: u64) {
 /// A fresh seed for a layer's own generator (dropout masks), from a per-thread splitmix64
 /// sequence that [`manual_seed`] resets. Unlike [`with_rng`] it may be called anywhere,
 /// including inside a `with_rng` closure.
+///
+/// ```
+/// use wengert_nn::init::{manual_seed, next_seed, with_rng};
+/// manual_seed(1);
+/// let (s1, s2) = (next_seed(), next_seed());
+/// assert_ne!(s1, s2);
+/// manual_seed(1);
+/// assert_eq!(with_rng(|_| next_seed()), s1); // reset by manual_seed; fine inside with_rng
+/// ```
 pub fn next_seed() -> u64 {
     SEEDS.with(|s| {
         let z = s.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -37,12 +56,31 @@ pub fn next_seed() -> u64 {
 }
 
 /// Runs `f` with the per-thread generator.
+///
+/// ```
+/// use rand::Rng;
+/// use wengert_nn::init::{manual_seed, with_rng};
+/// manual_seed(3);
+/// let a: f64 = with_rng(|rng| rng.gen());
+/// manual_seed(3);
+/// let b: f64 = with_rng(|rng| rng.gen());
+/// assert_eq!(a, b);
+/// assert!((0.0..1.0).contains(&a));
+/// ```
 pub fn with_rng<R>(f: impl FnOnce(&mut StdRng) -> R) -> R {
     RNG.with(|r| f(&mut r.borrow_mut()))
 }
 
 /// (fan_in, fan_out) of a weight shaped like PyTorch's: `[out, in, k...]`; a 1-D shape has
 /// fan_in = fan_out = its length.
+///
+/// ```
+/// use wengert_core::Shape;
+/// use wengert_nn::init::fans;
+/// assert_eq!(fans(&Shape::new(&[16, 8])), (8, 16)); // Linear weight [out, in]
+/// assert_eq!(fans(&Shape::new(&[16, 3, 5, 5])), (3 * 25, 16 * 25)); // Conv2d weight [out, in, kh, kw]
+/// assert_eq!(fans(&Shape::new(&[7])), (7, 7));
+/// ```
 pub fn fans(shape: &Shape) -> (usize, usize) {
     match shape.dims() {
         [] => (1, 1),

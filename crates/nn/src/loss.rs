@@ -177,6 +177,18 @@ pub struct BceWithLogitsLoss<T: Float = f32> {
 
 impl<T: Float> BceWithLogitsLoss<T> {
     /// The loss of logits against 0/1 (or soft) targets of the same shape.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::from_slice(&[0.0, 2.0]));
+    /// let y = tape.constant(Tensor::from_slice(&[1.0, 0.0]));
+    /// let loss = BceWithLogitsLoss::default().loss(x, y); // mean of softplus(x) − x·y
+    /// assert!((loss.item() - (2f64.ln() + (1.0 + 2f64.exp()).ln()) / 2.0).abs() < 1e-12);
+    /// let g = loss.backward().wrt(x).to_vec(); // (σ(x) − y) / n
+    /// let sigmoid2 = 1.0 / (1.0 + (-2f64).exp());
+    /// assert!((g[0] + 0.25).abs() < 1e-12 && (g[1] - sigmoid2 / 2.0).abs() < 1e-12);
+    /// ```
     #[track_caller]
     pub fn loss<'t>(&self, logits: Var<'t, T>, y: Var<'t, T>) -> Var<'t, T> {
         same_shape("bce_with_logits", &logits, &y);
@@ -208,6 +220,18 @@ pub struct BceLoss<T: Float = f32> {
 
 impl<T: Float> BceLoss<T> {
     /// The loss of probabilities against targets of the same shape.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let tape = Tape::<f64>::new();
+    /// let p = tape.var(Tensor::from_slice(&[0.5, 0.9, 0.0]));
+    /// let y = tape.constant(Tensor::from_slice(&[1.0, 1.0, 1.0]));
+    /// let bce = BceLoss { reduction: Reduction::None, weight: Some(Tensor::from_slice(&[2.0, 1.0, 1.0])) };
+    /// let per = bce.loss(p, y).value().to_vec();
+    /// assert!((per[0] - 2.0 * 2f64.ln()).abs() < 1e-12); // weighted 2
+    /// assert!((per[1] + 0.9f64.ln()).abs() < 1e-12);
+    /// assert_eq!(per[2], 100.0); // −ln 0 clamped at 100, as PyTorch
+    /// ```
     #[track_caller]
     pub fn loss<'t>(&self, p: Var<'t, T>, y: Var<'t, T>) -> Var<'t, T> {
         let per = binary_cross_entropy(p, y, Reduction::None);
@@ -243,6 +267,18 @@ fn check_targets<T: Float>(op: &str, scores: &Var<'_, T>, targets: &Tensor<usize
 
 /// Negative log-likelihood of log-probabilities `[n, C]` at class indices `[n]`:
 /// reduce(-logp[i, yᵢ]). [`NllLoss`] adds class weights and `ignore_index`.
+///
+/// ```
+/// use wengert_nn::prelude::*;
+/// let tape = Tape::<f64>::new();
+/// let logp = tape.var(Tensor::new(vec![-1.0, -2.0, -3.0, -4.0], [2, 2]));
+/// let y = Tensor::new(vec![1usize, 0], [2]);
+/// let loss = nll_loss(logp, &y, Reduction::Mean);
+/// assert_eq!(loss.item(), (2.0 + 3.0) / 2.0);
+/// assert_eq!(loss.backward().wrt(logp).to_vec(), [0.0, -0.5, -0.5, 0.0]); // −1/n at each target
+/// assert_eq!(nll_loss(logp, &y, Reduction::None).value().to_vec(), [2.0, 3.0]);
+/// assert_eq!(nll_loss(logp, &y, Reduction::Sum).item(), 5.0);
+/// ```
 #[track_caller]
 pub fn nll_loss<'t, T: Float>(logp: Var<'t, T>, targets: &Tensor<usize>, reduction: Reduction) -> Var<'t, T> {
     NllLoss { reduction, ..Default::default() }.loss(logp, targets)
@@ -272,6 +308,18 @@ pub struct NllLoss<T: Float = f32> {
 
 impl<T: Float> NllLoss<T> {
     /// The loss of log-probabilities `[n, C]` against class indices `[n]`.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let tape = Tape::<f64>::new();
+    /// let logp = tape.var(Tensor::new(vec![-1.0, -2.0, -3.0, -4.0], [2, 2]));
+    /// let nll = NllLoss { ignore_index: Some(7), ..Default::default() };
+    /// let loss = nll.loss(logp, &Tensor::new(vec![1usize, 7], [2])); // sample 1 is skipped
+    /// assert_eq!(loss.item(), 2.0); // the mean over the one sample kept
+    /// assert_eq!(loss.backward().wrt(logp).to_vec(), [0.0, -1.0, 0.0, 0.0]);
+    /// let out_of_range = Tensor::new(vec![2usize, 0], [2]); // class 2 of 2 classes
+    /// assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| { nll.loss(logp, &out_of_range); })).is_err());
+    /// ```
     #[track_caller]
     pub fn loss<'t>(&self, logp: Var<'t, T>, targets: &Tensor<usize>) -> Var<'t, T> {
         let (n, c) = check_targets("nll_loss", &logp, targets, self.ignore_index);
@@ -365,6 +413,20 @@ pub struct CrossEntropyLoss<T: Float = f32> {
 
 impl<T: Float> CrossEntropyLoss<T> {
     /// The loss of logits `[n, C]` against class indices `[n]`.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let tape = Tape::<f64>::new();
+    /// let logits = tape.var(Tensor::new(vec![3f64.ln(), 0.0], [1, 2])); // softmax: [0.75, 0.25]
+    /// let y = Tensor::new(vec![0usize], [1]);
+    /// let loss = CrossEntropyLoss::default().loss(logits, &y);
+    /// assert!((loss.item() + 0.75f64.ln()).abs() < 1e-12);
+    /// let g = loss.backward().wrt(logits).to_vec(); // softmax − one-hot
+    /// assert!((g[0] + 0.25).abs() < 1e-12 && (g[1] - 0.25).abs() < 1e-12);
+    /// let smoothed = CrossEntropyLoss { label_smoothing: 0.2, ..Default::default() }.loss(logits, &y);
+    /// let want = 0.8 * -0.75f64.ln() + 0.2 * -(0.75f64.ln() + 0.25f64.ln()) / 2.0;
+    /// assert!((smoothed.item() - want).abs() < 1e-12);
+    /// ```
     #[track_caller]
     pub fn loss<'t>(&self, logits: Var<'t, T>, targets: &Tensor<usize>) -> Var<'t, T> {
         let ignore = self.ignore_index;

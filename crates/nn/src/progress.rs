@@ -35,6 +35,14 @@ pub struct ProgressBar {
 
 impl ProgressBar {
     /// A bar labelled `label` over `total` steps, drawn only if stderr is a terminal.
+    ///
+    /// ```
+    /// use std::io::IsTerminal;
+    /// use wengert_nn::progress::ProgressBar;
+    /// let bar = ProgressBar::new("epoch 1/3", 100);
+    /// assert_eq!(bar.is_visible(), std::io::stderr().is_terminal()); // hidden when stderr is a pipe or a log
+    /// assert_eq!(bar.done(), 0);
+    /// ```
     pub fn new(label: impl Into<String>, total: usize) -> Self {
         Self::with_visibility(label, total, std::io::stderr().is_terminal())
     }
@@ -54,6 +62,13 @@ impl ProgressBar {
     }
 
     /// Whether the bar draws on stderr.
+    ///
+    /// ```
+    /// use std::io::IsTerminal;
+    /// use wengert_nn::progress::ProgressBar;
+    /// assert!(!ProgressBar::hidden("eval", 10).is_visible());
+    /// assert_eq!(ProgressBar::new("train", 10).is_visible(), std::io::stderr().is_terminal());
+    /// ```
     pub fn is_visible(&self) -> bool {
         self.visible
     }
@@ -72,6 +87,17 @@ impl ProgressBar {
     /// Marks `n` more steps done and redraws (if visible and the last draw is 100 ms old,
     /// or this is the last step) with `message()` after the counts; the message is only
     /// built when the bar draws.
+    ///
+    /// ```
+    /// use wengert_nn::progress::ProgressBar;
+    /// let mut bar = ProgressBar::hidden("epoch 1/1", 10);
+    /// let mut built = 0;
+    /// for _ in 0..4 {
+    ///     bar.inc(2, || { built += 1; "loss 0.1" });
+    /// }
+    /// assert_eq!(bar.done(), 8);
+    /// assert_eq!(built, 0); // a hidden bar never draws, so never builds its message
+    /// ```
     pub fn inc<S: Into<String>>(&mut self, n: usize, message: impl FnOnce() -> S) {
         self.done += n;
         if !self.visible {
@@ -90,6 +116,16 @@ impl ProgressBar {
     }
 
     /// Clears the bar's line (if it drew), so the next output starts on a clean line.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use wengert_nn::progress::ProgressBar;
+    /// let mut bar = ProgressBar::hidden("epoch 1/1", 4);
+    /// bar.inc(4, String::new);
+    /// bar.finish(); // nothing was drawn, so nothing is cleared; the counts stay
+    /// assert_eq!(bar.done(), 4);
+    /// assert!(bar.line(Duration::from_secs(2), "").starts_with("epoch 1/1 [########################] 4/4"));
+    /// ```
     pub fn finish(&mut self) {
         if self.visible && self.last_draw.is_some() {
             let mut err = std::io::stderr().lock();

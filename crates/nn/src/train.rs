@@ -87,6 +87,15 @@ impl<T: Float, Y: Element> Clone for Metric<T, Y> {
 impl<T: Float, Y: Element> Copy for Metric<T, Y> {}
 
 /// Fraction of rows whose largest output is the target class.
+///
+/// ```
+/// use wengert_nn::train::accuracy;
+/// use wengert_core::Tensor;
+/// let out = Tensor::new(vec![0.1f32, 0.9, 0.8, 0.2, 0.3, 0.7], [3, 2]); // predicts 1, 0, 1
+/// let acc = accuracy::<f32>();
+/// assert_eq!(acc.name, "acc");
+/// assert_eq!((acc.score)(&out, &Tensor::from_slice(&[1usize, 1, 1])), 2.0 / 3.0);
+/// ```
 pub fn accuracy<T: Float>() -> Metric<T, usize> {
     Metric {
         name: "acc",
@@ -159,6 +168,21 @@ pub fn predict<T: Float, M: Module<T> + ?Sized>(model: &mut M, x: &Tensor<T>, ba
 
 /// Mean loss (and metric) of `model` on `data`, in eval mode, predicting in batches of
 /// `batch_size`; `Err` if `batch_size` is 0.
+///
+/// ```
+/// use wengert_nn::prelude::*;
+/// use wengert_nn::train::{accuracy, evaluate};
+/// let data = wengert_nn::data::Dataset::new(Tensor::<f64>::ones([4, 2]), Tensor::from_slice(&[0usize, 1, 0, 1]))?;
+/// let mut model = Linear::<f64>::new(2, 2);
+/// *model.weight.value_mut() = Tensor::zeros([2, 2]);
+/// *model.bias.as_mut().unwrap().value_mut() = Tensor::from_slice(&[1.0, 0.0]); // outputs [1, 0]: always class 0
+/// let (loss, acc) = evaluate(&mut model, &data, &|o, y| cross_entropy(o, y), Some(accuracy()), 3)?;
+/// let want = ((1.0 + (-1f64).exp()).ln() + (1.0 + 1f64.exp()).ln()) / 2.0; // mean of −ln softmax at the targets
+/// assert!((loss - want).abs() < 1e-12);
+/// assert_eq!(acc, Some(0.5));
+/// assert!(evaluate(&mut model, &data, &|o, y| cross_entropy(o, y), None, 0).is_err());
+/// # Ok::<(), wengert_nn::Error>(())
+/// ```
 #[track_caller]
 pub fn evaluate<T, Y, M, L>(
     model: &mut M,
@@ -213,6 +237,24 @@ fn restore<T: Float, M: Module<T> + ?Sized>(model: &mut M, (params, buffers): &S
 /// optimizer update them; a parameter the loss does not reach is an error
 /// ([`Error::NoGradient`]), not a silent no-op. [`fit_with`] adds a learning-rate schedule,
 /// gradient clipping and callbacks.
+///
+/// ```
+/// use wengert_nn::prelude::*;
+/// use wengert_nn::train::accuracy;
+/// // two classes, told apart by the sign of the first feature
+/// let x = Tensor::new(vec![1.0f32, 0.5, 2.0, -1.0, 0.5, 0.0, -1.0, 0.5, -2.0, 1.0, -0.5, 0.0], [6, 2]);
+/// let data = wengert_nn::data::Dataset::new(x, Tensor::from_slice(&[0usize, 0, 0, 1, 1, 1]))?;
+/// let mut model = Linear::new(2, 2);
+/// let mut opt = Sgd::new(SgdConfig { lr: 0.5, ..Default::default() });
+/// let cfg = FitConfig { epochs: 30, batch_size: 3, verbose: false, ..Default::default() };
+/// let h = fit(&mut model, &mut opt, &data, |o, y| cross_entropy(o, y), Some(accuracy()), &cfg)?;
+/// assert_eq!(h.train_loss.len(), 30);
+/// assert!(h.train_loss[29] < h.train_loss[0] / 4.0);
+/// assert_eq!(wengert_nn::metrics::argmax_rows(&predict(&mut model, &data.x, 6)?), [0, 0, 0, 1, 1, 1]);
+/// let zero = FitConfig { batch_size: 0, ..cfg };
+/// assert!(matches!(fit(&mut model, &mut opt, &data, |o, y| cross_entropy(o, y), None, &zero), Err(wengert_nn::Error::InvalidArgument { .. })));
+/// # Ok::<(), wengert_nn::Error>(())
+/// ```
 pub fn fit<T, Y, M, O, L>(
     model: &mut M,
     opt: &mut O,
@@ -316,6 +358,28 @@ pub struct EpochReport<'h> {
 }
 
 /// [`fit`] with a learning-rate schedule, gradient clipping and callbacks ([`FitHooks`]).
+///
+/// ```
+/// use wengert_nn::prelude::*;
+/// use wengert_nn::train::{fit_with, FitHooks};
+/// let data = wengert_nn::data::Dataset::new(Tensor::<f32>::ones([8, 2]), Tensor::from_slice(&[0usize, 1, 0, 1, 0, 1, 0, 1]))?;
+/// let mut model = Linear::new(2, 2);
+/// let mut opt = Sgd::new(SgdConfig { lr: 0.1, ..Default::default() });
+/// let mut steps = Vec::new();
+/// let hooks = FitHooks {
+///     lr_at_step: Some(Box::new(|step| 0.1 / (1 + step) as f64)), // 1/t decay
+///     clip_grad_norm: Some(0.5),
+///     on_step: Some(Box::new(|r| steps.push((r.step, r.lr, r.grad_norm)))),
+///     ..Default::default()
+/// };
+/// let cfg = FitConfig { epochs: 2, batch_size: 4, verbose: false, ..Default::default() };
+/// let h = fit_with(&mut model, &mut opt, &data, |o, y| cross_entropy(o, y), None, &cfg, hooks)?;
+/// assert_eq!(h.train_loss.len(), 2);
+/// assert_eq!(steps.iter().map(|s| s.0).collect::<Vec<_>>(), [0, 1, 2, 3]); // 2 epochs of 2 batches
+/// assert_eq!(steps[3].1, 0.1 / 4.0);
+/// assert!(steps.iter().all(|s| s.2.is_some())); // the norm before clipping, as clipping is on
+/// # Ok::<(), wengert_nn::Error>(())
+/// ```
 #[allow(clippy::too_many_arguments)]
 pub fn fit_with<T, Y, M, O, L>(
     model: &mut M,

@@ -440,6 +440,16 @@ pub fn matmul_nt_with_row_sums<T: Float>(g: &Tensor<T>, b: &Tensor<T>) -> Result
 
 /// NumPy `matmul` semantics: a 1-D left operand is a row vector, a 1-D right operand a column
 /// vector, and the added dim is removed from the result.
+///
+/// ```
+/// use wengert_core::{kernels::matmul::matmul, Tensor};
+/// let a = Tensor::new(vec![1.0f64, 2.0, 3.0, 4.0], [2, 2]);
+/// let v = Tensor::from_slice(&[1.0, 1.0]);
+/// assert_eq!(matmul(&a, &a).unwrap().to_vec(), [7.0, 10.0, 15.0, 22.0]);
+/// assert_eq!(matmul(&a, &v).unwrap().dims(), &[2]); // a column vector: [2, 1] with the 1 removed
+/// assert_eq!(matmul(&v, &a).unwrap().to_vec(), [4.0, 6.0]); // a row vector
+/// assert!(matmul(&a, &Tensor::zeros([3, 2])).is_err());
+/// ```
 pub fn matmul<T: Float>(a: &Tensor<T>, b: &Tensor<T>) -> Result<Tensor<T>> {
     if a.ndim() == 0 || b.ndim() == 0 {
         return Err(Error::shapes("matmul", &[a.shape(), b.shape()], "operands must have at least 1 dim"));

@@ -141,11 +141,30 @@ unsafe fn softmax_columns<T: Float>(src: &[T], dst: *mut MaybeUninit<T>, n: usiz
 }
 
 /// `exp(x_i) / Σ_j exp(x_j)` along `axis`, shifted by the max so it never overflows.
+///
+/// ```
+/// use wengert_core::{kernels::softmax::softmax, Tensor};
+/// let x = Tensor::new(vec![0.0f64, 2f64.ln(), 1000.0, 1000.0], [2, 2]);
+/// let p = softmax(&x, 1).unwrap().to_vec();
+/// assert!((p[0] - 1.0 / 3.0).abs() < 1e-15 && (p[1] - 2.0 / 3.0).abs() < 1e-15);
+/// assert_eq!(p[2..], [0.5, 0.5]); // 1000 does not overflow
+/// assert_eq!(softmax(&x, 0).unwrap().dims(), &[2, 2]); // down the columns
+/// assert!(softmax(&x, 2).is_err()); // no axis 2 in a matrix
+/// ```
 pub fn softmax<T: Float>(x: &Tensor<T>, axis: isize) -> Result<Tensor<T>> {
     softmax_impl("softmax", x, axis, false)
 }
 
 /// `x_i - ln Σ_j exp(x_j)` along `axis`, computed stably.
+///
+/// ```
+/// use wengert_core::{kernels::softmax::log_softmax, Tensor};
+/// let x = Tensor::new(vec![0.0f64, 0.0, -1000.0, 0.0], [2, 2]);
+/// let l = log_softmax(&x, -1).unwrap().to_vec();
+/// assert_eq!(l[..2], [-2f64.ln(), -2f64.ln()]);
+/// assert_eq!(l[2..], [-1000.0, 0.0]); // exp(−1000) underflows, its log does not
+/// assert!(log_softmax(&x, 5).is_err());
+/// ```
 pub fn log_softmax<T: Float>(x: &Tensor<T>, axis: isize) -> Result<Tensor<T>> {
     softmax_impl("log_softmax", x, axis, true)
 }
@@ -249,6 +268,16 @@ pub fn cross_entropy_rows<T: Float>(x: &Tensor<T>, targets: &Tensor<usize>) -> R
 /// [`cross_entropy_rows`] and, per row, its logsumexp in two parts: the row max `m` and
 /// `ln Σⱼ e^{xᵢⱼ − m}`, all `[n]` (what the gradient needs, see
 /// [`cross_entropy_rows_backward`]).
+///
+/// ```
+/// use wengert_core::{kernels::softmax::cross_entropy_parts, Tensor};
+/// let x = Tensor::new(vec![1.0f64, 1.0, 3.0, 0.0], [2, 2]);
+/// let (loss, max, ln_sum) = cross_entropy_parts(&x, &Tensor::new(vec![0usize, 0], [2])).unwrap();
+/// assert_eq!(max.to_vec(), [1.0, 3.0]);
+/// assert_eq!(ln_sum.to_vec()[0], 2f64.ln()); // ln(e⁰ + e⁰)
+/// assert!((loss.to_vec()[1] - (1.0 + (-3f64).exp()).ln()).abs() < 1e-15); // m − x_y + ln_sum
+/// assert!(cross_entropy_parts(&x, &Tensor::new(vec![2usize, 0], [2])).is_err()); // class 2 of 2
+/// ```
 pub fn cross_entropy_parts<T: Float>(x: &Tensor<T>, targets: &Tensor<usize>) -> Result<(Tensor<T>, Tensor<T>, Tensor<T>)> {
     let (n, c) = check_class_targets("cross_entropy_rows", x, targets)?;
     let mut out = Vec::with_capacity(3 * n);
@@ -288,6 +317,17 @@ pub fn cross_entropy_parts<T: Float>(x: &Tensor<T>, targets: &Tensor<usize>) -> 
 /// `∂/∂xᵢⱼ = gᵢ·(e^{(xᵢⱼ − mᵢ) − ln_sumᵢ} − [j = yᵢ])`, with the row max `m` and `ln_sum` from
 /// [`cross_entropy_parts`] (so the row sums are not taken again, and xᵢⱼ − mᵢ is exact
 /// before the small part is subtracted, as in a log-softmax).
+///
+/// ```
+/// use wengert_core::kernels::softmax::{cross_entropy_parts, cross_entropy_rows_backward};
+/// use wengert_core::Tensor;
+/// let x = Tensor::new(vec![3f64.ln(), 0.0], [1, 2]); // softmax [0.75, 0.25]
+/// let y = Tensor::new(vec![0usize], [1]);
+/// let (_, max, ln_sum) = cross_entropy_parts(&x, &y).unwrap();
+/// let dx = cross_entropy_rows_backward(&x, &y, &max, &ln_sum, &Tensor::from_slice(&[2.0])).unwrap().to_vec();
+/// assert!((dx[0] + 0.5).abs() < 1e-6 && (dx[1] - 0.5).abs() < 1e-6); // 2·(softmax − one-hot)
+/// assert!(cross_entropy_rows_backward(&x, &y, &max, &ln_sum, &Tensor::from_slice(&[1.0, 1.0])).is_err()); // g must be [n]
+/// ```
 pub fn cross_entropy_rows_backward<T: Float>(x: &Tensor<T>, targets: &Tensor<usize>, max: &Tensor<T>, ln_sum: &Tensor<T>, g: &Tensor<T>) -> Result<Tensor<T>> {
     let op = "cross_entropy_rows_backward";
     let (n, c) = check_class_targets(op, x, targets)?;
@@ -327,6 +367,13 @@ impl<T: Float> Tensor<T> {
     }
 
     /// Log-softmax along `axis`.
+    ///
+    /// ```
+    /// use wengert_core::Tensor;
+    /// let l = Tensor::new(vec![0.0f64, 0.0, 0.0, 0.0], [1, 4]).log_softmax(-1);
+    /// assert_eq!(l.to_vec(), vec![-4f64.ln(); 4]);
+    /// assert!((l.map(f64::exp).sum().item() - 1.0).abs() < 1e-15);
+    /// ```
     #[track_caller]
     pub fn log_softmax(&self, axis: isize) -> Tensor<T> {
         log_softmax(self, axis).or_panic()

@@ -116,6 +116,15 @@ impl Erf<'_> {
 
 /// The error function erf(x) = 2/√π ∫₀ˣ e^(−s²) ds, within 2.2e-16 relative in f64 and 1 ulp
 /// in f32 (see the module doc).
+///
+/// ```
+/// use wengert_core::kernels::special::erf;
+/// assert_eq!(erf(0.0f64), 0.0);
+/// assert!((erf(1.0f64) - 0.842_700_792_949_714_9).abs() < 2e-16);
+/// assert_eq!(erf(-0.5f64), -erf(0.5f64)); // odd
+/// assert_eq!(erf(10.0f32), 1.0);
+/// assert!(erf(f64::NAN).is_nan());
+/// ```
 #[inline(always)]
 pub fn erf<T: Float>(x: T) -> T {
     if std::mem::size_of::<T>() == 4 {

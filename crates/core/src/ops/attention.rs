@@ -24,6 +24,14 @@ pub fn causal_mask(len: usize) -> Tensor<bool> {
 
 impl Tensor<bool> {
     /// [`causal_mask`] as an associated function: `[len, len]`, `true` above the diagonal.
+    ///
+    /// ```
+    /// use wengert_core::{causal_mask, Tensor};
+    /// let m = Tensor::causal_mask(4);
+    /// assert_eq!(m.dims(), &[4, 4]);
+    /// assert_eq!(m, causal_mask(4));
+    /// assert_eq!(m.as_slice().iter().filter(|&&masked| masked).count(), 6); // 4·3/2 future positions
+    /// ```
     pub fn causal_mask(len: usize) -> Tensor<bool> {
         causal_mask(len)
     }

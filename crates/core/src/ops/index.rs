@@ -103,6 +103,18 @@ impl<'t, T: Float> Var<'t, T> {
     }
 
     /// This value with `src[.., j, ..]` added at `[.., indices[j], ..]` along `axis`.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let base = tape.var(Tensor::zeros([3, 2]));
+    /// let src = tape.var(Tensor::new(vec![1.0, 2.0, 3.0, 4.0], [2, 2]));
+    /// let y = base.index_add(0, &[2, 2], src); // both rows of src land on row 2
+    /// assert_eq!(y.value().to_vec(), [0.0, 0.0, 0.0, 0.0, 4.0, 6.0]);
+    /// let g = (y * y).sum().backward(); // ∂/∂src = 2·y at the row each src row went to
+    /// assert_eq!(g.wrt(src).to_vec(), [8.0, 12.0, 8.0, 12.0]);
+    /// assert_eq!(g.wrt(base).to_vec(), [0.0, 0.0, 0.0, 0.0, 8.0, 12.0]);
+    /// ```
     #[track_caller]
     pub fn index_add(self, axis: isize, indices: &[usize], src: Var<'t, T>) -> Var<'t, T> {
         self.index_add_shared(axis, indices.into(), src)
@@ -116,6 +128,15 @@ impl<'t, T: Float> Var<'t, T> {
 
     /// PyTorch `gather`: `out[i][j] = x[i][index[i][j]]` for `axis = 1`; the result has the
     /// index's shape. Gradient: `scatter_add` into zeros.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::new(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3]));
+    /// let y = x.gather(1, &Tensor::new(vec![2usize, 2, 0, 1], [2, 2]));
+    /// assert_eq!(y.value().to_vec(), [3.0, 3.0, 4.0, 5.0]); // [[x₀₂, x₀₂], [x₁₀, x₁₁]]
+    /// assert_eq!(y.sum().backward().wrt(x).to_vec(), [0.0, 0.0, 2.0, 1.0, 1.0, 0.0]); // x₀₂ read twice
+    /// ```
     #[track_caller]
     pub fn gather(self, axis: isize, index: &Tensor<usize>) -> Var<'t, T> {
         let v = self.with_value(|x| index::gather(x, axis, index)).or_panic();
@@ -124,6 +145,17 @@ impl<'t, T: Float> Var<'t, T> {
 
     /// This value with `src` (of the index's shape) added at the positions `index` names
     /// along `axis`; repeats accumulate.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::zeros([2, 3]));
+    /// let src = tape.var(Tensor::new(vec![1.0, 2.0, 3.0, 4.0], [2, 2]));
+    /// let y = x.scatter_add(1, &Tensor::new(vec![2usize, 2, 0, 1], [2, 2]), src);
+    /// assert_eq!(y.value().to_vec(), [0.0, 0.0, 3.0, 3.0, 4.0, 0.0]); // 1 + 2 both at [0, 2]
+    /// let g = (y * tape.constant(Tensor::new(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3]))).sum().backward();
+    /// assert_eq!(g.wrt(src).to_vec(), [3.0, 3.0, 4.0, 5.0]); // the gather of the gradient
+    /// ```
     #[track_caller]
     pub fn scatter_add(self, axis: isize, index: &Tensor<usize>, src: Var<'t, T>) -> Var<'t, T> {
         let v = self.with_values(&src, "scatter_add", |b, s| index::scatter_add(b, axis, index, s)).or_panic();
@@ -132,6 +164,15 @@ impl<'t, T: Float> Var<'t, T> {
 
     /// `mask ? a : b` elementwise, all broadcast together. Gradient: `g` routed to the chosen
     /// side, summed back to each input's shape.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor, Var};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::from_slice(&[-1.0, 2.0, -3.0]));
+    /// let relu = Var::where_(&x.value().map(|v| v > 0.0), x, tape.scalar(0.0)); // b broadcasts
+    /// assert_eq!(relu.value().to_vec(), [0.0, 2.0, 0.0]);
+    /// assert_eq!(relu.sum().backward().wrt(x).to_vec(), [0.0, 1.0, 0.0]);
+    /// ```
     #[track_caller]
     pub fn where_(mask: &Tensor<bool>, a: Var<'t, T>, b: Var<'t, T>) -> Var<'t, T> {
         let v = a.with_values(&b, "where", |x, y| elementwise::where_(mask, x, y)).or_panic();

@@ -65,6 +65,16 @@ impl<'t, T: Float> Var<'t, T> {
     }
 
     /// `xᵢ - ln Σⱼ exp(xⱼ)` along `axis`. Jacobian: I - 1·softmax(x)ᵀ.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::new(vec![0.0, 0.0], [1, 2]));
+    /// let l = x.log_softmax(-1);
+    /// assert_eq!(l.value().to_vec(), [-2f64.ln(), -2f64.ln()]);
+    /// // ∂(l₀)/∂x = e₀ − softmax(x) = [0.5, −0.5]
+    /// assert_eq!(l.narrow(1, 0, 1).sum().backward().wrt(x).to_vec(), [0.5, -0.5]);
+    /// ```
     #[track_caller]
     pub fn log_softmax(self, axis: isize) -> Var<'t, T> {
         let v = self.with_value(|x| softmax::log_softmax(x, axis)).or_panic();

@@ -19,6 +19,19 @@ pub struct Dropout {
 
 impl Dropout {
     /// Dropout with drop probability `p` in `[0, 1)`, seeded from the per-thread generator.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let mut drop = Dropout::new(0.5);
+    /// let tape = Tape::<f64>::new();
+    /// let y = drop.forward(tape.constant(Tensor::ones([1000]))).value().to_vec();
+    /// assert!(y.iter().all(|&v| v == 0.0 || v == 2.0)); // kept elements scaled by 1/(1 − p)
+    /// let kept = y.iter().filter(|&&v| v == 2.0).count();
+    /// assert!((400..600).contains(&kept));
+    /// Module::<f64>::eval(&mut drop);
+    /// assert_eq!(drop.forward(tape.constant(Tensor::ones([3]))).value().to_vec(), [1.0; 3]); // identity in eval mode
+    /// assert!(std::panic::catch_unwind(|| Dropout::new(1.0)).is_err());
+    /// ```
     #[track_caller]
     pub fn new(p: f64) -> Self {
         if !(0.0..1.0).contains(&p) {

@@ -27,11 +27,32 @@ pub struct Embedding<T: Float = f32> {
 
 impl<T: Float> Embedding<T> {
     /// A table of `num` vectors of length `dim`.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let emb = Embedding::<f64>::new(1000, 10);
+    /// assert_eq!(emb.weight.value().dims(), &[1000, 10]);
+    /// assert_eq!(emb.padding_idx, None);
+    /// let w = emb.weight.value().to_vec(); // N(0, 1): sample mean near 0, variance near 1
+    /// let mean = w.iter().sum::<f64>() / w.len() as f64;
+    /// let var = w.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / w.len() as f64;
+    /// assert!(mean.abs() < 0.1 && (var - 1.0).abs() < 0.1);
+    /// ```
     pub fn new(num: usize, dim: usize) -> Self {
         with_rng(|rng| Self::with_init(num, dim, Init::Normal(0.0, 1.0), rng))
     }
 
     /// A table with an explicit initialiser and generator.
+    ///
+    /// ```
+    /// use rand::{rngs::StdRng, SeedableRng};
+    /// use wengert_nn::{init::Init, prelude::*};
+    /// let emb = Embedding::<f32>::with_init(3, 2, Init::Constant(0.5), &mut StdRng::seed_from_u64(0));
+    /// assert_eq!(emb.weight.value().to_vec(), [0.5; 6]);
+    /// let a = Embedding::<f32>::with_init(3, 2, Init::Uniform(-1.0, 1.0), &mut StdRng::seed_from_u64(9));
+    /// let b = Embedding::<f32>::with_init(3, 2, Init::Uniform(-1.0, 1.0), &mut StdRng::seed_from_u64(9));
+    /// assert_eq!(a.weight.value(), b.weight.value()); // the generator decides
+    /// ```
     pub fn with_init(num: usize, dim: usize, init: Init, rng: &mut impl Rng) -> Self {
         Embedding { weight: Param::new(init.tensor([num, dim], rng)), padding_idx: None }
     }
@@ -64,6 +85,19 @@ impl<T: Float> Embedding<T> {
     }
 
     /// The vectors for `ids` of any shape: result shape `ids.shape + [dim]`.
+    ///
+    /// ```
+    /// use wengert_nn::{init::Init, prelude::*};
+    /// use rand::{rngs::StdRng, SeedableRng};
+    /// let mut emb = Embedding::<f64>::with_init(3, 2, Init::Zeros, &mut StdRng::seed_from_u64(0));
+    /// emb.weight.set(Tensor::new(vec![0.0, 1.0, 10.0, 11.0, 20.0, 21.0], [3, 2])).unwrap();
+    /// let tape = Tape::new();
+    /// let v = emb.lookup(&tape, &Tensor::new(vec![2usize, 0, 2, 1], [2, 2])); // ids [2, 2] -> [2, 2, 2]
+    /// assert_eq!(v.shape().dims(), &[2, 2, 2]);
+    /// assert_eq!(v.value().to_vec(), [20.0, 21.0, 0.0, 1.0, 20.0, 21.0, 10.0, 11.0]);
+    /// let g = v.sum().backward().param(&emb.weight).unwrap().to_vec();
+    /// assert_eq!(g, [1.0, 1.0, 1.0, 1.0, 2.0, 2.0]); // row 2 looked up twice: its gradients add up
+    /// ```
     #[track_caller]
     pub fn lookup<'t>(&self, tape: &'t Tape<T>, ids: &Tensor<usize>) -> Var<'t, T> {
         let dim = self.weight.value().dims()[1];

@@ -137,6 +137,17 @@ impl BertConfig {
     }
 
     /// [`BertConfig::from_json`] of a file.
+    ///
+    /// ```
+    /// use wengert_nn::models::bert::BertConfig;
+    /// let path = std::env::temp_dir().join(format!("wengert-doc-bert-config-{}.json", std::process::id()));
+    /// std::fs::write(&path, r#"{"hidden_size": 384, "num_attention_heads": 12}"#).unwrap();
+    /// assert_eq!(BertConfig::from_file(&path).unwrap().hidden_size, 384);
+    /// std::fs::write(&path, r#"{"hidden_size": 384, "num_attention_heads": 5}"#).unwrap(); // 5 heads do not divide 384
+    /// assert!(matches!(BertConfig::from_file(&path), Err(wengert_nn::Error::InvalidArgument { .. })));
+    /// assert!(matches!(BertConfig::from_file(path.with_extension("missing")), Err(wengert_nn::Error::Io { .. })));
+    /// # std::fs::remove_file(&path).unwrap();
+    /// ```
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
@@ -185,6 +196,15 @@ impl BertInput {
     }
 
     /// Batch size B and length L; panics naming the shapes when the three are not one `[B, L]`.
+    ///
+    /// ```
+    /// use wengert_nn::models::bert::BertInput;
+    /// use wengert_core::Tensor;
+    /// let mut input = BertInput::new(Tensor::new(vec![101usize, 7592, 102, 101, 2088, 102], [2, 3]));
+    /// assert_eq!(input.dims(), (2, 3));
+    /// input.attention_mask = Tensor::full([2, 2], true); // no longer [2, 3]
+    /// assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| input.dims())).is_err());
+    /// ```
     #[track_caller]
     pub fn dims(&self) -> (usize, usize) {
         let s = self.input_ids.shape();
@@ -243,6 +263,17 @@ pub struct BertEmbeddings<T: Float = f32> {
 
 impl<T: Float> BertEmbeddings<T> {
     /// Initialised as Hugging Face's: N(0, initializer_range²) tables, the padding row zero.
+    ///
+    /// ```
+    /// use wengert_nn::models::bert::{BertConfig, BertEmbeddings};
+    /// use wengert_nn::prelude::*;
+    /// let cfg = BertConfig { vocab_size: 20, hidden_size: 4, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 8, max_position_embeddings: 8, ..BertConfig::default() };
+    /// let emb = BertEmbeddings::<f32>::new(&cfg);
+    /// assert_eq!(emb.word_embeddings.weight.value().dims(), &[20, 4]);
+    /// assert_eq!(emb.position_embeddings.weight.value().dims(), &[8, 4]);
+    /// assert!(emb.word_embeddings.weight.value().to_vec()[..4].iter().all(|&w| w == 0.0)); // pad_token_id 0
+    /// assert_eq!(emb.position_ids.to_vec(), [0, 1, 2, 3, 4, 5, 6, 7]);
+    /// ```
     pub fn new(cfg: &BertConfig) -> Self {
         let max = cfg.max_position_embeddings;
         BertEmbeddings {
@@ -257,6 +288,21 @@ impl<T: Float> BertEmbeddings<T> {
 
     /// The embedded batch `[B, L, H]`. Panics naming the id and the table when an id is out
     /// of range or the sequence is longer than the position table.
+    ///
+    /// ```
+    /// use wengert_nn::models::bert::{BertConfig, BertEmbeddings, BertInput};
+    /// use wengert_nn::prelude::*;
+    /// let cfg = BertConfig { vocab_size: 20, hidden_size: 4, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 8, max_position_embeddings: 8, ..BertConfig::default() };
+    /// let mut emb = BertEmbeddings::<f32>::new(&cfg);
+    /// emb.eval();
+    /// let tape = Tape::new();
+    /// let h = emb.forward_input(&tape, &BertInput::new(Tensor::new(vec![1usize, 5, 9, 2, 3, 4], [2, 3])));
+    /// assert_eq!(h.shape().dims(), &[2, 3, 4]);
+    /// let row = &h.value().to_vec()[..4]; // LayerNorm: each token's state has mean 0 (γ = 1, β = 0)
+    /// assert!(row.iter().sum::<f32>().abs() < 1e-5);
+    /// let too_long = BertInput::new(Tensor::new(vec![1usize; 9], [1, 9])); // 9 tokens, 8 positions
+    /// assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| { emb.forward_input(&tape, &too_long); })).is_err());
+    /// ```
     #[track_caller]
     pub fn forward_input<'t>(&self, tape: &'t Tape<T>, input: &BertInput) -> Var<'t, T> {
         let (_, l) = input.dims();
@@ -333,6 +379,16 @@ pub struct BertSelfAttention<T: Float = f32> {
 
 impl<T: Float> BertSelfAttention<T> {
     /// Initialised as Hugging Face's.
+    ///
+    /// ```
+    /// use wengert_nn::models::bert::{BertConfig, BertSelfAttention};
+    /// use wengert_nn::prelude::*;
+    /// let cfg = BertConfig { vocab_size: 20, hidden_size: 4, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 8, max_position_embeddings: 8, ..BertConfig::default() };
+    /// let attn = BertSelfAttention::<f32>::new(&cfg);
+    /// assert_eq!((attn.query.in_features(), attn.query.out_features()), (4, 4));
+    /// assert!(attn.key.bias.as_ref().unwrap().value().to_vec().iter().all(|&b| b == 0.0));
+    /// assert_eq!(attn.num_params(), 3 * (4 * 4 + 4));
+    /// ```
     pub fn new(cfg: &BertConfig) -> Self {
         let h = cfg.hidden_size;
         BertSelfAttention {
@@ -347,6 +403,24 @@ impl<T: Float> BertSelfAttention<T> {
     }
 
     /// `x [B, L, H]` -> `[B, L, H]`, heads concatenated; `padding` as [`BertInput`] makes it.
+    ///
+    /// ```
+    /// use wengert_nn::models::bert::{BertConfig, BertSelfAttention};
+    /// use wengert_nn::prelude::*;
+    /// let cfg = BertConfig { vocab_size: 20, hidden_size: 4, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 8, max_position_embeddings: 8, ..BertConfig::default() };
+    /// let mut attn = BertSelfAttention::<f64>::new(&cfg);
+    /// attn.eval();
+    /// let tape = Tape::new();
+    /// let x = tape.constant(Tensor::new((0..12).map(|i| i as f64 / 10.0).collect(), [1, 3, 4]));
+    /// let padding = Tensor::new(vec![false, false, true], [1, 1, 1, 3]); // the third token is padding
+    /// let y = attn.forward_masked(x, Some(&padding));
+    /// assert_eq!(y.shape().dims(), &[1, 3, 4]);
+    /// // a padding key gets weight 0: changing its state does not change the output
+    /// let x2 = tape.constant(Tensor::new((0..12).map(|i| if i >= 8 { 5.0 } else { i as f64 / 10.0 }).collect(), [1, 3, 4]));
+    /// let y2 = attn.forward_masked(x2, Some(&padding));
+    /// let (a, b) = (y.value().to_vec(), y2.value().to_vec());
+    /// assert!(a[..8].iter().zip(&b[..8]).all(|(p, q)| (p - q).abs() < 1e-12));
+    /// ```
     #[track_caller]
     pub fn forward_masked<'t>(&self, x: Var<'t, T>, padding: Option<&Tensor<bool>>) -> Var<'t, T> {
         let s = x.shape();
@@ -396,11 +470,36 @@ pub struct BertResidualOutput<T: Float = f32> {
 
 impl<T: Float> BertResidualOutput<T> {
     /// `inputs -> H`, initialised as Hugging Face's.
+    ///
+    /// ```
+    /// use wengert_nn::models::bert::{BertConfig, BertResidualOutput};
+    /// use wengert_nn::prelude::*;
+    /// let cfg = BertConfig { vocab_size: 20, hidden_size: 4, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 8, max_position_embeddings: 8, ..BertConfig::default() };
+    /// let out = BertResidualOutput::<f32>::new(&cfg, cfg.intermediate_size); // the feed-forward block's end: 8 -> 4
+    /// assert_eq!((out.dense.in_features(), out.dense.out_features()), (8, 4));
+    /// assert_eq!(out.named_params().iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["dense.weight", "dense.bias", "LayerNorm.weight", "LayerNorm.bias"]);
+    /// ```
     pub fn new(cfg: &BertConfig, inputs: usize) -> Self {
         BertResidualOutput { dense: normal_linear(cfg, inputs, cfg.hidden_size), layer_norm: layer_norm(cfg), dropout: Dropout::new(cfg.hidden_dropout_prob) }
     }
 
     /// `LayerNorm(residual + dropout(dense(x)))`.
+    ///
+    /// ```
+    /// use wengert_nn::models::bert::{BertConfig, BertResidualOutput};
+    /// use wengert_nn::prelude::*;
+    /// let cfg = BertConfig { vocab_size: 20, hidden_size: 4, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 8, max_position_embeddings: 8, ..BertConfig::default() };
+    /// let mut out = BertResidualOutput::<f64>::new(&cfg, 8);
+    /// out.eval();
+    /// let tape = Tape::new();
+    /// let x = tape.constant(Tensor::ones([2, 3, 8]));
+    /// let residual = tape.var(Tensor::new((0..24).map(|i| i as f64).collect(), [2, 3, 4]));
+    /// let y = out.forward_residual(x, residual);
+    /// assert_eq!(y.shape().dims(), &[2, 3, 4]);
+    /// let row = &y.value().to_vec()[..4]; // normalised over H: mean 0, variance 1 (γ = 1, β = 0)
+    /// assert!(row.iter().sum::<f64>().abs() < 1e-9);
+    /// assert!((row.iter().map(|v| v * v).sum::<f64>() / 4.0 - 1.0).abs() < 1e-6);
+    /// ```
     #[track_caller]
     pub fn forward_residual<'t>(&self, x: Var<'t, T>, residual: Var<'t, T>) -> Var<'t, T> {
         self.layer_norm.forward(self.dropout.forward(self.dense.forward(x)) + residual)
@@ -465,6 +564,17 @@ pub struct BertLayer<T: Float = f32> {
 
 impl<T: Float> BertLayer<T> {
     /// Initialised as Hugging Face's.
+    ///
+    /// ```
+    /// use wengert_nn::models::bert::{BertConfig, BertLayer};
+    /// use wengert_nn::prelude::*;
+    /// let cfg = BertConfig { vocab_size: 20, hidden_size: 4, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 8, max_position_embeddings: 8, ..BertConfig::default() };
+    /// let layer = BertLayer::<f32>::new(&cfg);
+    /// assert_eq!(layer.named_params()[0].0, "attention.self.query.weight");
+    /// assert_eq!(layer.intermediate.dense.out_features(), 8);
+    /// // q, k, v, attention output: 4·(4·4 + 4); LayerNorms 2·(2·4); W₁ 4·8 + 8; W₂ 8·4 + 4
+    /// assert_eq!(layer.num_params(), 80 + 16 + 40 + 36);
+    /// ```
     pub fn new(cfg: &BertConfig) -> Self {
         BertLayer {
             attention: BertAttention { self_attention: BertSelfAttention::new(cfg), output: BertResidualOutput::new(cfg, cfg.hidden_size) },
@@ -474,6 +584,20 @@ impl<T: Float> BertLayer<T> {
     }
 
     /// `x [B, L, H]` -> `[B, L, H]` with padding keys masked.
+    ///
+    /// ```
+    /// use wengert_nn::models::bert::{BertConfig, BertLayer};
+    /// use wengert_nn::prelude::*;
+    /// let cfg = BertConfig { vocab_size: 20, hidden_size: 4, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 8, max_position_embeddings: 8, ..BertConfig::default() };
+    /// let mut layer = BertLayer::<f64>::new(&cfg);
+    /// layer.eval();
+    /// let tape = Tape::new();
+    /// let x = tape.var(Tensor::new((0..24).map(|i| (i as f64).sin()).collect(), [2, 3, 4]));
+    /// let padding = Tensor::new(vec![false, false, false, false, true, true], [2, 1, 1, 3]);
+    /// let y = layer.forward_masked(x, Some(&padding));
+    /// assert_eq!(y.shape().dims(), &[2, 3, 4]);
+    /// assert_eq!(y.sum().backward().wrt(x).shape().dims(), &[2, 3, 4]);
+    /// ```
     #[track_caller]
     pub fn forward_masked<'t>(&self, x: Var<'t, T>, padding: Option<&Tensor<bool>>) -> Var<'t, T> {
         let a = self.attention.output.forward_residual(self.attention.self_attention.forward_masked(x, padding), x);
@@ -561,6 +685,20 @@ pub struct BertModel<T: Float = f32> {
 impl<T: Float> BertModel<T> {
     /// A model with a pooler, initialised as Hugging Face's (from the per-thread generator,
     /// [`crate::init::manual_seed`] makes it repeatable). Panics on an invalid config.
+    ///
+    /// ```
+    /// use wengert_nn::models::bert::{BertConfig, BertModel};
+    /// use wengert_nn::prelude::*;
+    /// let cfg = BertConfig { vocab_size: 20, hidden_size: 4, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 8, max_position_embeddings: 8, ..BertConfig::default() };
+    /// wengert_nn::init::manual_seed(7);
+    /// let a = BertModel::<f32>::new(&cfg);
+    /// wengert_nn::init::manual_seed(7);
+    /// let b = BertModel::<f32>::new(&cfg);
+    /// assert_eq!(a.named_params()[0].1.value(), b.named_params()[0].1.value()); // same seed, same weights
+    /// assert!(a.pooler.is_some());
+    /// let bad = BertConfig { num_attention_heads: 3, ..cfg }; // 3 does not divide 4
+    /// assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| BertModel::<f32>::new(&bad))).is_err());
+    /// ```
     #[track_caller]
     pub fn new(cfg: &BertConfig) -> Self {
         if let Err(reason) = cfg.check() {
@@ -575,12 +713,31 @@ impl<T: Float> BertModel<T> {
     }
 
     /// The model without its pooler (Hugging Face's `add_pooling_layer=False`).
+    ///
+    /// ```
+    /// use wengert_nn::models::bert::{BertConfig, BertModel};
+    /// use wengert_nn::prelude::*;
+    /// let cfg = BertConfig { vocab_size: 20, hidden_size: 4, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 8, max_position_embeddings: 8, ..BertConfig::default() };
+    /// let full = BertModel::<f32>::new(&cfg).num_params();
+    /// let bare = BertModel::<f32>::new(&cfg).without_pooler();
+    /// assert!(bare.pooler.is_none());
+    /// assert_eq!(full - bare.num_params(), 4 * 4 + 4); // the pooler's dense layer
+    /// assert!(bare.named_params().iter().all(|(n, _)| !n.starts_with("pooler.")));
+    /// ```
     pub fn without_pooler(mut self) -> Self {
         self.pooler = None;
         self
     }
 
     /// Its hyperparameters.
+    ///
+    /// ```
+    /// use wengert_nn::models::bert::{BertConfig, BertModel};
+    /// let cfg = BertConfig { vocab_size: 20, hidden_size: 4, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 8, max_position_embeddings: 8, ..BertConfig::default() };
+    /// let bert = BertModel::<f32>::new(&cfg);
+    /// assert_eq!(bert.config(), &cfg);
+    /// assert_eq!(bert.config().layer_norm_eps, 1e-12);
+    /// ```
     pub fn config(&self) -> &BertConfig {
         &self.config
     }
@@ -591,6 +748,25 @@ impl<T: Float> BertModel<T> {
     /// the folder or a file is missing, and `load_module`'s naming errors for a missing,
     /// extra or mis-shaped tensor. The model comes back in eval mode, as
     /// `from_pretrained` returns it.
+    ///
+    /// ```
+    /// use wengert_nn::models::bert::{BertConfig, BertModel};
+    /// use wengert_nn::prelude::*;
+    /// // a model folder as Hugging Face saves one: config.json and model.safetensors
+    /// let dir = std::env::temp_dir().join(format!("wengert-doc-bert-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// std::fs::write(dir.join("config.json"), r#"{"vocab_size": 20, "hidden_size": 4, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 8, "max_position_embeddings": 8}"#).unwrap();
+    /// let cfg = BertConfig::from_file(dir.join("config.json"))?;
+    /// let saved = BertModel::<f32>::new(&cfg).without_pooler();
+    /// wengert_nn::serialize::save_module(dir.join("model.safetensors"), &saved)?;
+    /// let bert = BertModel::<f32>::from_pretrained(&dir)?;
+    /// assert!(bert.pooler.is_none()); // the file decides
+    /// assert_eq!(bert.named_params()[0].1.value(), saved.named_params()[0].1.value());
+    /// let missing = BertModel::<f32>::from_pretrained(dir.join("nowhere"));
+    /// assert!(matches!(missing, Err(wengert_nn::Error::ModelNotFound { .. })));
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), wengert_nn::Error>(())
+    /// ```
     pub fn from_pretrained(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
         let hint = "give the folder of a Hugging Face BERT model (config.json, model.safetensors); scripts/fetch_minilm.sh fetches all-MiniLM-L6-v2";
@@ -616,6 +792,21 @@ impl<T: Float> BertModel<T> {
     /// frees them under `inference_mode` and only one layer's are held at a time (a tape keeps
     /// every value until it is dropped; the whole 6-layer MiniLM at 32x128 tokens would hold
     /// about 1.2 GB). The result is the same tensor either way.
+    ///
+    /// ```
+    /// use wengert_nn::models::bert::{BertConfig, BertInput, BertModel};
+    /// use wengert_nn::prelude::*;
+    /// let cfg = BertConfig { vocab_size: 20, hidden_size: 4, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 8, max_position_embeddings: 8, ..BertConfig::default() };
+    /// let mut bert = BertModel::<f64>::new(&cfg);
+    /// bert.eval();
+    /// let mut input = BertInput::new(Tensor::new(vec![1usize, 5, 9, 2, 3, 0], [2, 3]));
+    /// input.attention_mask = Tensor::new(vec![true, true, true, true, true, false], [2, 3]); // the last token is padding
+    /// let tape = Tape::new();
+    /// let recorded = bert.last_hidden_state(&tape, &input);
+    /// let inference = tape.no_grad(|| bert.last_hidden_state(&tape, &input));
+    /// assert_eq!(recorded.shape().dims(), &[2, 3, 4]);
+    /// assert_eq!(recorded.value(), inference.value());
+    /// ```
     #[track_caller]
     pub fn last_hidden_state<'t>(&self, tape: &'t Tape<T>, input: &BertInput) -> Var<'t, T> {
         let padding = input.padding_keys();
@@ -633,6 +824,21 @@ impl<T: Float> BertModel<T> {
     }
 
     /// The pooler's output `[B, H]` for hidden states `h`; panics when the model has none.
+    ///
+    /// ```
+    /// use wengert_nn::models::bert::{BertConfig, BertInput, BertModel};
+    /// use wengert_nn::prelude::*;
+    /// let cfg = BertConfig { vocab_size: 20, hidden_size: 4, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 8, max_position_embeddings: 8, ..BertConfig::default() };
+    /// let mut bert = BertModel::<f32>::new(&cfg);
+    /// bert.eval();
+    /// let tape = Tape::new();
+    /// let h = bert.last_hidden_state(&tape, &BertInput::new(Tensor::new(vec![1usize, 5, 9, 2, 3, 4], [2, 3])));
+    /// let pooled = bert.pooler_output(h);
+    /// assert_eq!(pooled.shape().dims(), &[2, 4]);
+    /// assert!(pooled.value().to_vec().iter().all(|v| v.abs() < 1.0)); // tanh
+    /// let bare = bert.without_pooler();
+    /// assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| bare.pooler_output(h))).is_err());
+    /// ```
     #[track_caller]
     pub fn pooler_output<'t>(&self, h: Var<'t, T>) -> Var<'t, T> {
         match &self.pooler {

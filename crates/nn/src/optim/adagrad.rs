@@ -62,6 +62,19 @@ impl<T: Float> Adagrad<T> {
     /// # Panics
     /// On a negative learning rate, eps, initial accumulator value or weight decay (PyTorch
     /// raises `ValueError` for the same).
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let mut model = Linear::<f64>::new(1, 1);
+    /// model.weight.set(Tensor::new(vec![1.0], [1, 1])).unwrap();
+    /// let mut opt = Adagrad::new(AdagradConfig { lr: 0.1, ..Default::default() });
+    /// let tape = Tape::new();
+    /// let grads = model.forward(tape.constant(Tensor::new(vec![2.0], [1, 1]))).sum().backward(); // ∂/∂w = 2
+    /// opt.step(&mut model, &grads)?;
+    /// assert!((model.weight.value().item() - 0.9).abs() < 1e-9); // S = g²: the first step is lr·g/|g|
+    /// assert!(std::panic::catch_unwind(|| Adagrad::<f64>::new(AdagradConfig { eps: -1.0, ..Default::default() })).is_err());
+    /// # Ok::<(), wengert_nn::Error>(())
+    /// ```
     #[track_caller]
     pub fn new(cfg: AdagradConfig) -> Self {
         check_lr("Adagrad", cfg.lr);
@@ -76,6 +89,14 @@ impl<T: Float> Adagrad<T> {
     }
 
     /// The hyper-parameters (with the current learning rate).
+    ///
+    /// ```
+    /// use wengert_nn::optim::{Adagrad, AdagradConfig, Optimizer};
+    /// let mut opt = Adagrad::<f32>::new(AdagradConfig::default());
+    /// assert_eq!((opt.config().lr, opt.config().eps, opt.config().initial_accumulator_value), (0.01, 1e-10, 0.0)); // PyTorch's
+    /// opt.set_lr(0.5);
+    /// assert_eq!(opt.config().lr, 0.5);
+    /// ```
     pub fn config(&self) -> &AdagradConfig {
         &self.cfg
     }

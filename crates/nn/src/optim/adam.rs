@@ -106,6 +106,20 @@ impl<T: Float> Adam<T> {
     /// # Panics
     /// On a negative learning rate, eps or weight decay, or a β outside [0, 1) (PyTorch raises
     /// `ValueError` for the same).
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let mut model = Linear::<f64>::new(1, 1);
+    /// model.weight.set(Tensor::new(vec![1.0], [1, 1])).unwrap();
+    /// let mut opt = Adam::new(AdamConfig { lr: 0.1, ..Default::default() });
+    /// let tape = Tape::new();
+    /// let grads = model.forward(tape.constant(Tensor::new(vec![2.0], [1, 1]))).sum().backward(); // ∂/∂w = 2
+    /// opt.step(&mut model, &grads)?;
+    /// // bias-corrected m̂ = g, v̂ = g², so the first step is lr·g/|g|
+    /// assert!((model.weight.value().item() - 0.9).abs() < 1e-7);
+    /// assert!(std::panic::catch_unwind(|| Adam::<f64>::new(AdamConfig { betas: (1.0, 0.999), ..Default::default() })).is_err());
+    /// # Ok::<(), wengert_nn::Error>(())
+    /// ```
     #[track_caller]
     pub fn new(cfg: AdamConfig) -> Self {
         let (b1, b2) = cfg.betas;
@@ -118,11 +132,35 @@ impl<T: Float> Adam<T> {
     }
 
     /// The hyper-parameters (with the current learning rate).
+    ///
+    /// ```
+    /// use wengert_nn::optim::{Adam, AdamConfig, Optimizer, WeightDecay};
+    /// let mut opt = Adam::<f32>::new(AdamConfig::default());
+    /// let cfg = opt.config();
+    /// assert_eq!((cfg.lr, cfg.betas, cfg.eps, cfg.weight_decay, cfg.amsgrad), (1e-3, (0.9, 0.999), 1e-8, WeightDecay::None, false)); // PyTorch's
+    /// opt.set_lr(3e-4);
+    /// assert_eq!(opt.config().lr, 3e-4);
+    /// ```
     pub fn config(&self) -> &AdamConfig {
         &self.cfg
     }
 
     /// Number of completed [`Optimizer::step`] calls (since creation or [`Optimizer::reset_state`]).
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let mut model = Linear::<f64>::new(2, 1);
+    /// let mut opt = Adam::new(AdamConfig::default());
+    /// for _ in 0..3 {
+    ///     let tape = Tape::new();
+    ///     let grads = model.forward(tape.constant(Tensor::ones([4, 2]))).square().mean().backward();
+    ///     opt.step(&mut model, &grads)?;
+    /// }
+    /// assert_eq!(opt.steps(), 3);
+    /// opt.reset_state();
+    /// assert_eq!(opt.steps(), 0);
+    /// # Ok::<(), wengert_nn::Error>(())
+    /// ```
     pub fn steps(&self) -> u64 {
         self.steps
     }

@@ -79,6 +79,20 @@ impl<T: Float> RmsProp<T> {
     /// # Panics
     /// On a negative learning rate, alpha, eps, momentum or weight decay (PyTorch raises
     /// `ValueError` for the same).
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let mut model = Linear::<f64>::new(1, 1);
+    /// model.weight.set(Tensor::new(vec![1.0], [1, 1])).unwrap();
+    /// let mut opt = RmsProp::new(RmsPropConfig::default()); // lr 0.01, α 0.99
+    /// let tape = Tape::new();
+    /// let grads = model.forward(tape.constant(Tensor::new(vec![2.0], [1, 1]))).sum().backward(); // ∂/∂w = 2
+    /// opt.step(&mut model, &grads)?;
+    /// // s = 0.01·g² = 0.04, so the step is lr·g/√s = 0.01·2/0.2
+    /// assert!((model.weight.value().item() - 0.9).abs() < 1e-6);
+    /// assert!(std::panic::catch_unwind(|| RmsProp::<f64>::new(RmsPropConfig { alpha: -0.5, ..Default::default() })).is_err());
+    /// # Ok::<(), wengert_nn::Error>(())
+    /// ```
     #[track_caller]
     pub fn new(cfg: RmsPropConfig) -> Self {
         check_lr("RmsProp", cfg.lr);
@@ -90,6 +104,14 @@ impl<T: Float> RmsProp<T> {
     }
 
     /// The hyper-parameters (with the current learning rate).
+    ///
+    /// ```
+    /// use wengert_nn::optim::{Optimizer, RmsProp, RmsPropConfig};
+    /// let mut opt = RmsProp::<f32>::new(RmsPropConfig { centered: true, ..Default::default() });
+    /// assert_eq!((opt.config().alpha, opt.config().eps, opt.config().centered), (0.99, 1e-8, true));
+    /// opt.set_lr(0.001);
+    /// assert_eq!(opt.config().lr, 0.001);
+    /// ```
     pub fn config(&self) -> &RmsPropConfig {
         &self.cfg
     }

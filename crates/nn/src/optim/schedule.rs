@@ -50,6 +50,17 @@ impl<S: LrSchedule + ?Sized> LrSchedule for &S {
 }
 
 /// Sets `opt`'s learning rate to `sched.lr_at(epoch)`.
+///
+/// ```
+/// use wengert_nn::optim::schedule::{apply, StepLr};
+/// use wengert_nn::optim::{Adam, AdamConfig, Optimizer};
+/// let sched = StepLr { base_lr: 0.1, step_size: 2, gamma: 0.5 };
+/// let mut opt = Adam::<f32>::new(AdamConfig::default());
+/// let lrs: Vec<f64> = (0..5).map(|epoch| { apply(&sched, &mut opt, epoch); opt.lr() }).collect();
+/// assert_eq!(lrs, [0.1, 0.1, 0.05, 0.05, 0.025]);
+/// apply(&0.3, &mut opt, 99); // a bare f64 is a constant schedule
+/// assert_eq!(opt.config().lr, 0.3);
+/// ```
 pub fn apply<T: Float, O: Optimizer<T>>(sched: &impl LrSchedule, opt: &mut O, epoch: usize) {
     opt.set_lr(sched.lr_at(epoch));
 }

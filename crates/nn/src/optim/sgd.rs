@@ -79,6 +79,20 @@ impl<T: Float> Sgd<T> {
     /// # Panics
     /// On a negative (or NaN) learning rate, momentum or weight decay, and on Nesterov momentum
     /// with μ = 0 or τ ≠ 0 (PyTorch raises `ValueError` for the same).
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let mut model = Linear::<f64>::new(1, 1);
+    /// model.weight.set(Tensor::new(vec![1.0], [1, 1])).unwrap();
+    /// let mut opt = Sgd::new(SgdConfig { lr: 0.1, ..Default::default() });
+    /// let tape = Tape::new();
+    /// let grads = model.forward(tape.constant(Tensor::new(vec![2.0], [1, 1]))).sum().backward(); // ∂/∂w = 2
+    /// opt.step(&mut model, &grads)?;
+    /// assert!((model.weight.value().item() - 0.8).abs() < 1e-12); // w − lr·g = 1 − 0.1·2
+    /// let nesterov_without_momentum = SgdConfig { momentum: Momentum::Nesterov(0.0), ..Default::default() };
+    /// assert!(std::panic::catch_unwind(|| Sgd::<f64>::new(nesterov_without_momentum)).is_err());
+    /// # Ok::<(), wengert_nn::Error>(())
+    /// ```
     #[track_caller]
     pub fn new(cfg: SgdConfig) -> Self {
         check_lr("Sgd", cfg.lr);
@@ -104,6 +118,14 @@ impl<T: Float> Sgd<T> {
     }
 
     /// The hyper-parameters (with the current learning rate).
+    ///
+    /// ```
+    /// use wengert_nn::optim::{Momentum, Optimizer, Sgd, SgdConfig, WeightDecay};
+    /// let mut opt = Sgd::<f32>::new(SgdConfig { lr: 0.1, momentum: Momentum::Classic(0.9), ..Default::default() });
+    /// opt.set_lr(0.01); // a schedule changed it
+    /// assert_eq!(opt.config().lr, 0.01);
+    /// assert_eq!((opt.config().momentum, opt.config().weight_decay, opt.config().dampening), (Momentum::Classic(0.9), WeightDecay::None, 0.0));
+    /// ```
     pub fn config(&self) -> &SgdConfig {
         &self.cfg
     }
