@@ -99,6 +99,28 @@ fn nn_path() -> TokenStream2 {
 }
 
 /// Derives `Module` for a struct with named fields (see the crate docs).
+///
+/// ```
+/// use wengert_nn::prelude::*;
+///
+/// #[derive(Module)] // a model over f32 (`struct Net<T: Float>` for any element type)
+/// struct Net {
+///     encoder: Linear,      // "encoder.weight", "encoder.bias"
+///     blocks: Vec<Linear>,  // "blocks.0.weight", ...
+///     #[module(skip)]
+///     label: String,
+/// }
+/// impl Net {
+///     fn forward<'t>(&self, x: Var<'t>) -> Var<'t> {
+///         self.blocks.iter().fold(self.encoder.forward(x), |h, b| b.forward(h).tanh())
+///     }
+/// }
+/// let net = Net { encoder: Linear::new(3, 4), blocks: vec![Linear::new(4, 4), Linear::new(4, 2)], label: "demo".into() };
+/// let names: Vec<String> = net.named_params().into_iter().map(|(n, _)| n).collect();
+/// assert_eq!(names, ["encoder.weight", "encoder.bias", "blocks.0.weight", "blocks.0.bias", "blocks.1.weight", "blocks.1.bias"]);
+/// let tape = Tape::new();
+/// assert_eq!(Module::forward(&net, tape.constant(Tensor::ones([5, 3]))).shape().dims(), &[5, 2]);
+/// ```
 #[proc_macro_derive(Module, attributes(module))]
 pub fn derive_module(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

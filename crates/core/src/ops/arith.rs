@@ -122,6 +122,14 @@ impl<T: Float> Backward<T> for MulScalarRule<T> {
 
 impl<'t, T: Float> Var<'t, T> {
     /// `-x`. ∂/∂x = -1.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::from_slice(&[1.0, -2.0]));
+    /// assert_eq!(x.neg().value().to_vec(), [-1.0, 2.0]);
+    /// assert_eq!(x.neg().sum().backward().wrt(x).to_vec(), [-1.0, -1.0]);
+    /// ```
     #[track_caller]
     pub fn neg(self) -> Var<'t, T> {
         let v = self.with_value(|x| x.neg());
@@ -129,6 +137,14 @@ impl<'t, T: Float> Var<'t, T> {
     }
 
     /// `x + c` for a scalar c. ∂/∂x = 1.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::from_slice(&[1.0, -2.0]));
+    /// assert_eq!(x.add_scalar(0.5).value().to_vec(), [1.5, -1.5]);
+    /// assert_eq!(x.add_scalar(0.5).sum().backward().wrt(x).to_vec(), [1.0, 1.0]);
+    /// ```
     #[track_caller]
     pub fn add_scalar(self, c: T) -> Var<'t, T> {
         let v = self.with_value(|x| x.add_scalar(c));
@@ -136,6 +152,14 @@ impl<'t, T: Float> Var<'t, T> {
     }
 
     /// `x * c` for a scalar c. ∂/∂x = c.
+    ///
+    /// ```
+    /// use wengert_core::{Tape, Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.var(Tensor::from_slice(&[1.0, -2.0]));
+    /// assert_eq!(x.mul_scalar(3.0).value().to_vec(), [3.0, -6.0]);
+    /// assert_eq!(x.mul_scalar(3.0).sum().backward().wrt(x).to_vec(), [3.0, 3.0]);
+    /// ```
     #[track_caller]
     pub fn mul_scalar(self, c: T) -> Var<'t, T> {
         let v = self.with_value(|x| x.mul_scalar(c));

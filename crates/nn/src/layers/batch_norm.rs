@@ -126,7 +126,7 @@ impl<T: Float> Norm<T> {
 }
 
 macro_rules! batch_norm_layer {
-    ($(#[$doc:meta])* $Name:ident, $label:literal, $ranks:pat, $expect:literal) => {
+    ($(#[$doc:meta])* $Name:ident, $label:literal, $ranks:pat, $expect:literal, $example:literal) => {
         $(#[$doc])*
         pub struct $Name<T: Float = f32> {
             /// γ, `[C]` (init 1); `None` when `affine` is off
@@ -138,11 +138,25 @@ macro_rules! batch_norm_layer {
 
         impl<T: Float> $Name<T> {
             /// Normalises `num_features` channels with the default options.
+            ///
+            /// ```
+            /// use wengert_nn::prelude::*;
+            #[doc = concat!("let bn = ", stringify!($Name), "::<f32>::new(3);")]
+            /// assert_eq!((bn.num_features(), bn.is_training()), (3, true));
+            /// assert_eq!(bn.named_params()[0].1.value().to_vec(), [1.0; 3]); // γ = 1, β = 0
+            /// ```
             pub fn new(num_features: usize) -> Self {
                 Self::with_config(num_features, BatchNormConfig::default())
             }
 
             /// With explicit options.
+            ///
+            /// ```
+            /// use wengert_nn::prelude::*;
+            /// let cfg = BatchNormConfig { affine: false, track_running_stats: false, ..Default::default() };
+            #[doc = concat!("let bn = ", stringify!($Name), "::<f32>::with_config(3, cfg);")]
+            /// assert!(bn.named_params().is_empty() && bn.named_buffers().is_empty());
+            /// ```
             pub fn with_config(num_features: usize, cfg: BatchNormConfig) -> Self {
                 $Name {
                     weight: cfg.affine.then(|| Param::new(Tensor::ones([num_features]))),
@@ -152,28 +166,72 @@ macro_rules! batch_norm_layer {
             }
 
             /// Number of channels C.
+            ///
+            /// ```
+            /// use wengert_nn::prelude::*;
+            #[doc = concat!("assert_eq!(", stringify!($Name), "::<f32>::new(8).num_features(), 8);")]
+            /// ```
             pub fn num_features(&self) -> usize {
                 self.norm.num_features
             }
 
             /// Whether it is in training mode (the default, as in PyTorch).
+            ///
+            /// ```
+            /// use wengert_nn::prelude::*;
+            #[doc = concat!("let mut bn = ", stringify!($Name), "::<f32>::new(2);")]
+            /// assert!(bn.is_training());
+            /// bn.eval();
+            /// assert!(!bn.is_training());
+            /// ```
             pub fn is_training(&self) -> bool {
                 self.norm.training
             }
 
             /// The running mean `[C]` (zeros initially; left at zeros without
             /// `track_running_stats`).
+            ///
+            /// ```
+            /// use wengert_nn::prelude::*;
+            #[doc = concat!("let bn = ", stringify!($Name), "::<f64>::new(2);")]
+            /// let tape = Tape::new();
+            /// // channel 0 holds 0 and 2 (mean 1), channel 1 holds 1 and 5 (mean 3)
+            #[doc = concat!("bn.forward(tape.constant(Tensor::new(vec![0.0, 1.0, 2.0, 5.0], ", $example, ")));")]
+            /// let m = bn.running_mean().to_vec(); // 0.9·0 + 0.1·mean
+            /// assert!((m[0] - 0.1).abs() < 1e-12 && (m[1] - 0.3).abs() < 1e-12);
+            /// ```
             pub fn running_mean(&self) -> Tensor<T> {
                 self.norm.running_mean.borrow().clone()
             }
 
             /// The running (unbiased) variance `[C]` (ones initially; left at ones without
             /// `track_running_stats`).
+            ///
+            /// ```
+            /// use wengert_nn::prelude::*;
+            #[doc = concat!("let bn = ", stringify!($Name), "::<f64>::new(2);")]
+            /// let tape = Tape::new();
+            /// // unbiased variances of {0, 2} and {1, 5}: 2 and 8
+            #[doc = concat!("bn.forward(tape.constant(Tensor::new(vec![0.0, 1.0, 2.0, 5.0], ", $example, ")));")]
+            /// let v = bn.running_var().to_vec(); // 0.9·1 + 0.1·var
+            /// assert!((v[0] - 1.1).abs() < 1e-12 && (v[1] - 1.7).abs() < 1e-12);
+            /// ```
             pub fn running_var(&self) -> Tensor<T> {
                 self.norm.running_var.borrow().clone()
             }
 
             /// Training batches seen since construction (or the last restore).
+            ///
+            /// ```
+            /// use wengert_nn::prelude::*;
+            #[doc = concat!("let mut bn = ", stringify!($Name), "::<f64>::new(2);")]
+            /// let tape = Tape::new();
+            #[doc = concat!("let x = Tensor::new(vec![0.0, 1.0, 2.0, 5.0], ", $example, ");")]
+            /// bn.forward(tape.constant(x.clone()));
+            /// bn.eval(); // eval mode uses the statistics and does not count
+            /// bn.forward(tape.constant(x));
+            /// assert_eq!(bn.num_batches_tracked(), 1);
+            /// ```
             pub fn num_batches_tracked(&self) -> i64 {
                 self.norm.num_batches_tracked.borrow().item()
             }
@@ -227,7 +285,7 @@ batch_norm_layer!(
     /// // running mean moved 10% of the way to the batch means [2, 20]
     /// assert_eq!(bn.running_mean().to_vec(), vec![0.2, 2.0]);
     /// ```
-    BatchNorm1d, "BatchNorm1d", 2 | 3, "[N, C] or [N, C, L]"
+    BatchNorm1d, "BatchNorm1d", 2 | 3, "[N, C] or [N, C, L]", "[2, 2]"
 );
 
 batch_norm_layer!(
@@ -243,7 +301,7 @@ batch_norm_layer!(
     /// bn.eval();                                      // now uses the running statistics
     /// assert_eq!(bn.num_batches_tracked(), 1);
     /// ```
-    BatchNorm2d, "BatchNorm2d", 4, "[N, C, H, W]"
+    BatchNorm2d, "BatchNorm2d", 4, "[N, C, H, W]", "[2, 2, 1, 1]"
 );
 
 #[cfg(test)]

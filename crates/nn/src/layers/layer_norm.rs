@@ -43,16 +43,38 @@ pub struct LayerNorm<T: Float = f32> {
 
 impl<T: Float> LayerNorm<T> {
     /// Normalises vectors of length `dim`.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let ln = LayerNorm::<f64>::new(3);
+    /// let tape = Tape::new();
+    /// let y = ln.forward(tape.constant(Tensor::from_slice(&[1.0, 2.0, 3.0]))).value().to_vec();
+    /// // mean 2, variance 2/3: (x − 2)/√(2/3 + 1e-5)
+    /// assert!((y[0] + 1.224735).abs() < 1e-5 && y[1].abs() < 1e-12);
+    /// ```
     pub fn new(dim: usize) -> Self {
         Self::with_config(dim, LayerNormConfig::default())
     }
 
     /// With explicit options.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let ln = LayerNorm::<f32>::with_config(4, LayerNormConfig { eps: 1e-12, affine: false });
+    /// assert!(ln.named_params().is_empty()); // no γ, β
+    /// ```
     pub fn with_config(dim: usize, cfg: LayerNormConfig) -> Self {
         Self::with_shape(&[dim], cfg)
     }
 
     /// Normalises over the trailing axes `normalized_shape` (γ and β have that shape).
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// let ln = LayerNorm::<f32>::with_shape(&[2, 3], LayerNormConfig::default());
+    /// assert_eq!(ln.named_params()[0].1.value().dims(), &[2, 3]);
+    /// assert!(std::panic::catch_unwind(|| LayerNorm::<f32>::with_shape(&[], LayerNormConfig::default())).is_err());
+    /// ```
     #[track_caller]
     pub fn with_shape(normalized_shape: &[usize], cfg: LayerNormConfig) -> Self {
         if normalized_shape.is_empty() {
@@ -68,6 +90,11 @@ impl<T: Float> LayerNorm<T> {
     }
 
     /// The trailing shape it normalises over.
+    ///
+    /// ```
+    /// use wengert_nn::prelude::*;
+    /// assert_eq!(LayerNorm::<f32>::new(5).normalized_shape(), &[5]);
+    /// ```
     pub fn normalized_shape(&self) -> &[usize] {
         &self.shape
     }
