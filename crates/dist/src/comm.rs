@@ -162,7 +162,7 @@ pub trait Communicator {
     }
 
     /// Sums every bucket of `buckets` over the ranks. The default packs, reduces and unpacks
-    /// one bucket after another; [`MpiComm`](crate::MpiComm) starts a non-blocking reduction
+    /// one bucket after another; `MpiComm` (feature `mpi`) starts a non-blocking reduction
     /// of each bucket and packs the next one while it runs.
     ///
     /// ```

@@ -506,7 +506,7 @@ pub fn shard_range(len: usize, rank: usize, size: usize) -> Result<Range<usize>>
     if len == 0 {
         return Err(DistError::EmptyBatch);
     }
-    if len % size != 0 {
+    if !len.is_multiple_of(size) {
         return Err(DistError::BatchNotDivisible { len, size });
     }
     let per = len / size;

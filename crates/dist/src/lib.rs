@@ -4,7 +4,7 @@
 //!
 //! | PyTorch | here |
 //! |---|---|
-//! | `dist.init_process_group("mpi")` | [`MpiComm::init`] (feature `mpi`) |
+//! | `dist.init_process_group("mpi")` | `MpiComm::init` (feature `mpi`) |
 //! | `dist.get_rank()`, `get_world_size()` | [`Communicator::rank`], [`Communicator::size`] |
 //! | `dist.all_reduce(t)`, `broadcast(t, src)`, `barrier()` | [`Communicator::all_reduce`], [`Communicator::broadcast`], [`Communicator::barrier`] |
 //! | `DistributedDataParallel(model, bucket_cap_mb=25)` | [`DistributedDataParallel::with_config`] with [`DdpConfig`] |
@@ -12,8 +12,8 @@
 //! | `DistributedSampler` | [`shard_batch`] / [`DistributedDataParallel::shard`] of each global batch |
 //!
 //! The communicators: [`Local`] (one rank), [`ThreadComm`] (ranks as threads of one process,
-//! for tests; no system library) and [`MpiComm`] (processes under `mpirun`, through rsmpi and
-//! the system's MPI library; feature `mpi`, so the default build needs no MPI).
+//! for tests; no system library) and `MpiComm` (feature `mpi`: processes under `mpirun`, through rsmpi and
+//! the system's MPI library, so the default build needs no MPI).
 //!
 //! ```
 //! use wengert_dist::{DistributedDataParallel, ThreadComm};
