@@ -13,7 +13,8 @@
 //! Options: `--epochs N` (30), `--batch B` (global batch, 32), `--seed S` (0), `--lr X`
 //! (1e-3), `--single`, `--f64` (train in f64), `--check-sync` (check after every step that the parameters are equal
 //! on all ranks, bit for bit), `--report FILE` (write each rank's per-step losses and
-//! parameter fingerprints to `FILE.rank<r>`), `--quiet`.
+//! parameter fingerprints to `FILE.rank<r>`), `--limits` (first print this machine's FMA peak,
+//! as benches/README.md gives it beside every figure), `--quiet`.
 
 use std::error::Error;
 use std::path::Path;
@@ -253,6 +254,11 @@ fn main() -> Result<(), Box<dyn Error>> {
                 opts.fingerprints = true;
             }
             "--f64" => f64_run = true,
+            "--limits" => {
+                // before MPI starts, so a rank's measurement is not shared with another's
+                let l = wengert_core::roofline::Limits::measure();
+                println!("FMA peak {:.0} GFLOP/s ({:.0} on one thread)", l.peak_flops / 1e9, l.peak_flops_1t / 1e9);
+            }
             "--single" => single = true,
             "--check-sync" => opts.check_sync = true,
             "--quiet" => opts.verbose = false,

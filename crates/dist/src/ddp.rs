@@ -17,7 +17,6 @@
 //! cannot overlap it; it runs after backward. What does overlap, with [`BucketReduce::Pipelined`]
 //! over MPI, is packing bucket `k + 1` while bucket `k`'s non-blocking all-reduce is in flight.
 
-use std::marker::PhantomData;
 use std::ops::Range;
 use std::time::Instant;
 
@@ -62,10 +61,12 @@ impl DistFloat for f64 {
 
 /// The default [`DdpConfig::bucket_cap_bytes`]: 4 MiB. PyTorch's default is 25 MiB
 /// (`bucket_cap_mb=25`), chosen there so that buckets become ready one after another during
-/// backward. Here the only overlap is packing bucket `k + 1` while bucket `k` is reduced, which
-/// needs a model to have several buckets; and on a 2-rank OpenMPI run on one machine
-/// (examples/ddp_allreduce.rs, 16M f32 gradients) 1, 4 and 16 MiB buckets reduced at the same
-/// rate within the noise, while 64 KiB buckets were slower (per-message latency).
+/// backward. Here the only overlap is packing bucket `k + 1` while bucket `k` is reduced.
+/// Measured with examples/ddp_allreduce.rs (2 OpenMPI ranks on one 2-core VM, 67 MB of f32
+/// gradients in 1 MiB weights, best of 10, a machine shared with other builds so ±30%): pipelined
+/// 4 and 16 MiB buckets were the fastest settings (67-88 ms); 64 KiB and 1 MiB caps (128
+/// buckets) took 120-140 ms pipelined, the per-request overhead of OpenMPI's non-blocking
+/// collectives; one 64 MiB bucket 94-108 ms (nothing left to overlap).
 pub const DEFAULT_BUCKET_CAP_BYTES: usize = 4 << 20;
 
 /// How [`DistributedDataParallel::all_reduce_gradients`] runs the buckets' all-reduces.
@@ -168,7 +169,8 @@ pub struct DistributedDataParallel<M, C, T = f32> {
     trainable: Vec<usize>,
     /// buckets as ranges of `trainable`
     buckets: Vec<Range<usize>>,
-    _element: PhantomData<fn() -> T>,
+    /// the flattened bucket of [`BucketReduce::Blocking`], kept from step to step
+    scratch: Vec<T>,
 }
 
 impl<M, C: Communicator, T> std::fmt::Debug for DistributedDataParallel<M, C, T> {
@@ -237,7 +239,7 @@ impl<T: DistFloat, M: Module<T>, C: Communicator> DistributedDataParallel<M, C, 
             position += 1;
         });
         let buckets = plan_buckets(&numels, (config.bucket_cap_bytes / std::mem::size_of::<T>()).max(1));
-        Ok(DistributedDataParallel { module, comm, config, trainable, buckets, _element: PhantomData })
+        Ok(DistributedDataParallel { module, comm, config, trainable, buckets, scratch: Vec::new() })
     }
 
     /// The wrapped model.
@@ -369,12 +371,12 @@ impl<T: DistFloat, M: Module<T>, C: Communicator> DistributedDataParallel<M, C, 
         match self.config.reduce {
             BucketReduce::Pipelined => self.comm.all_reduce_sum_buckets(&mut set)?,
             BucketReduce::Blocking => {
-                let mut buf = Vec::new();
+                let buf = &mut self.scratch;
                 for k in 0..set.count() {
                     buf.clear();
-                    set.pack(k, &mut buf);
-                    self.comm.all_reduce_sum(&mut buf)?;
-                    set.unpack(k, &buf);
+                    set.pack(k, buf);
+                    self.comm.all_reduce_sum(buf)?;
+                    set.unpack(k, buf);
                 }
             }
         }

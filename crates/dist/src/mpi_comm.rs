@@ -1,6 +1,8 @@
 //! [`MpiComm`]: the MPI communicator (feature `mpi`), over rsmpi and the system's MPI library.
 
+use std::any::Any;
 use std::collections::VecDeque;
+use std::sync::Mutex;
 
 use mpi::collective::{CommunicatorCollectives, Root, SystemOperation};
 use mpi::environment::Universe;
@@ -33,6 +35,13 @@ pub const MAX_BUCKETS_IN_FLIGHT: usize = 2;
 /// ```
 pub struct MpiComm {
     world: SimpleCommunicator,
+    /// the send and receive buffers of the last [`MpiComm::all_reduce_sum_buckets`], kept so
+    /// the next call (the next training step) writes into memory that is already mapped
+    /// instead of page-faulting in twice the gradients' size every step
+    bucket_buffers: Mutex<Option<Box<dyn Any + Send>>>,
+    /// the copy of the input [`MpiComm::all_reduce`] sends from (rsmpi has no `MPI_IN_PLACE`),
+    /// kept for the same reason
+    send_buffer: Mutex<Option<Box<dyn Any + Send>>>,
     // dropped after `world`: finalizes MPI
     _universe: Universe,
 }
@@ -56,7 +65,7 @@ impl MpiComm {
         let universe = mpi::initialize()
             .ok_or_else(|| DistError::Mpi("MPI is already initialized in this process: MpiComm::init can be called once".into()))?;
         let world = universe.world();
-        Ok(MpiComm { world, _universe: universe })
+        Ok(MpiComm { world, bucket_buffers: Mutex::new(None), send_buffer: Mutex::new(None), _universe: universe })
     }
 
     /// The rsmpi communicator, for collectives this crate does not wrap.
@@ -102,8 +111,12 @@ impl Communicator for MpiComm {
         if buf.is_empty() {
             return Ok(()); // every rank has the same length, so every rank skips
         }
-        let send = buf.to_vec();
+        let cached = self.send_buffer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let mut send: Vec<T> = cached.and_then(|b| b.downcast::<Vec<T>>().ok()).map_or_else(Vec::new, |b| *b);
+        send.clear();
+        send.extend_from_slice(buf);
         self.world.all_reduce_into(&send[..], buf, system_op(op));
+        *self.send_buffer.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(send));
         Ok(())
     }
 
@@ -128,11 +141,15 @@ impl Communicator for MpiComm {
     /// next bucket with the network transfer of the current one.
     fn all_reduce_sum_buckets<T: CommElement, B: BucketSet<T> + ?Sized>(&self, buckets: &mut B) -> Result<()> {
         let n = buckets.count();
-        let mut sends: Vec<Vec<T>> = (0..n).map(|_| Vec::new()).collect();
-        let mut sums: Vec<Vec<T>> = (0..n).map(|_| Vec::new()).collect();
+        type Buffers<T> = (Vec<Vec<T>>, Vec<Vec<T>>);
+        let cached = self.bucket_buffers.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let (mut sends, mut sums): Buffers<T> = cached.and_then(|b| b.downcast::<Buffers<T>>().ok()).map_or_else(Default::default, |b| *b);
+        sends.resize_with(n, Vec::new);
+        sums.resize_with(n, Vec::new);
         mpi::request::scope(|scope| {
             let mut pending = VecDeque::with_capacity(MAX_BUCKETS_IN_FLIGHT + 1);
             for (k, (send, sum)) in sends.iter_mut().zip(sums.iter_mut()).enumerate() {
+                send.clear();
                 buckets.pack(k, send);
                 sum.resize(send.len(), T::default());
                 let send: &Vec<T> = send;
@@ -147,6 +164,7 @@ impl Communicator for MpiComm {
                 buckets.unpack(j, request.wait_for_data());
             }
         });
+        *self.bucket_buffers.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new((sends, sums)));
         Ok(())
     }
 }
