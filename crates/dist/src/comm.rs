@@ -133,20 +133,66 @@ pub trait BucketSet<T> {
 /// ```
 pub trait Communicator {
     /// This process's (or thread's) rank, in `0..size()`.
+    ///
+    /// ```
+    /// use wengert_dist::{Communicator, ThreadComm};
+    /// assert_eq!(ThreadComm::run(3, |c| c.rank()).unwrap(), vec![0, 1, 2]);
+    /// ```
     fn rank(&self) -> usize;
 
     /// Number of ranks in the group.
+    ///
+    /// ```
+    /// use wengert_dist::{Communicator, Local, ThreadComm};
+    /// assert_eq!(Local.size(), 1);
+    /// assert_eq!(ThreadComm::run(3, |c| c.size()).unwrap(), vec![3, 3, 3]);
+    /// ```
     fn size(&self) -> usize;
 
     /// Replaces `buf` on every rank with `op` of all ranks' `buf`, elementwise
     /// (`MPI_Allreduce`).
+    ///
+    /// ```
+    /// use wengert_dist::{Communicator, ReduceOp, ThreadComm};
+    /// let lows = ThreadComm::run(2, |c| {
+    ///     let mut v = [c.rank() as u64 + 5, 9 - c.rank() as u64]; // [5, 9] and [6, 8]
+    ///     c.all_reduce(&mut v, ReduceOp::Min).unwrap();
+    ///     v
+    /// })
+    /// .unwrap();
+    /// assert_eq!(lows, vec![[5, 8], [5, 8]]);
+    /// ```
     fn all_reduce<T: CommElement>(&self, buf: &mut [T], op: ReduceOp) -> Result<()>;
 
     /// Replaces `buf` on every rank with rank `root`'s `buf` (`MPI_Bcast`);
-    /// [`DistError::InvalidRoot`] unless `root < size()`.
+    /// [`DistError::InvalidRoot`] unless `root < size()`. Every rank passes the same `root`.
+    ///
+    /// ```
+    /// use wengert_dist::{Communicator, ThreadComm};
+    /// let got = ThreadComm::run(2, |c| {
+    ///     let mut w = [c.rank() as f32 * 10.0; 2];
+    ///     c.broadcast(&mut w, 1).unwrap(); // rank 1's [10, 10] everywhere
+    ///     w
+    /// })
+    /// .unwrap();
+    /// assert_eq!(got, vec![[10.0, 10.0], [10.0, 10.0]]);
+    /// ```
     fn broadcast<T: CommElement>(&self, buf: &mut [T], root: usize) -> Result<()>;
 
     /// Returns once every rank has called it (`MPI_Barrier`).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use wengert_dist::{Communicator, ThreadComm};
+    /// let arrived = AtomicUsize::new(0);
+    /// let seen = ThreadComm::run(3, |c| {
+    ///     arrived.fetch_add(1, Ordering::SeqCst);
+    ///     c.barrier().unwrap();
+    ///     arrived.load(Ordering::SeqCst) // every rank has arrived by now
+    /// })
+    /// .unwrap();
+    /// assert_eq!(seen, vec![3, 3, 3]);
+    /// ```
     fn barrier(&self) -> Result<()>;
 
     /// `all_reduce(buf, ReduceOp::Sum)`: the elementwise sum over the ranks.

@@ -67,6 +67,11 @@ impl DistFloat for f64 {
 /// 4 and 16 MiB buckets were the fastest settings (67-88 ms); 64 KiB and 1 MiB caps (128
 /// buckets) took 120-140 ms pipelined, the per-request overhead of OpenMPI's non-blocking
 /// collectives; one 64 MiB bucket 94-108 ms (nothing left to overlap).
+///
+/// ```
+/// // a 128x256 f32 weight (128 KiB) fits 32 times in a default bucket
+/// assert_eq!(wengert_dist::DEFAULT_BUCKET_CAP_BYTES / (128 * 256 * 4), 32);
+/// ```
 pub const DEFAULT_BUCKET_CAP_BYTES: usize = 4 << 20;
 
 /// How [`DistributedDataParallel::all_reduce_gradients`] runs the buckets' all-reduces.

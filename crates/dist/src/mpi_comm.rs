@@ -15,6 +15,10 @@ use crate::error::{DistError, Result};
 /// [`MpiComm::all_reduce_sum_buckets`]: bucket `k` is waited for after bucket `k + 1` has been
 /// packed and started. Two is the least that lets packing overlap a reduction; more would only
 /// hold more buffers, since all of them are waited for in order anyway.
+///
+/// ```
+/// assert_eq!(wengert_dist::MAX_BUCKETS_IN_FLIGHT, 2);
+/// ```
 pub const MAX_BUCKETS_IN_FLIGHT: usize = 2;
 
 /// `MPI_COMM_WORLD` of a process started by `mpirun` (or alone, as a group of one).
