@@ -71,6 +71,9 @@ fn compare(dtype: &str, single: &Report, ranks: &[Report]) -> f64 {
     }
     // Different weights after the run would mean the curves matched by accident.
     assert_ne!(ranks[0].fingerprints.first(), ranks[0].fingerprints.last());
+    // and it learned: the held-out accuracy of a digits MLP, as the single-process run's
+    assert!(ranks[0].test_accuracy >= 0.9, "{dtype}: test accuracy {} after the 2-rank run", ranks[0].test_accuracy);
+    assert!((ranks[0].test_accuracy - single.test_accuracy).abs() <= 0.01, "{dtype}: 2-rank accuracy {} vs single {}", ranks[0].test_accuracy, single.test_accuracy);
     println!(
         "{dtype}: {} steps, max relative loss difference 2 ranks vs 1: {worst:.2e}; parameters equal on both ranks after every step; \
          test accuracy {:.2}% (single {:.2}%)",
