@@ -182,6 +182,9 @@ impl<G: Clone> Adjoints<G> {
     }
 }
 
+/// Called with a leaf's node and its final gradient as the sweep passes it.
+pub(crate) type LeafHook<'a, T> = &'a mut dyn FnMut(NodeId, &Tensor<T>);
+
 /// A node's backward rule, taken out while it runs, and the node's inputs.
 type TakenRule<T> = (Box<dyn crate::function::Backward<T>>, SmallVec<[NodeId; 2]>);
 
@@ -218,7 +221,7 @@ impl<T: Float> Tape<T> {
     /// each op node's value below the root is dropped once its rule has run: every consumer
     /// of a value comes later on the tape, so by then nothing in the sweep reads it again.
     fn sweep_values(&self, root: NodeId, seed: Tensor<T>, keep: impl Fn(NodeId) -> bool, release: bool) -> Vec<Option<Tensor<T>>> {
-        self.sweep_values_from(root, seed, 0, keep, release).dense
+        self.sweep_values_from(root, seed, 0, keep, release, None).dense
     }
 
     /// As [`Tape::sweep_values`], running only the rules of nodes `floor..=root`: gradients
@@ -231,14 +234,19 @@ impl<T: Float> Tape<T> {
         floor: NodeId,
         keep: impl Fn(NodeId) -> bool,
         release: bool,
+        mut on_leaf: Option<LeafHook<'_, T>>,
     ) -> Adjoints<Tensor<T>> {
         let _g = GradModeGuard::set(self, false);
         let mut adj = Adjoints::new(floor, root, seed);
         for i in (floor..=root).rev() {
-            if adj.dense[i - floor].is_none() {
+            let Some(g) = &adj.dense[i - floor] else { continue };
+            let Some((rule, inputs)) = self.rule_inputs(i) else {
+                // a leaf: every op reading it comes later on the tape, so its gradient is final
+                if let Some(f) = on_leaf.as_mut() {
+                    f(i, g);
+                }
                 continue;
-            }
-            let Some((rule, inputs)) = self.rule_inputs(i) else { continue };
+            };
             let slot = &mut adj.dense[i - floor];
             let g = if keep(i) { slot.clone() } else { slot.take() }.expect("checked above");
             let mark = self.len();
@@ -423,7 +431,7 @@ impl<'t, T: Float> Var<'t, T> {
     #[track_caller]
     pub fn backward_with(self, seed: Tensor<T>) -> Gradients<T> {
         self.tape.check_seed(&self, seed.shape(), "backward_with");
-        self.backward_impl(seed, false)
+        self.backward_impl(seed, false, None)
     }
 
     /// As [`Var::backward`], and frees memory as it goes: each intermediate value is dropped
@@ -450,13 +458,43 @@ impl<'t, T: Float> Var<'t, T> {
     #[track_caller]
     pub fn backward_release(self) -> Gradients<T> {
         let seed = self.tape.default_seed(&self, "backward_release");
-        self.backward_impl(seed, true)
+        self.backward_impl(seed, true, None)
     }
 
-    fn backward_impl(self, seed: Tensor<T>, release: bool) -> Gradients<T> {
+    /// As [`Var::backward_release`], calling `ready(param, gradient)` for each bound
+    /// parameter as soon as its gradient is final, while the sweep goes on below it: the
+    /// sweep passes a parameter's node after every op that reads it, so the last-bound
+    /// parameters come first. Data-parallel training starts reducing those gradients across
+    /// processes while the rest of backward runs (PyTorch's DDP uses autograd hooks so).
+    ///
+    /// ```
+    /// use wengert_core::{Param, Tape, Tensor};
+    /// let (w1, w2) = (Param::new(Tensor::<f64>::scalar(2.0)), Param::new(Tensor::scalar(3.0)));
+    /// let tape = Tape::new();
+    /// let x = tape.constant(Tensor::scalar(1.5));
+    /// let y = (x * tape.param(&w1)).tanh() * tape.param(&w2); // w1 bound first
+    /// let mut order = Vec::new();
+    /// let grads = y.backward_release_hooked(|id, g| order.push((id, g.item())));
+    /// assert_eq!(order.iter().map(|o| o.0).collect::<Vec<_>>(), [w2.id(), w1.id()]); // last bound first
+    /// assert_eq!(order[0].1, grads.param(&w2).unwrap().item());
+    /// assert_eq!(order[1].1, grads.param(&w1).unwrap().item());
+    /// ```
+    #[track_caller]
+    pub fn backward_release_hooked(self, mut ready: impl FnMut(ParamId, &Tensor<T>)) -> Gradients<T> {
+        let seed = self.tape.default_seed(&self, "backward_release_hooked");
+        let bound: Vec<(ParamId, NodeId)> = self.tape.params.borrow().clone();
+        let mut on_leaf = |node: NodeId, g: &Tensor<T>| {
+            if let Some(&(pid, _)) = bound.iter().find(|&&(_, n)| n == node) {
+                ready(pid, g);
+            }
+        };
+        self.backward_impl(seed, true, Some(&mut on_leaf))
+    }
+
+    fn backward_impl(self, seed: Tensor<T>, release: bool, on_leaf: Option<LeafHook<'_, T>>) -> Gradients<T> {
         let tape = self.tape;
         let is_leaf: Vec<bool> = tape.nodes.borrow()[..=self.id].iter().map(|n| n.rule.is_none() && n.requires_grad).collect();
-        let adj = tape.sweep_values(self.id, seed, |i| is_leaf[i], release);
+        let adj = tape.sweep_values_from(self.id, seed, 0, |i| is_leaf[i], release, on_leaf).dense;
         if release {
             // A bound parameter's value lives on in its Param: dropping the tape's copy lets
             // the optimizer update the parameter in place instead of copying it first.

@@ -298,7 +298,7 @@ impl<T: Float> Backward<T> for CheckpointRule<T> {
             let mut adj = tape.sweep_vars_from(y.id, g, mark);
             return self.deps.iter().map(|&d| adj.take_below(d)).collect();
         }
-        let mut adj = tape.sweep_values_from(y.id, ctx.take_grad(g), mark, |_| false, false);
+        let mut adj = tape.sweep_values_from(y.id, ctx.take_grad(g), mark, |_| false, false, None);
         tape.truncate(mark);
         tape.params.borrow_mut().retain(|&(_, n)| n < mark);
         self.deps.iter().map(|&d| adj.take_below(d).map(|t| tape.constant(t))).collect()

@@ -111,6 +111,10 @@ pub trait BucketSet<T> {
     fn unpack(&mut self, k: usize, sum: &[T]);
 }
 
+/// What [`Communicator::all_reduce_sum_streamed`] runs: it computes the buckets and hands
+/// each over with `ready(k, data)` as soon as it has it.
+pub type Producer<'a, T> = dyn FnMut(&mut dyn FnMut(usize, &[T])) + 'a;
+
 /// A group of ranks and the collectives data-parallel training needs (a subset of MPI's).
 ///
 /// `rank()` is in `0..size()`. Every rank must make the same calls in the same order with
@@ -237,6 +241,61 @@ pub trait Communicator {
         }
         Ok(())
     }
+
+    /// Sums `count` buckets over the ranks as they become ready: `produce` runs once and
+    /// calls `ready(k, data)` once for every bucket `k` in `0..count`, in any order but the
+    /// same on every rank (with the same `data` length for the same `k`); the sums come back
+    /// by `k`. So a reduction can start while `produce` computes the next buckets
+    /// ([`DistributedDataParallel::backward`](crate::DistributedDataParallel::backward)
+    /// reduces gradients while backward runs). The default reduces each bucket when it is
+    /// ready; `MpiComm` starts a non-blocking reduction and returns to `produce`.
+    /// [`DistError::StreamedBucket`] if a bucket is given twice, out of range, or never.
+    ///
+    /// ```
+    /// use wengert_dist::{Communicator, ThreadComm};
+    /// let sums = ThreadComm::run(2, |comm| {
+    ///     let r = comm.rank() as f64;
+    ///     comm.all_reduce_sum_streamed::<f64>(2, &mut |ready| {
+    ///         ready(1, &[r, 10.0]); // bucket 1 is ready first
+    ///         ready(0, &[r + 1.0]);
+    ///     })
+    ///     .unwrap()
+    /// })
+    /// .unwrap();
+    /// assert_eq!(sums[0], vec![vec![3.0], vec![1.0, 20.0]]);
+    /// ```
+    fn all_reduce_sum_streamed<T: CommElement>(&self, count: usize, produce: &mut Producer<'_, T>) -> Result<Vec<Vec<T>>> {
+        let mut sums: Vec<Option<Vec<T>>> = vec![None; count];
+        let mut failed: Option<DistError> = None;
+        produce(&mut |k, data| {
+            if failed.is_some() {
+                return;
+            }
+            let mut buf = data.to_vec();
+            failed = match sums.get(k) {
+                Some(None) => self.all_reduce_sum(&mut buf).err(),
+                _ => Some(streamed_protocol_error(k, count, "given twice or out of range")),
+            };
+            if failed.is_none() {
+                sums[k] = Some(buf);
+            }
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        collect_streamed(sums)
+    }
+}
+
+/// The sums of [`Communicator::all_reduce_sum_streamed`] by bucket, or the error naming the
+/// first bucket `produce` never gave.
+pub(crate) fn collect_streamed<T>(sums: Vec<Option<Vec<T>>>) -> Result<Vec<Vec<T>>> {
+    let count = sums.len();
+    sums.into_iter().enumerate().map(|(k, s)| s.ok_or_else(|| streamed_protocol_error(k, count, "never given"))).collect()
+}
+
+pub(crate) fn streamed_protocol_error(bucket: usize, count: usize, problem: &'static str) -> DistError {
+    DistError::StreamedBucket { bucket, count, problem }
 }
 
 impl<C: Communicator + ?Sized> Communicator for &C {
@@ -257,6 +316,9 @@ impl<C: Communicator + ?Sized> Communicator for &C {
     }
     fn all_reduce_sum_buckets<T: CommElement, B: BucketSet<T> + ?Sized>(&self, buckets: &mut B) -> Result<()> {
         (**self).all_reduce_sum_buckets(buckets)
+    }
+    fn all_reduce_sum_streamed<T: CommElement>(&self, count: usize, produce: &mut Producer<'_, T>) -> Result<Vec<Vec<T>>> {
+        (**self).all_reduce_sum_streamed(count, produce)
     }
 }
 

@@ -12,10 +12,12 @@
 //! equal on all ranks, bit for bit.
 //!
 //! **Overlap.** PyTorch starts a bucket's all-reduce from autograd hooks while backward is still
-//! computing earlier layers' gradients. wengert's backward is one synchronous call that returns
-//! all gradients at once ([`Var::backward`](wengert_core::Var::backward)), so the reduction
-//! cannot overlap it; it runs after backward. What does overlap, with [`BucketReduce::Pipelined`]
-//! over MPI, is packing bucket `k + 1` while bucket `k`'s non-blocking all-reduce is in flight.
+//! computing earlier layers' gradients; so does [`DistributedDataParallel::backward`], from
+//! [`Var::backward_release_hooked`](wengert_core::Var::backward_release_hooked), which reports
+//! each parameter's gradient as soon as the sweep has passed every op reading it (over MPI each
+//! bucket's all-reduce is non-blocking and backward goes on). After a plain backward,
+//! [`DistributedDataParallel::all_reduce_gradients`] reduces in buckets; with
+//! [`BucketReduce::Pipelined`] over MPI it packs bucket `k + 1` while bucket `k` is in flight.
 
 use std::ops::Range;
 use std::time::Instant;
@@ -61,7 +63,7 @@ impl DistFloat for f64 {
 
 /// The default [`DdpConfig::bucket_cap_bytes`]: 4 MiB. PyTorch's default is 25 MiB
 /// (`bucket_cap_mb=25`), chosen there so that buckets become ready one after another during
-/// backward. Here the only overlap is packing bucket `k + 1` while bucket `k` is reduced.
+/// backward, as [`DistributedDataParallel::backward`] starts them here.
 /// Measured with examples/ddp_allreduce.rs (2 OpenMPI ranks on one 2-core VM, 67 MB of f32
 /// gradients in 1 MiB weights, best of 10, a machine shared with other builds so ±30%): pipelined
 /// 4 and 16 MiB buckets were the fastest settings (67-88 ms); 64 KiB and 1 MiB caps (128
@@ -394,6 +396,97 @@ impl<T: DistFloat, M: Module<T>, C: Communicator> DistributedDataParallel<M, C, 
             self.sync_buffers()?;
         }
         Ok(ReduceStats { buckets: self.buckets.len(), elements, seconds: start.elapsed().as_secs_f64() })
+    }
+
+    /// Backward of `loss` (this rank's shard's loss) with the gradient all-reduce overlapping
+    /// it, then the averaged gradients, as `loss.backward_release()` followed by
+    /// [`DistributedDataParallel::all_reduce_gradients`] gives them (the same values, bit
+    /// for bit). Buckets start in one fixed order on every rank, the last first (the sweep
+    /// finishes the last-bound parameters first, [`Var::backward_release_hooked`]), each as
+    /// soon as it and the buckets started before it are complete, while backward goes on
+    /// through the earlier layers, as PyTorch's DDP does with autograd hooks. Over MPI the reduction runs non-blocking ([`Communicator::all_reduce_sum_streamed`]).
+    /// The errors are those of `all_reduce_gradients`.
+    ///
+    /// ```
+    /// use wengert_dist::{Communicator, DistributedDataParallel, ThreadComm};
+    /// use wengert_nn::prelude::*;
+    /// let grads = ThreadComm::run(2, |comm| {
+    ///     let scale = comm.rank() as f64 + 1.0;
+    ///     let mut ddp = DistributedDataParallel::new(Linear::<f32>::new(2, 1), comm).unwrap();
+    ///     let tape = Tape::new();
+    ///     let w = tape.param(&ddp.module().weight);
+    ///     let (g, _) = ddp.backward((w.sum() * scale).sum()).unwrap(); // rank r: (r + 1)·Σw
+    ///     g.param(&ddp.module().weight).unwrap().to_vec()
+    /// })
+    /// .unwrap();
+    /// assert_eq!(grads, vec![vec![1.5, 1.5], vec![1.5, 1.5]]); // the mean on both ranks
+    /// ```
+    ///
+    /// [`Var::backward_release_hooked`]: wengert_core::Var::backward_release_hooked
+    pub fn backward(&mut self, loss: Var<'_, T>) -> Result<(Gradients<T>, ReduceStats)> {
+        let start = Instant::now();
+        let mut names = Vec::new();
+        let mut all: Vec<&Param<T>> = Vec::new();
+        self.module.visit_params("", &mut |n, p| {
+            names.push(n);
+            all.push(p);
+        });
+        let params: Vec<&Param<T>> = self.trainable.iter().map(|&i| all[i]).collect();
+        let names: Vec<&str> = self.trainable.iter().map(|&i| names[i].as_str()).collect();
+        // each trainable parameter's bucket and place in it (the layout GradBuckets packs)
+        let mut place: Vec<(wengert_core::ParamId, usize, usize)> = Vec::with_capacity(params.len()); // (id, bucket, offset)
+        let mut staging: Vec<Vec<T>> = Vec::with_capacity(self.buckets.len());
+        let mut missing: Vec<usize> = Vec::with_capacity(self.buckets.len());
+        for (k, range) in self.buckets.iter().enumerate() {
+            let mut offset = 0;
+            for p in &params[range.clone()] {
+                place.push((p.id(), k, offset));
+                offset += p.value().numel();
+            }
+            staging.push(vec![T::ZERO; offset + range.len()]); // gradients, then presence flags
+            missing.push(range.len());
+        }
+        let flag_of = |i: usize| self.buckets.iter().find(|r| r.contains(&i)).map_or(0, |r| i - r.start);
+        let mut grads = None;
+        let mut next = self.buckets.len(); // buckets next..len have been started
+        let sums = self.comm.all_reduce_sum_streamed::<T>(self.buckets.len(), &mut |ready| {
+            let g = loss.backward_release_hooked(|id, g| {
+                let Some(i) = place.iter().position(|&(pid, _, _)| pid == id) else { return }; // frozen or not ours
+                let (_, k, offset) = place[i];
+                let bucket = &mut staging[k];
+                bucket[offset..offset + g.numel()].copy_from_slice(g.as_slice());
+                let flags = bucket.len() - self.buckets[k].len();
+                bucket[flags + flag_of(i)] = T::ONE;
+                missing[k] -= 1;
+                // buckets start in one fixed order on every rank (the last first, as the sweep
+                // finishes them), each once it and those before it in that order are complete
+                while next > 0 && missing[next - 1] == 0 {
+                    next -= 1;
+                    ready(next, &staging[next]);
+                }
+            });
+            // then the rest in the same order: those with a parameter that got no gradient
+            // here carry zeros and a 0 flag for it, as all_reduce_gradients packs them
+            while next > 0 {
+                next -= 1;
+                ready(next, &staging[next]);
+            }
+            grads = Some(g);
+        })?;
+        let mut grads = grads.expect("produce ran");
+        let mut set = GradBuckets { buckets: &self.buckets, params: &params, names: &names, grads: &mut grads, size: self.comm.size(), mismatch: None };
+        for (k, sum) in sums.iter().enumerate() {
+            set.unpack(k, sum);
+        }
+        if let Some(e) = set.mismatch {
+            return Err(e);
+        }
+        let elements = params.iter().map(|p| p.value().numel()).sum();
+        drop(all);
+        if self.config.broadcast_buffers {
+            self.sync_buffers()?;
+        }
+        Ok((grads, ReduceStats { buckets: self.buckets.len(), elements, seconds: start.elapsed().as_secs_f64() }))
     }
 
     /// Sets every buffer to rank 0's value (what [`DdpConfig::broadcast_buffers`] does after
@@ -858,6 +951,58 @@ mod tests {
         let (a, b) = (run(BucketReduce::Pipelined), run(BucketReduce::Blocking));
         assert_eq!(a[0], a[1]);
         assert_eq!(a, b);
+    }
+
+    /// The overlapped backward gives what backward then all_reduce_gradients gives, bit for
+    /// bit, with many buckets finishing in the sweep's order (last layer first).
+    #[test]
+    fn overlapped_backward_equals_backward_then_all_reduce() {
+        let (x, y) = data();
+        let (x, y) = (&x, &y);
+        let run = |overlap: bool| {
+            ThreadComm::run(2, move |comm| {
+                let cfg = DdpConfig { bucket_cap_bytes: 8 * 8, ..Default::default() };
+                let mut ddp = DistributedDataParallel::with_config(mlp(1), comm, cfg).unwrap();
+                let tape = Tape::new();
+                let loss = cross_entropy(ddp.forward(tape.constant(ddp.shard(x).unwrap())), &ddp.shard(y).unwrap());
+                let g = if overlap {
+                    let (g, stats) = ddp.backward(loss).unwrap();
+                    assert_eq!(stats.buckets, 4);
+                    g
+                } else {
+                    let mut g = loss.backward_release();
+                    ddp.all_reduce_gradients(&mut g).unwrap();
+                    g
+                };
+                ddp.named_params().iter().flat_map(|(_, p)| g.param(p).unwrap().to_vec()).map(f64::to_bits).collect::<Vec<u64>>()
+            })
+            .unwrap()
+        };
+        let (a, b) = (run(true), run(false));
+        assert_eq!(a[0], a[1]);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn overlapped_backward_reports_a_parameter_used_on_some_ranks_only() {
+        let errs = ThreadComm::run(2, |comm| {
+            let rank = comm.rank();
+            let model = Sequential::<f64>::new().add(Linear::new(2, 2)).add(Linear::new(2, 2));
+            let mut ddp = DistributedDataParallel::with_config(model, comm, DdpConfig { bucket_cap_bytes: 8 * 4, ..Default::default() }).unwrap();
+            let tape = Tape::new();
+            let params: Vec<Var<'_, f64>> = ddp.module().named_params().iter().map(|(_, p)| tape.param(p)).collect();
+            // every rank uses the first layer; only rank 0 the second
+            let mut loss = params[0].sum() + params[1].sum();
+            if rank == 0 {
+                loss = loss + params[2].sum() + params[3].sum();
+            }
+            ddp.backward(loss).map(|_| ()).unwrap_err()
+        })
+        .unwrap();
+        for (rank, e) in errs.iter().enumerate() {
+            let DistError::GradientMismatch { name, with_grad, size, here } = e else { panic!("rank {rank}: {e}") };
+            assert_eq!((name.as_str(), *with_grad, *size, *here), ("1.weight", 1, 2, rank == 0), "rank {rank}");
+        }
     }
 
     #[test]

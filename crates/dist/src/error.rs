@@ -177,6 +177,16 @@ pub enum DistError {
         /// the largest
         high: f64,
     },
+    /// A streamed reduction's producer gave a bucket twice, out of range, or never
+    /// ([`Communicator::all_reduce_sum_streamed`](crate::Communicator::all_reduce_sum_streamed)).
+    StreamedBucket {
+        /// the bucket
+        bucket: usize,
+        /// the number of buckets
+        count: usize,
+        /// `"given twice or out of range"` or `"never given"`
+        problem: &'static str,
+    },
     /// MPI could not be used (already initialized in this process, or finalized).
     Mpi(String),
 }
@@ -225,6 +235,9 @@ impl fmt::Display for DistError {
                 f,
                 "wengert-dist: parameter '{name}' differs across ranks at element {element}: values from {low:e} to {high:e}"
             ),
+            DistError::StreamedBucket { bucket, count, problem } => {
+                write!(f, "wengert-dist: all_reduce_sum_streamed: bucket {bucket} of {count} was {problem}")
+            }
             DistError::Mpi(reason) => write!(f, "wengert-dist: MPI: {reason}"),
         }
     }

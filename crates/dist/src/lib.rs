@@ -53,7 +53,7 @@ mod error;
 mod mpi_comm;
 mod threads;
 
-pub use comm::{BucketSet, CommElement, Communicator, Local, ReduceOp};
+pub use comm::{BucketSet, CommElement, Communicator, Local, Producer, ReduceOp};
 pub use ddp::{
     shard_batch, shard_range, shard_rows, BucketReduce, DdpConfig, DistFloat, DistributedDataParallel, ReduceStats,
     DEFAULT_BUCKET_CAP_BYTES,

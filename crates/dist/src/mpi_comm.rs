@@ -8,7 +8,7 @@ use mpi::collective::{CommunicatorCollectives, Root, SystemOperation};
 use mpi::environment::Universe;
 use mpi::topology::{Communicator as _, SimpleCommunicator};
 
-use crate::comm::{check_root, BucketSet, CommElement, Communicator, ReduceOp};
+use crate::comm::{check_root, collect_streamed, streamed_protocol_error, BucketSet, CommElement, Communicator, Producer, ReduceOp};
 use crate::error::{DistError, Result};
 
 /// Buckets whose non-blocking all-reduce may be in flight at once in
@@ -170,5 +170,44 @@ impl Communicator for MpiComm {
         });
         *self.bucket_buffers.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new((sends, sums)));
         Ok(())
+    }
+
+    /// Starts each bucket's `MPI_Iallreduce` as `produce` hands it over and returns to
+    /// `produce` (backward goes on computing the next gradients while the reduction is in
+    /// flight), waiting for the oldest once more than [`MAX_BUCKETS_IN_FLIGHT`] are out, and
+    /// for the rest when `produce` returns. How much of the transfer runs during `produce`
+    /// depends on the MPI library's progress (OpenMPI progresses mostly inside MPI calls;
+    /// small buckets over shared memory complete when started).
+    fn all_reduce_sum_streamed<T: CommElement>(&self, count: usize, produce: &mut Producer<'_, T>) -> Result<Vec<Vec<T>>> {
+        let mut sends: Vec<Vec<T>> = vec![Vec::new(); count];
+        let mut sums: Vec<Option<Vec<T>>> = vec![None; count];
+        let mut recvs: Vec<Vec<T>> = vec![Vec::new(); count];
+        let mut failed: Option<DistError> = None;
+        mpi::request::scope(|scope| {
+            let mut slots: Vec<Option<(&mut Vec<T>, &mut Vec<T>)>> = sends.iter_mut().zip(recvs.iter_mut()).map(Some).collect();
+            let mut pending = VecDeque::with_capacity(MAX_BUCKETS_IN_FLIGHT + 1);
+            let sums = &mut sums;
+            produce(&mut |k, data| {
+                let Some((send, recv)) = slots.get_mut(k).and_then(Option::take) else {
+                    failed.get_or_insert_with(|| streamed_protocol_error(k, count, "given twice or out of range"));
+                    return;
+                };
+                send.extend_from_slice(data);
+                recv.resize(data.len(), T::default());
+                let send: &Vec<T> = send;
+                pending.push_back((k, self.world.immediate_all_reduce_into(scope, &send[..], &mut recv[..], SystemOperation::sum())));
+                if pending.len() > MAX_BUCKETS_IN_FLIGHT {
+                    let (j, request) = pending.pop_front().expect("non-empty");
+                    sums[j] = Some(request.wait_for_data().to_vec());
+                }
+            });
+            while let Some((j, request)) = pending.pop_front() {
+                sums[j] = Some(request.wait_for_data().to_vec());
+            }
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        collect_streamed(sums)
     }
 }
