@@ -131,7 +131,9 @@ pub struct ReduceStats {
     pub buckets: usize,
     /// gradient elements reduced (without the one presence flag per parameter each bucket carries)
     pub elements: usize,
-    /// wall time of the reduction on this rank, in seconds (packing, all-reduce, unpacking)
+    /// wall time of the reduction on this rank, in seconds (packing, all-reduce, unpacking);
+    /// from [`DistributedDataParallel::backward`], of backward and the reduction together,
+    /// since they overlap
     pub seconds: f64,
 }
 
