@@ -112,8 +112,8 @@ pub trait BucketSet<T> {
 }
 
 /// What [`Communicator::all_reduce_sum_streamed`] runs: it computes the buckets and hands
-/// each over with `ready(k, data)` as soon as it has it.
-pub type Producer<'a, T> = dyn FnMut(&mut dyn FnMut(usize, &[T])) + 'a;
+/// each over with `ready(k, data)` as soon as it has it (the data moves, nothing is copied).
+pub type Producer<'a, T> = dyn FnMut(&mut dyn FnMut(usize, Vec<T>)) + 'a;
 
 /// A group of ranks and the collectives data-parallel training needs (a subset of MPI's).
 ///
@@ -248,7 +248,8 @@ pub trait Communicator {
     /// by `k`. So a reduction can start while `produce` computes the next buckets
     /// ([`DistributedDataParallel::backward`](crate::DistributedDataParallel::backward)
     /// reduces gradients while backward runs). The default reduces each bucket when it is
-    /// ready; `MpiComm` starts a non-blocking reduction and returns to `produce`.
+    /// ready; `MpiComm` starts a non-blocking reduction, tests the ones in flight (which is
+    /// when OpenMPI moves them on) and returns to `produce`.
     /// [`DistError::StreamedBucket`] if a bucket is given twice, out of range, or never.
     ///
     /// ```
@@ -256,8 +257,8 @@ pub trait Communicator {
     /// let sums = ThreadComm::run(2, |comm| {
     ///     let r = comm.rank() as f64;
     ///     comm.all_reduce_sum_streamed::<f64>(2, &mut |ready| {
-    ///         ready(1, &[r, 10.0]); // bucket 1 is ready first
-    ///         ready(0, &[r + 1.0]);
+    ///         ready(1, vec![r, 10.0]); // bucket 1 is ready first
+    ///         ready(0, vec![r + 1.0]);
     ///     })
     ///     .unwrap()
     /// })
@@ -267,11 +268,10 @@ pub trait Communicator {
     fn all_reduce_sum_streamed<T: CommElement>(&self, count: usize, produce: &mut Producer<'_, T>) -> Result<Vec<Vec<T>>> {
         let mut sums: Vec<Option<Vec<T>>> = vec![None; count];
         let mut failed: Option<DistError> = None;
-        produce(&mut |k, data| {
+        produce(&mut |k, mut buf| {
             if failed.is_some() {
                 return;
             }
-            let mut buf = data.to_vec();
             failed = match sums.get(k) {
                 Some(None) => self.all_reduce_sum(&mut buf).err(),
                 _ => Some(streamed_protocol_error(k, count, "given twice or out of range")),

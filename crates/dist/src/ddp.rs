@@ -464,14 +464,14 @@ impl<T: DistFloat, M: Module<T>, C: Communicator> DistributedDataParallel<M, C, 
                 // finishes them), each once it and those before it in that order are complete
                 while next > 0 && missing[next - 1] == 0 {
                     next -= 1;
-                    ready(next, &staging[next]);
+                    ready(next, std::mem::take(&mut staging[next]));
                 }
             });
             // then the rest in the same order: those with a parameter that got no gradient
             // here carry zeros and a 0 flag for it, as all_reduce_gradients packs them
             while next > 0 {
                 next -= 1;
-                ready(next, &staging[next]);
+                ready(next, std::mem::take(&mut staging[next]));
             }
             grads = Some(g);
         })?;

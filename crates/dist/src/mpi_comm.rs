@@ -174,40 +174,41 @@ impl Communicator for MpiComm {
 
     /// Starts each bucket's `MPI_Iallreduce` as `produce` hands it over and returns to
     /// `produce` (backward goes on computing the next gradients while the reduction is in
-    /// flight), waiting for the oldest once more than [`MAX_BUCKETS_IN_FLIGHT`] are out, and
-    /// for the rest when `produce` returns. How much of the transfer runs during `produce`
-    /// depends on the MPI library's progress (OpenMPI progresses mostly inside MPI calls;
-    /// small buckets over shared memory complete when started).
+    /// flight). OpenMPI has no progress thread by default and moves a non-blocking collective
+    /// on only inside MPI calls, so each hand-over also tests the reductions in flight; the
+    /// rest are waited for when `produce` returns. The buckets move in and the sums move out:
+    /// nothing is copied.
     fn all_reduce_sum_streamed<T: CommElement>(&self, count: usize, produce: &mut Producer<'_, T>) -> Result<Vec<Vec<T>>> {
         let mut sends: Vec<Vec<T>> = vec![Vec::new(); count];
-        let mut sums: Vec<Option<Vec<T>>> = vec![None; count];
         let mut recvs: Vec<Vec<T>> = vec![Vec::new(); count];
+        let mut given = vec![false; count];
         let mut failed: Option<DistError> = None;
         mpi::request::scope(|scope| {
             let mut slots: Vec<Option<(&mut Vec<T>, &mut Vec<T>)>> = sends.iter_mut().zip(recvs.iter_mut()).map(Some).collect();
-            let mut pending = VecDeque::with_capacity(MAX_BUCKETS_IN_FLIGHT + 1);
-            let sums = &mut sums;
+            let mut pending = VecDeque::with_capacity(count);
             produce(&mut |k, data| {
                 let Some((send, recv)) = slots.get_mut(k).and_then(Option::take) else {
                     failed.get_or_insert_with(|| streamed_protocol_error(k, count, "given twice or out of range"));
                     return;
                 };
-                send.extend_from_slice(data);
-                recv.resize(data.len(), T::default());
+                given[k] = true;
+                *send = data;
+                recv.resize(send.len(), T::default());
                 let send: &Vec<T> = send;
-                pending.push_back((k, self.world.immediate_all_reduce_into(scope, &send[..], &mut recv[..], SystemOperation::sum())));
-                if pending.len() > MAX_BUCKETS_IN_FLIGHT {
-                    let (j, request) = pending.pop_front().expect("non-empty");
-                    sums[j] = Some(request.wait_for_data().to_vec());
+                pending.push_back(self.world.immediate_all_reduce_into(scope, &send[..], &mut recv[..], SystemOperation::sum()));
+                // progress: retire the oldest reductions that have completed
+                while let Some(request) = pending.pop_front() {
+                    if let Err(still) = request.test() {
+                        pending.push_front(still);
+                        break;
+                    }
                 }
             });
-            while let Some((j, request)) = pending.pop_front() {
-                sums[j] = Some(request.wait_for_data().to_vec());
-            }
+            pending.into_iter().for_each(|request| request.wait_without_status());
         });
         if let Some(e) = failed {
             return Err(e);
         }
-        collect_streamed(sums)
+        collect_streamed(recvs.into_iter().zip(given).map(|(r, g)| g.then_some(r)).collect())
     }
 }
