@@ -368,14 +368,7 @@ impl<T: DistFloat, M: Module<T>, C: Communicator> DistributedDataParallel<M, C, 
     /// ```
     pub fn all_reduce_gradients(&mut self, grads: &mut Gradients<T>) -> Result<ReduceStats> {
         let start = Instant::now();
-        let mut names = Vec::new();
-        let mut all: Vec<&Param<T>> = Vec::new();
-        self.module.visit_params("", &mut |n, p| {
-            names.push(n);
-            all.push(p);
-        });
-        let params: Vec<&Param<T>> = self.trainable.iter().map(|&i| all[i]).collect();
-        let names: Vec<&str> = self.trainable.iter().map(|&i| names[i].as_str()).collect();
+        let (params, names) = trainable_params(&self.module, &self.trainable);
         let mut set = GradBuckets { buckets: &self.buckets, params: &params, names: &names, grads, size: self.comm.size(), mismatch: None };
         match self.config.reduce {
             BucketReduce::Pipelined => self.comm.all_reduce_sum_buckets(&mut set)?,
@@ -389,15 +382,8 @@ impl<T: DistFloat, M: Module<T>, C: Communicator> DistributedDataParallel<M, C, 
                 }
             }
         }
-        if let Some(e) = set.mismatch {
-            return Err(e);
-        }
-        let elements = params.iter().map(|p| p.value().numel()).sum();
-        drop(all);
-        if self.config.broadcast_buffers {
-            self.sync_buffers()?;
-        }
-        Ok(ReduceStats { buckets: self.buckets.len(), elements, seconds: start.elapsed().as_secs_f64() })
+        let (mismatch, elements) = (set.mismatch, params.iter().map(|p| p.value().numel()).sum());
+        self.finish_reduction(mismatch, elements, start)
     }
 
     /// Backward of `loss` (this rank's shard's loss) with the gradient all-reduce overlapping
@@ -427,38 +413,29 @@ impl<T: DistFloat, M: Module<T>, C: Communicator> DistributedDataParallel<M, C, 
     /// [`Var::backward_release_hooked`]: wengert_core::Var::backward_release_hooked
     pub fn backward(&mut self, loss: Var<'_, T>) -> Result<(Gradients<T>, ReduceStats)> {
         let start = Instant::now();
-        let mut names = Vec::new();
-        let mut all: Vec<&Param<T>> = Vec::new();
-        self.module.visit_params("", &mut |n, p| {
-            names.push(n);
-            all.push(p);
-        });
-        let params: Vec<&Param<T>> = self.trainable.iter().map(|&i| all[i]).collect();
-        let names: Vec<&str> = self.trainable.iter().map(|&i| names[i].as_str()).collect();
+        let (params, names) = trainable_params(&self.module, &self.trainable);
         // each trainable parameter's bucket and place in it (the layout GradBuckets packs)
-        let mut place: Vec<(wengert_core::ParamId, usize, usize)> = Vec::with_capacity(params.len()); // (id, bucket, offset)
+        let mut place: Vec<(wengert_core::ParamId, usize, usize, usize)> = Vec::with_capacity(params.len()); // (id, bucket, offset, flag)
         let mut staging: Vec<Vec<T>> = Vec::with_capacity(self.buckets.len());
         let mut missing: Vec<usize> = Vec::with_capacity(self.buckets.len());
         for (k, range) in self.buckets.iter().enumerate() {
             let mut offset = 0;
-            for p in &params[range.clone()] {
-                place.push((p.id(), k, offset));
+            for (j, p) in params[range.clone()].iter().enumerate() {
+                place.push((p.id(), k, offset, j));
                 offset += p.value().numel();
             }
             staging.push(vec![T::ZERO; offset + range.len()]); // gradients, then presence flags
             missing.push(range.len());
         }
-        let flag_of = |i: usize| self.buckets.iter().find(|r| r.contains(&i)).map_or(0, |r| i - r.start);
         let mut grads = None;
         let mut next = self.buckets.len(); // buckets next..len have been started
         let sums = self.comm.all_reduce_sum_streamed::<T>(self.buckets.len(), &mut |ready| {
             let g = loss.backward_release_hooked(|id, g| {
-                let Some(i) = place.iter().position(|&(pid, _, _)| pid == id) else { return }; // frozen or not ours
-                let (_, k, offset) = place[i];
+                let Some(&(_, k, offset, flag)) = place.iter().find(|&&(pid, ..)| pid == id) else { return }; // frozen or not ours
                 let bucket = &mut staging[k];
                 bucket[offset..offset + g.numel()].copy_from_slice(g.as_slice());
                 let flags = bucket.len() - self.buckets[k].len();
-                bucket[flags + flag_of(i)] = T::ONE;
+                bucket[flags + flag] = T::ONE;
                 missing[k] -= 1;
                 // buckets start in one fixed order on every rank (the last first, as the sweep
                 // finishes them), each once it and those before it in that order are complete
@@ -480,15 +457,20 @@ impl<T: DistFloat, M: Module<T>, C: Communicator> DistributedDataParallel<M, C, 
         for (k, sum) in sums.iter().enumerate() {
             set.unpack(k, sum);
         }
-        if let Some(e) = set.mismatch {
+        let (mismatch, elements) = (set.mismatch, params.iter().map(|p| p.value().numel()).sum());
+        Ok((grads, self.finish_reduction(mismatch, elements, start)?))
+    }
+
+    /// The end of a reduction: a gradient mismatch is the error, else the buffers are synced
+    /// (with [`DdpConfig::broadcast_buffers`]) and the statistics given.
+    fn finish_reduction(&mut self, mismatch: Option<DistError>, elements: usize, start: Instant) -> Result<ReduceStats> {
+        if let Some(e) = mismatch {
             return Err(e);
         }
-        let elements = params.iter().map(|p| p.value().numel()).sum();
-        drop(all);
         if self.config.broadcast_buffers {
             self.sync_buffers()?;
         }
-        Ok((grads, ReduceStats { buckets: self.buckets.len(), elements, seconds: start.elapsed().as_secs_f64() }))
+        Ok(ReduceStats { buckets: self.buckets.len(), elements, seconds: start.elapsed().as_secs_f64() })
     }
 
     /// Sets every buffer to rank 0's value (what [`DdpConfig::broadcast_buffers`] does after
@@ -663,13 +645,20 @@ fn plan_buckets(numels: &[usize], cap: usize) -> Vec<Range<usize>> {
     buckets
 }
 
+/// The trainable parameters (at positions `trainable` of `visit_params` order) and their names.
+fn trainable_params<'a, T: Float, M: Module<T>>(module: &'a M, trainable: &[usize]) -> (Vec<&'a Param<T>>, Vec<String>) {
+    let mut all = Vec::new();
+    module.visit_params("", &mut |n, p| all.push((n, p)));
+    trainable.iter().map(|&i| (all[i].1, all[i].0.clone())).unzip()
+}
+
 /// The gradients of the trainable parameters as a [`BucketSet`]: a bucket is its parameters'
 /// gradients (zeros where missing) followed by one presence flag (1 or 0) per parameter, so
 /// the sum tells how many ranks had each gradient.
 struct GradBuckets<'a, T: Float> {
     buckets: &'a [Range<usize>],
     params: &'a [&'a Param<T>],
-    names: &'a [&'a str],
+    names: &'a [String],
     grads: &'a mut Gradients<T>,
     size: usize,
     mismatch: Option<DistError>,
