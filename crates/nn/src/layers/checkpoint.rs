@@ -129,13 +129,15 @@ impl<M> Checkpoint<M> {
 
     /// Makes the handle's use safe against tapes: from another thread than the last use, or
     /// for a `&mut` use, every link recorded so far goes stale. Waits for a running recompute.
-    fn claim(&self, exclusive: bool) {
+    /// Returns the generation a link recorded now is valid for.
+    fn claim(&self, exclusive: bool) -> u64 {
         let me = thread::current().id();
         let mut state = self.link.lock();
         if exclusive || state.thread != me {
             state.generation += 1;
             state.thread = me;
         }
+        state.generation
     }
 }
 
@@ -197,15 +199,7 @@ impl<T: Float, M: Module<T> + 'static> Block<T> for Recompute<M> {
 impl<T: Float, M: Module<T> + 'static> Module<T> for Checkpoint<M> {
     #[track_caller]
     fn forward<'t>(&self, x: Var<'t, T>) -> Var<'t, T> {
-        let generation = {
-            let me = thread::current().id();
-            let mut state = self.link.lock();
-            if state.thread != me {
-                state.generation += 1;
-                state.thread = me;
-            }
-            state.generation
-        };
+        let generation = self.claim(false);
         checkpoint_block(Recompute { inner: self.inner, link: self.link.clone(), generation }, x)
     }
     fn visit_params<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Param<T>)) {
