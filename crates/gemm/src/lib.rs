@@ -337,7 +337,8 @@ unsafe fn drive<K: Micro>(
     // blocks of at most MC rounded up to whole strips.
     let kc_max = k.div_ceil(k.div_ceil(K::KC));
     let mc_max = m.div_ceil(m.div_ceil(K::MC)).div_ceil(K::MR) * K::MR;
-    let nc_max = K::NC.min(n.div_ceil(K::NR) * K::NR);
+    // (rounded up to whole strips: pack_b pads the last strip of a panel to NR columns)
+    let nc_max = K::NC.min(n).div_ceil(K::NR) * K::NR;
     let (mut abuf, mut bbuf) = PACKED.take();
     let ap = room::<K::E>(&mut abuf, mc_max * kc_max);
     let bp = room::<K::E>(&mut bbuf, nc_max * kc_max);
