@@ -3,7 +3,6 @@
 //! padded with zeros to a whole block.
 
 use crate::Elem;
-use core::any::TypeId;
 
 /// The `mc x kc` block of A at `a` (strides `rsa`, `csa`) into `dst` as `ceil(mc / mr)`
 /// strips, each `kc` columns of `mr` elements.
@@ -85,6 +84,7 @@ unsafe fn pack_a_rows<E: Elem, const MR: usize>(mc: usize, kc: usize, a: *const 
 unsafe fn transpose_strip<E: Elem, const MR: usize>(kc: usize, r: &[*const E; MR], out: *mut E) -> usize {
     #[cfg(target_arch = "x86_64")]
     {
+        use core::any::TypeId;
         // SAFETY: E is the type the pointers are cast to; forwarded contract.
         if TypeId::of::<E>() == TypeId::of::<f32>() {
             return unsafe { sse::strip_f32::<MR>(kc, &r.map(|p| p.cast::<f32>()), out.cast()) };
@@ -93,7 +93,8 @@ unsafe fn transpose_strip<E: Elem, const MR: usize>(kc: usize, r: &[*const E; MR
             return unsafe { sse::strip_f64::<MR>(kc, &r.map(|p| p.cast::<f64>()), out.cast()) };
         }
     }
-    let _ = (kc, r, out, TypeId::of::<E>());
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (kc, r, out);
     0
 }
 
