@@ -43,6 +43,12 @@ fn gemm(c: &mut Criterion) {
         let flops = 2.0 * (n as f64).powi(3) / row.seconds;
         println!("matmul {n}x{n} f32 on one thread: {:.1} GFLOP/s = {:.1}% of the one-thread peak", flops / 1e9, 100.0 * flops / limits.peak_flops_1t);
     }
+    for n in [512usize, 1024] {
+        let (a, b) = (t::<f64>(&[n, n], 5), t::<f64>(&[n, n], 6));
+        let row = report.add("matmul, 1 thread", &format!("{n}x{n} f64"), cube(n), || a.matmul(&b));
+        let flops = 2.0 * (n as f64).powi(3) / row.seconds;
+        println!("matmul {n}x{n} f64 on one thread: {:.1} GFLOP/s = {:.1}% of the one-thread f64 peak", flops / 1e9, 200.0 * flops / limits.peak_flops_1t);
+    }
     wengert::core::runtime::set_num_threads(wengert::core::runtime::max_threads());
     println!("{report}");
     println!("FMA peak in this run: {:.0} GFLOP/s (f32; f64 peak is half)", limits.peak_flops / 1e9);

@@ -44,6 +44,8 @@ pub trait Elem: Copy + PartialEq + Add<Output = Self> + Mul<Output = Self> + Sen
     const ZERO: Self;
     /// 1
     const ONE: Self;
+    /// How `kernel` cuts a product of elements of this type ([`Kernel::blocking`]).
+    fn blocking(kernel: Kernel) -> Blocking;
     /// `C = alpha · op(A)·op(B) + beta · C` with the given micro-kernel; see [`sgemm`].
     ///
     /// # Safety
@@ -136,17 +138,44 @@ impl Kernel {
     /// The `(MR, NR)` register block of C the kernel computes for elements of `E`.
     ///
     /// ```
-    /// assert_eq!(wengert_gemm::Kernel::Avx2Fma.block::<f32>(), (6, 16));
+    /// assert_eq!(wengert_gemm::Kernel::Avx512.block::<f32>(), (12, 32));
     /// ```
     pub fn block<E: Elem>(self) -> (usize, usize) {
-        let f32 = core::any::TypeId::of::<E>() == core::any::TypeId::of::<f32>();
-        match (self, f32) {
-            (Kernel::Avx512 | Kernel::PortableWide, true) => (12, 32),
-            (Kernel::Avx512 | Kernel::PortableWide, false) => (12, 16),
-            (Kernel::Avx2Fma, true) => (6, 16),
-            (Kernel::Avx2Fma, false) => (6, 8),
-            (Kernel::Portable, _) => (8, 8),
-        }
+        let b = self.blocking::<E>();
+        (b.mr, b.nr)
+    }
+
+    /// The register block and cache blocks the kernel cuts a product of `E` into.
+    ///
+    /// ```
+    /// let b = wengert_gemm::Kernel::Portable.blocking::<f64>();
+    /// assert_eq!((b.mr, b.nr), wengert_gemm::Kernel::Portable.block::<f64>());
+    /// assert_eq!(b.mc % b.mr, 0);
+    /// ```
+    pub fn blocking<E: Elem>(self) -> Blocking {
+        E::blocking(self)
+    }
+}
+
+/// How a kernel cuts a product (see the crate docs for the loops): `MR x NR` blocks of C in
+/// registers, A packed `MC x KC` at a time, B `KC x NC`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Blocking {
+    /// rows of the register block of C
+    pub mr: usize,
+    /// columns of the register block of C
+    pub nr: usize,
+    /// the deepest slice of k packed at a time
+    pub kc: usize,
+    /// the most rows of A packed at a time (a multiple of `mr`)
+    pub mc: usize,
+    /// the most columns of B packed at a time
+    pub nc: usize,
+}
+
+impl Blocking {
+    fn of<K: Micro>() -> Blocking {
+        Blocking { mr: K::MR, nr: K::NR, kc: K::KC, mc: K::MC, nc: K::NC }
     }
 }
 
@@ -229,6 +258,21 @@ macro_rules! impl_elem {
         impl Elem for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
+            fn blocking(kernel: Kernel) -> Blocking {
+                match kernel {
+                    #[cfg(target_arch = "x86_64")]
+                    Kernel::Avx512 => Blocking::of::<kernel::$avx512>(),
+                    #[cfg(target_arch = "x86_64")]
+                    Kernel::Avx2Fma => Blocking::of::<kernel::$avx2>(),
+                    // (unavailable elsewhere: the shapes they would have)
+                    #[cfg(not(target_arch = "x86_64"))]
+                    Kernel::Avx512 => Blocking::of::<$wide>(),
+                    #[cfg(not(target_arch = "x86_64"))]
+                    Kernel::Avx2Fma => Blocking::of::<$portable>(),
+                    Kernel::Portable => Blocking::of::<$portable>(),
+                    Kernel::PortableWide => Blocking::of::<$wide>(),
+                }
+            }
             unsafe fn gemm_with(
                 kernel: Kernel,
                 m: usize,

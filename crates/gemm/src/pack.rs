@@ -13,6 +13,9 @@ pub(crate) unsafe fn pack_a<E: Elem>(mc: usize, kc: usize, a: *const E, rsa: isi
     if csa == 1 {
         // SAFETY (all arms): forwarded contract.
         match mr {
+            // (32 and 16: B's strips, packed through here when its columns are contiguous)
+            32 => return unsafe { pack_a_rows::<E, 32>(mc, kc, a, rsa, dst) },
+            16 => return unsafe { pack_a_rows::<E, 16>(mc, kc, a, rsa, dst) },
             12 => return unsafe { pack_a_rows::<E, 12>(mc, kc, a, rsa, dst) },
             8 => return unsafe { pack_a_rows::<E, 8>(mc, kc, a, rsa, dst) },
             6 => return unsafe { pack_a_rows::<E, 6>(mc, kc, a, rsa, dst) },
@@ -200,23 +203,10 @@ pub(crate) unsafe fn pack_b<E: Elem>(kc: usize, nc: usize, b: *const E, rsb: isi
                 }
             }
         } else {
-            // columns of B are contiguous (or neither is): read a column at a time
-            for s in 0..strips {
-                let cols = nr.min(nc - s * nr);
-                let src = b.offset((s * nr) as isize * csb);
-                let out = dst.add(s * nr * kc);
-                for j in 0..cols {
-                    let col = src.offset(j as isize * csb);
-                    for p in 0..kc {
-                        *out.add(p * nr + j) = *col.offset(p as isize * rsb);
-                    }
-                }
-                for p in 0..kc {
-                    for j in cols..nr {
-                        *out.add(p * nr + j) = E::ZERO;
-                    }
-                }
-            }
+            // Packing B into strips of nr columns is packing Bᵀ (an nc x kc matrix with row
+            // stride csb) into strips of nr rows: with contiguous columns (rsb == 1, the A·Bᵀ
+            // case) that takes pack_a's vector transposes.
+            pack_a(nc, kc, b, csb, rsb, nr, dst);
         }
     }
 }
