@@ -343,6 +343,20 @@ proptest! {
     }
 
     #[test]
+    fn matmul_batch_against_one_matrix((m, k, n) in dims3(), batch in 1usize..4, tb in any::<bool>(), seed in 0u64..1000) {
+        // a linear layer on [B, L, in]: the batch of A against one 2-D B, whose gradient is
+        // one product over the batch's rows (MatMulRule's shared-B path), with and without a bias
+        let a = Tensor::<f64>::from_fn([batch, 2, m, k], |i| (((i[0] * 5 + i[1] * 3 + i[2] * 7 + i[3]) as u64 * 7919 + seed) % 97) as f64 / 48.0 - 1.0);
+        let sb = if tb { [n, k] } else { [k, n] };
+        let b = Tensor::<f64>::from_fn(sb, |i| (i[0] + 2 * i[1]) as f64 * 0.11 - 0.3);
+        let bias = Tensor::from_fn([n], |i| 0.1 - i[0] as f64 * 0.2);
+        let t = Transpose { a: false, b: tb };
+        check!(|v| v[0].matmul_t(v[1], t), a, b);
+        check!(|v| v[0].matmul_t_bias(v[1], t, v[2]), a, b, bias);
+        check2!(|v| v[0].matmul_t_bias(v[1], t, v[2]).tanh().sum(), a, b, bias);
+    }
+
+    #[test]
     fn matmul_with_row_or_column_bias((m, k, n) in dims3(), ta in any::<bool>(), tb in any::<bool>(), batch in 0usize..3, per_row in any::<bool>()) {
         let sa = if ta { vec![k, m] } else { vec![m, k] };
         let mut sb = if tb { vec![n, k] } else { vec![k, n] };

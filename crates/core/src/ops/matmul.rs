@@ -31,6 +31,9 @@ impl<T: Float> Backward<T> for MatMulRule {
             .sum_to_like(a)
         });
         let db = ctx.needs_grad(1).then(|| {
+            if let Some(db) = shared_b_grad(self.0, a, b, g) {
+                return db;
+            }
             match (self.0.a, self.0.b) {
                 (false, false) => a.matmul_t(g, Transpose::TN),
                 (false, true) => g.matmul_t(a, Transpose::TN),
@@ -41,6 +44,23 @@ impl<T: Float> Backward<T> for MatMulRule {
         });
         smallvec::smallvec![da, db]
     }
+}
+
+/// dB for a batch of row-major A `[.., m, k]` against one 2-D B (a linear layer on
+/// `[B, L, in]`): the batch's products `Σᵢ Aᵢᵀ·Gᵢ` (or `Σᵢ Gᵢᵀ·Aᵢ` for `A·Bᵀ`) are one
+/// product over the batch's rows, `A_flatᵀ·G_flat` with `k = batch·m`. The batched form
+/// made a `[batch, k, n]` stack of short-k products and reduced it: the MiniLM encoder's
+/// feed-forward weight gradients were 32 products of k = 128 and a 75 MB sum each.
+/// `None` where op(A) is transposed or B is batched (each product then has its own dB, or
+/// the rows are not contiguous).
+fn shared_b_grad<'t, T: Float>(t: Transpose, a: Var<'t, T>, b: Var<'t, T>, g: Var<'t, T>) -> Option<Var<'t, T>> {
+    let (sa, sg) = (a.shape(), g.shape());
+    if t.a || b.ndim() != 2 || sa.ndim() <= 2 {
+        return None;
+    }
+    let flat = |x: Var<'t, T>, cols: usize| x.reshape([x.shape().numel() / cols.max(1), cols]);
+    let (af, gf) = (flat(a, sa[sa.ndim() - 1]), flat(g, sg[sg.ndim() - 1]));
+    Some(if t.b { gf.matmul_t(af, Transpose::TN) } else { af.matmul_t(gf, Transpose::TN) })
 }
 
 /// C = op(A)·op(B) + bias: the product's gradients as [`MatMulRule`], and the bias gets G
