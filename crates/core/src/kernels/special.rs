@@ -1,8 +1,8 @@
 //! Special functions: the error function erf, for `Tensor::erf` and the exact GELU.
 //!
-//! erf(x) = 2/√π ∫₀ˣ e^(−s²) ds. Both ranges are evaluated in f64 without branches, so a loop
-//! over a slice vectorizes; f32 inputs are widened, and only eˣ differs (the vectorized f32
-//! [`Float::fast_exp`] for f32, `f64::exp` for f64).
+//! erf(x) = 2/√π ∫₀ˣ e^(−s²) ds. Both ranges are evaluated without branches, so a loop over
+//! a slice vectorizes: f64 in f64 with `f64::exp`, f32 in f32 with shorter polynomials and
+//! the vectorized [`Float::fast_exp`] (see [`erf_f32`]).
 //!
 //! * |x| < 1: x·P(x²), P the Taylor series of erf(x)/x to its 17th term (truncation below
 //!   1e-16 relative at x = 1).
@@ -13,8 +13,8 @@
 //!
 //! Measured against 40-digit values on 24,000 points of [0, 7] and [1e-300, 1]: within
 //! 2.2e-16 relative in f64. f32 uses the same scheme with 12 Taylor terms and a degree-7
-//! erfcx on [1, 4] (erf within 3.2e-12 before rounding), within 1 ulp of the f64 erf rounded
-//! (tested over 2²⁰ spread f32 inputs; `erf_f32_is_within_one_ulp`).
+//! erfcx on [1, 4] (erf within 3.2e-12 before rounding), in f32 arithmetic: within 2 ulp of
+//! the f64 erf rounded (tested over 2²⁰ spread f32 inputs; `erf_f32_is_within_two_ulp`).
 
 use crate::element::Float;
 
@@ -89,10 +89,51 @@ struct Erf<'a> {
 
 /// f64: 17 Taylor terms, erfcx of degree 14 on [1, 6].
 const ERF_F64: Erf<'static> = Erf { taylor: &TAYLOR, erfcx: &ERFCX, clamp: 6.0, t_mid: 11.0 / 24.0, scale: 24.0 / 5.0 };
-/// f32 (evaluated in f64): 12 Taylor terms (truncation 1.3e-9 at x = 1), erfcx of degree 7
-/// on [1, 4]; still within 1 ulp, and GELU forward+backward on 1M f32 took 1.25 ms with
-/// these against 1.90 ms with the f64 set.
-const ERF_F32: Erf<'static> = Erf { taylor: TAYLOR.split_at(12).0, erfcx: &ERFCX_F32, clamp: 4.0, t_mid: 0.5, scale: 6.0 };
+/// The f64 scheme's f32 set: 12 Taylor terms (truncation 1.3e-9 at x = 1), erfcx of degree 7
+/// on [1, 4] (see [`erf_f32`]).
+const TAYLOR_F32: [f32; 12] = to_f32(&TAYLOR);
+const ERFCX_F32_32: [f32; 8] = to_f32(&ERFCX_F32);
+
+const fn to_f32<const N: usize>(c: &[f64]) -> [f32; N] {
+    let mut out = [0.0f32; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = c[i] as f32;
+        i += 1;
+    }
+    out
+}
+
+#[inline(always)]
+fn horner_f32(coefficients: &[f32], u: f32) -> f32 {
+    coefficients.iter().rev().fold(0.0, |acc, &c| acc.mul_add_fast(u, c))
+}
+
+/// erf in f32 arithmetic throughout, eight lanes to a 256-bit register (the f64 scheme on f32
+/// inputs ran four, and its division in f64): the same two ranges and polynomials rounded to
+/// f32. Below 1, x·c₀ is added last in one fused rounding to x·x²·Q(x²) (at most 0.35 of
+/// the result), so the alternating series' rounding stays below an ulp; from 1,
+/// 1 − e^(−c²)·erfcx is at least 0.84 and the product at most 0.16 of it. Within 2 ulp of the
+/// f64 erf rounded (`erf_f32_is_within_two_ulp`). The exact GELU had been 10.8% of the
+/// MiniLM encoder's forward (32 x 128 tokens); the forward went 671-699 -> 630-640 ms (best
+/// of 8, two interleaved runs each).
+#[inline(always)]
+fn erf_f32(x: f32) -> f32 {
+    let ax = x.abs();
+    let x2 = x * x;
+    // (the sign copied back for x = −0, where the product's +0 would win the sum)
+    let small = x.mul_add_fast(TAYLOR_F32[0], x * x2 * horner_f32(&TAYLOR_F32[1..], x2)).copysign(x);
+    let c = if ax > 4.0 { 4.0 } else { ax }; // NaN stays NaN
+    let t = 1.0 / (1.0 + 0.5 * c);
+    let u = (t - 0.5) * 6.0;
+    let large = 1.0 - (-(c * c)).fast_exp() * horner_f32(&ERFCX_F32_32, u);
+    let large = if x < 0.0 { -large } else { large };
+    if ax < 1.0 {
+        small
+    } else {
+        large
+    }
+}
 
 impl Erf<'_> {
     /// erf(x), |x| clamped so e^(−x²) has its argument in [−clamp², 0]. NaN gives NaN, ±∞
@@ -114,7 +155,7 @@ impl Erf<'_> {
     }
 }
 
-/// The error function erf(x) = 2/√π ∫₀ˣ e^(−s²) ds, within 2.2e-16 relative in f64 and 1 ulp
+/// The error function erf(x) = 2/√π ∫₀ˣ e^(−s²) ds, within 2.2e-16 relative in f64 and 2 ulp
 /// in f32 (see the module doc).
 ///
 /// ```
@@ -128,7 +169,7 @@ impl Erf<'_> {
 #[inline(always)]
 pub fn erf<T: Float>(x: T) -> T {
     if std::mem::size_of::<T>() == 4 {
-        T::from_f64(ERF_F32.eval(x.to_f64(), |v| f64::from((v as f32).fast_exp())))
+        T::from_f64(f64::from(erf_f32(x.to_f64() as f32)))
     } else {
         T::from_f64(ERF_F64.eval(x.to_f64(), f64::exp))
     }
@@ -175,11 +216,11 @@ mod tests {
         }
     }
 
-    /// The f32 erf (its own, shorter polynomials) is within 1 ulp of the f64 one rounded, over
-    /// 2²⁰ inputs spread across [0, 4.5] (erf(x) rounds to 1 in f32 beyond 3.92) and tiny
-    /// values.
+    /// The f32 erf (its own, shorter polynomials, in f32 arithmetic) is within 2 ulp of the
+    /// f64 one rounded, over 2²⁰ inputs spread across [0, 4.5] (erf(x) rounds to 1 in f32
+    /// beyond 3.92) and tiny values.
     #[test]
-    fn erf_f32_is_within_one_ulp() {
+    fn erf_f32_is_within_two_ulp() {
         let mut worst = 0u32;
         let n = 1 << 20;
         for i in 0..n {
@@ -191,7 +232,8 @@ mod tests {
                 assert_eq!(erf(-x).to_bits(), (-got).to_bits());
             }
         }
-        assert!(worst <= 1, "{worst} ulp");
+        println!("erf f32: worst {worst} ulp");
+        assert!(worst <= 2, "{worst} ulp");
     }
 
     /// Against an independent implementation (the `libm` crate's port of musl's erf, within

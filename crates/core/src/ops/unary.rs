@@ -476,7 +476,7 @@ unary_ops! {
 
     erf, ErfRule {
         tensor
-        /// the error function erf x = 2/√π ∫₀ˣ e^(−s²) ds (within 2.2e-16 relative in f64, 1 ulp
+        /// the error function erf x = 2/√π ∫₀ˣ e^(−s²) ds (within 2.2e-16 relative in f64, 2 ulp
         /// in f32; see `kernels::special`)
         ///
         /// ```
