@@ -22,6 +22,15 @@ pub(crate) unsafe fn pack_a<E: Elem>(mc: usize, kc: usize, a: *const E, rsa: isi
             _ => {}
         }
     }
+    if rsa == 1 {
+        // SAFETY (all arms): forwarded contract.
+        match mr {
+            12 => return unsafe { pack_a_cols::<E, 12>(mc, kc, a, csa, dst) },
+            8 => return unsafe { pack_a_cols::<E, 8>(mc, kc, a, csa, dst) },
+            6 => return unsafe { pack_a_cols::<E, 6>(mc, kc, a, csa, dst) },
+            _ => {}
+        }
+    }
     for s in 0..mc.div_ceil(mr) {
         let rows = mr.min(mc - s * mr);
         // SAFETY: strip s starts s·mr rows into A and s·mr·kc elements into dst.
@@ -72,6 +81,38 @@ unsafe fn pack_a_rows<E: Elem, const MR: usize>(mc: usize, kc: usize, a: *const 
                     for i in rows..MR {
                         *out.add(p * MR + i) = E::ZERO;
                     }
+                }
+            }
+        }
+    }
+}
+
+/// [`pack_a`] for an A with contiguous columns (`rsa == 1`: the Aᵀ·B case, a weight
+/// gradient `Gᵀ·X`): column by column, each column's `mc` elements are read once, in order,
+/// and dealt out `MR` at a time to the strips (16 write streams for `MC = 96`). Strip by
+/// strip, as the general loop goes, each strip re-read the block's `kc` columns from L2:
+/// one thread, Zen 3, Aᵀ·B of 384x4096x384 / 1536x4096x384 / 1024³ (a MiniLM encoder's
+/// weight gradients, and a square one) 84.0 / 85.2 / 92.6 -> 87.5 / 92.6 / 93.6 GFLOP/s, best
+/// of 50 calls interleaved.
+///
+/// # Safety
+/// As [`pack_a`] with `rsa == 1`.
+unsafe fn pack_a_cols<E: Elem, const MR: usize>(mc: usize, kc: usize, a: *const E, csa: isize, dst: *mut E) {
+    let full = mc / MR;
+    let rest = mc - full * MR;
+    for p in 0..kc {
+        // SAFETY: column p holds mc contiguous elements; strip s's row p is MR elements at
+        // s·MR·kc + p·MR in dst, the last (partial) strip padded with zeros.
+        unsafe {
+            let col = a.offset(p as isize * csa);
+            for s in 0..full {
+                let v = col.add(s * MR).cast::<[E; MR]>().read_unaligned();
+                dst.add(s * MR * kc + p * MR).cast::<[E; MR]>().write_unaligned(v);
+            }
+            if rest > 0 {
+                let o = dst.add(full * MR * kc + p * MR);
+                for i in 0..MR {
+                    *o.add(i) = if i < rest { *col.add(full * MR + i) } else { E::ZERO };
                 }
             }
         }
