@@ -371,6 +371,21 @@ proptest! {
     }
 
     #[test]
+    fn layer_norm_over_trailing_dims((a, b, c) in (1usize..4, 1usize..4, 2usize..5), two_axes in any::<bool>(), affine in 0usize..4, seed in 0u64..1000) {
+        let x = Tensor::<f64>::from_fn([a, b, c], |i| (((i[0] * 5 + i[1] * 3 + i[2] * 7) as u64 * 7919 + seed) % 97) as f64 / 48.0 - 1.0);
+        let (len, ps) = if two_axes { (b * c, vec![b, c]) } else { (c, vec![c]) };
+        let w = Tensor::<f64>::from_fn(ps.clone(), |i| 0.7 + i.iter().sum::<usize>() as f64 * 0.13);
+        let bias = Tensor::<f64>::from_fn(ps, |i| i.iter().sum::<usize>() as f64 * 0.11 - 0.2);
+        let eps = 1e-5;
+        match affine {
+            0 => { check!(|v| v[0].layer_norm(len, None, None, eps), x); check2!(|v| v[0].layer_norm(len, None, None, eps).tanh().sum(), x); }
+            1 => { check!(|v| v[0].layer_norm(len, Some(v[1]), None, eps), x, w); check2!(|v| v[0].layer_norm(len, Some(v[1]), None, eps).tanh().sum(), x, w); }
+            2 => { check!(|v| v[0].layer_norm(len, None, Some(v[1]), eps), x, bias); check2!(|v| v[0].layer_norm(len, None, Some(v[1]), eps).tanh().sum(), x, bias); }
+            _ => { check!(|v| v[0].layer_norm(len, Some(v[1]), Some(v[2]), eps), x, w, bias); check2!(|v| v[0].layer_norm(len, Some(v[1]), Some(v[2]), eps).tanh().sum(), x, w, bias); }
+        }
+    }
+
+    #[test]
     fn softmax_and_log_softmax((x, axis) in tensor_axis()) {
         check!(|v| v[0].softmax(axis), x);
         check!(|v| v[0].log_softmax(axis), x);

@@ -11,6 +11,7 @@
 //! | `index` | `index_select index_add gather scatter_add where_` |
 //! | `matmul` | `matmul` (NumPy semantics), `matmul_t` (transposed operands, no copy) |
 //! | `softmax` | `softmax log_softmax` |
+//! | `norm` | `layer_norm` (one op, one pass per row each way) |
 //! | `conv` | `unfold2d fold2d conv1d conv2d conv_transpose2d max_pool2d avg_pool2d adaptive_avg_pool2d` |
 //! | `attention` | `scaled_dot_product_attention` |
 
@@ -21,6 +22,7 @@ mod conv;
 pub use conv::{Conv2dOptions, ConvTranspose2dOptions, PoolOptions};
 mod index;
 mod matmul;
+mod norm;
 mod reduce;
 mod shape;
 mod softmax;

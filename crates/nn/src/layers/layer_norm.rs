@@ -2,7 +2,6 @@
 
 use wengert_core::{Float, Param, Tensor, Var};
 
-use super::norm::{affine, normalize};
 use crate::module::{visit_affine, Module};
 
 /// Options for [`LayerNorm`], defaults as PyTorch's.
@@ -109,9 +108,9 @@ impl<T: Float> Module<T> for LayerNorm<T> {
             let want = if k == 1 { format!("{}", s[0]) } else { format!("{s:?}") };
             panic!("wengert: LayerNorm({want}): input of shape {} must end in {want}", x.shape());
         }
-        let axes: Vec<isize> = (1..=k as isize).map(|a| -a).collect();
-        let y = normalize(x, &axes, self.eps).y;
-        affine(y, self.weight.as_ref(), self.bias.as_ref(), None)
+        let tape = x.tape();
+        let (weight, bias) = (self.weight.as_ref().map(|w| tape.param(w)), self.bias.as_ref().map(|b| tape.param(b)));
+        x.layer_norm(self.shape.iter().product(), weight, bias, self.eps)
     }
     visit_affine!();
 }
