@@ -23,13 +23,8 @@ pub(crate) unsafe fn pack_a<E: Elem>(mc: usize, kc: usize, a: *const E, rsa: isi
         }
     }
     if rsa == 1 {
-        // SAFETY (all arms): forwarded contract.
-        match mr {
-            12 => return unsafe { pack_a_cols::<E, 12>(mc, kc, a, csa, dst) },
-            8 => return unsafe { pack_a_cols::<E, 8>(mc, kc, a, csa, dst) },
-            6 => return unsafe { pack_a_cols::<E, 6>(mc, kc, a, csa, dst) },
-            _ => {}
-        }
+        // SAFETY: forwarded contract; A's columns are the contiguous runs.
+        return unsafe { pack_contiguous(mc, kc, a, csa, mr, dst) };
     }
     for s in 0..mc.div_ceil(mr) {
         let rows = mr.min(mc - s * mr);
@@ -87,32 +82,65 @@ unsafe fn pack_a_rows<E: Elem, const MR: usize>(mc: usize, kc: usize, a: *const 
     }
 }
 
-/// [`pack_a`] for an A with contiguous columns (`rsa == 1`: the Aᵀ·B case, a weight
-/// gradient `Gᵀ·X`): column by column, each column's `mc` elements are read once, in order,
-/// and dealt out `MR` at a time to the strips (16 write streams for `MC = 96`). Strip by
-/// strip, as the general loop goes, each strip re-read the block's `kc` columns from L2:
-/// one thread, Zen 3, Aᵀ·B of 384x4096x384 / 1536x4096x384 / 1024³ (a MiniLM encoder's
-/// weight gradients, and a square one) 84.0 / 85.2 / 92.6 -> 87.5 / 92.6 / 93.6 GFLOP/s, best
-/// of 50 calls interleaved.
+/// Packs `count` strip-wise contiguous elements per step into strips of `w`: step `p`'s run
+/// of `count` elements starts at `src + p·stride`, and strip `s` gets elements `s·w..` of
+/// every run, `w` to a row (the last strip padded with zeros). This is a row-major B (runs
+/// are B's rows, strips of NR columns) and a column-major A (runs are A's columns, strips of
+/// MR rows, the Aᵀ·B case of a weight gradient `Gᵀ·X`). Each run is read once, in order, and
+/// dealt out to the strips; the common widths copy `[E; W]` blocks. For the A case, against
+/// packing strip by strip (each strip re-reading the block's `kc` columns from L2): one thread,
+/// Zen 3, Aᵀ·B of 384x4096x384 / 1536x4096x384 / 1024³ (a MiniLM encoder's weight gradients,
+/// and a square one) 84.0 / 85.2 / 92.6 -> 87.5 / 92.6 / 93.6 GFLOP/s, best of 50 interleaved.
 ///
 /// # Safety
-/// As [`pack_a`] with `rsa == 1`.
-unsafe fn pack_a_cols<E: Elem, const MR: usize>(mc: usize, kc: usize, a: *const E, csa: isize, dst: *mut E) {
-    let full = mc / MR;
-    let rest = mc - full * MR;
+/// Each of the `kc` runs holds `count` readable elements; `dst` holds `ceil(count / w)·w·kc`.
+unsafe fn pack_contiguous<E: Elem>(count: usize, kc: usize, src: *const E, stride: isize, w: usize, dst: *mut E) {
+    // SAFETY (all arms): forwarded contract.
+    unsafe {
+        match w {
+            32 => pack_contiguous_w::<E, 32>(count, kc, src, stride, dst),
+            16 => pack_contiguous_w::<E, 16>(count, kc, src, stride, dst),
+            12 => pack_contiguous_w::<E, 12>(count, kc, src, stride, dst),
+            8 => pack_contiguous_w::<E, 8>(count, kc, src, stride, dst),
+            6 => pack_contiguous_w::<E, 6>(count, kc, src, stride, dst),
+            _ => {
+                let strips = count.div_ceil(w);
+                for p in 0..kc {
+                    let run = src.offset(p as isize * stride);
+                    for s in 0..strips {
+                        let n = w.min(count - s * w);
+                        let o = dst.add(s * w * kc + p * w);
+                        core::ptr::copy_nonoverlapping(run.add(s * w), o, n);
+                        for j in n..w {
+                            *o.add(j) = E::ZERO;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`pack_contiguous`] with the strip width `W` known, so whole strips copy as `[E; W]`.
+///
+/// # Safety
+/// As [`pack_contiguous`] with `w == W`.
+unsafe fn pack_contiguous_w<E: Elem, const W: usize>(count: usize, kc: usize, src: *const E, stride: isize, dst: *mut E) {
+    let full = count / W;
+    let rest = count - full * W;
     for p in 0..kc {
-        // SAFETY: column p holds mc contiguous elements; strip s's row p is MR elements at
-        // s·MR·kc + p·MR in dst, the last (partial) strip padded with zeros.
+        // SAFETY: run p holds `count` elements; strip s's row p is W elements at s·W·kc + p·W
+        // in dst, the last (partial) strip padded with zeros.
         unsafe {
-            let col = a.offset(p as isize * csa);
+            let run = src.offset(p as isize * stride);
             for s in 0..full {
-                let v = col.add(s * MR).cast::<[E; MR]>().read_unaligned();
-                dst.add(s * MR * kc + p * MR).cast::<[E; MR]>().write_unaligned(v);
+                let v = run.add(s * W).cast::<[E; W]>().read_unaligned();
+                dst.add(s * W * kc + p * W).cast::<[E; W]>().write_unaligned(v);
             }
             if rest > 0 {
-                let o = dst.add(full * MR * kc + p * MR);
-                for i in 0..MR {
-                    *o.add(i) = if i < rest { *col.add(full * MR + i) } else { E::ZERO };
+                let o = dst.add(full * W * kc + p * W);
+                for i in 0..W {
+                    *o.add(i) = if i < rest { *run.add(full * W + i) } else { E::ZERO };
                 }
             }
         }
@@ -228,21 +256,10 @@ mod sse {
 /// # Safety
 /// B must address a valid `kc x nc` block, `dst` must hold `ceil(nc / nr)·nr·kc` elements.
 pub(crate) unsafe fn pack_b<E: Elem>(kc: usize, nc: usize, b: *const E, rsb: isize, csb: isize, nr: usize, dst: *mut E) {
-    let strips = nc.div_ceil(nr);
-    // SAFETY (both branches): strip s starts s·nr columns into B and s·nr·kc elements into dst.
+    // SAFETY (both branches): forwarded contract.
     unsafe {
         if csb == 1 {
-            for p in 0..kc {
-                let row = b.offset(p as isize * rsb);
-                for s in 0..strips {
-                    let cols = nr.min(nc - s * nr);
-                    let o = dst.add(s * nr * kc + p * nr);
-                    core::ptr::copy_nonoverlapping(row.add(s * nr), o, cols);
-                    for j in cols..nr {
-                        *o.add(j) = E::ZERO;
-                    }
-                }
-            }
+            pack_contiguous(nc, kc, b, rsb, nr, dst);
         } else {
             // Packing B into strips of nr columns is packing Bᵀ (an nc x kc matrix with row
             // stride csb) into strips of nr rows: with contiguous columns (rsb == 1, the A·Bᵀ
