@@ -12,6 +12,7 @@
 
 use crate::element::Float;
 use crate::error::{Error, Result};
+use crate::kernels::reduce::{sum_lanes, sum_map_lanes};
 use crate::parallel::{for_each_task, parts_for, SendPtr};
 use crate::shape::Shape;
 use crate::tensor::Tensor;
@@ -38,21 +39,6 @@ fn sum_and_dot<T: Float>(a: &[T], b: &[T]) -> (T, T) {
         }
     }
     (s.iter().fold(st, |a, &v| a + v), d.iter().fold(dt, |a, &v| a + v))
-}
-
-/// Σ (x − c)² over a row.
-#[inline]
-fn sum_sq_dev<T: Float>(x: &[T], c: T) -> T {
-    let mut s = [T::ZERO; LANES];
-    let chunks = x.chunks_exact(LANES);
-    let tail = chunks.remainder().iter().fold(T::ZERO, |a, &v| a + (v - c) * (v - c));
-    for ch in chunks {
-        for i in 0..LANES {
-            let e = ch[i] - c;
-            s[i] = e.mul_add_fast(e, s[i]);
-        }
-    }
-    s.iter().fold(tail, |a, &v| a + v)
 }
 
 /// The rows of `x` that `len` trailing elements make, checking that `len` is a whole number
@@ -96,18 +82,18 @@ pub fn layer_norm<T: Float>(x: &Tensor<T>, len: usize, weight: Option<&Tensor<T>
     let rows = rows_of(x, len, weight, bias)?;
     let (xs, w, b) = (x.as_slice(), weight.map(|t| t.as_slice()), bias.map(|t| t.as_slice()));
     let mut y: Vec<T> = Vec::with_capacity(rows * len);
-    let mut stats: Vec<T> = Vec::with_capacity(2 * rows);
-    let (py, ps) = (SendPtr(y.as_mut_ptr()), SendPtr(stats.as_mut_ptr()));
+    let (mut mean, mut r): (Vec<T>, Vec<T>) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
+    let (py, pm, pr) = (SendPtr(y.as_mut_ptr()), SendPtr(mean.as_mut_ptr()), SendPtr(r.as_mut_ptr()));
     let (n, eps) = (T::from_f64(len as f64), T::from_f64(eps));
     let parts = parts_for(rows * len, PARALLEL_MIN).min(rows.max(1));
     for_each_task(parts, |part| {
         for row in rows * part / parts..rows * (part + 1) / parts {
             let src = &xs[row * len..(row + 1) * len];
-            // SAFETY: row `row` of y and its two stats belong to this task alone, inside the
+            // SAFETY: row `row` of y and its mean and r belong to this task alone, inside the
             // capacity reserved above.
-            let (dst, st) = unsafe { (std::slice::from_raw_parts_mut(py.get().add(row * len), len), ps.get().add(2 * row)) };
-            let mean = crate::kernels::reduce::sum_lanes(src) / n;
-            let r = T::ONE / (sum_sq_dev(src, mean) / n + eps).sqrt();
+            let dst = unsafe { std::slice::from_raw_parts_mut(py.get().add(row * len), len) };
+            let mean = sum_lanes(src) / n;
+            let r = T::ONE / (sum_map_lanes(src, |v| (v - mean) * (v - mean)) / n + eps).sqrt();
             match (w, b) {
                 (Some(w), Some(b)) => dst.iter_mut().zip(src).zip(w.iter().zip(b)).for_each(|((d, &v), (&w, &b))| *d = ((v - mean) * r).mul_add_fast(w, b)),
                 (Some(w), None) => dst.iter_mut().zip(src).zip(w).for_each(|((d, &v), &w)| *d = (v - mean) * r * w),
@@ -116,17 +102,17 @@ pub fn layer_norm<T: Float>(x: &Tensor<T>, len: usize, weight: Option<&Tensor<T>
             }
             // SAFETY: as above.
             unsafe {
-                *st = mean;
-                *st.add(1) = r;
+                *pm.get().add(row) = mean;
+                *pr.get().add(row) = r;
             }
         }
     });
-    // SAFETY: the tasks wrote every row of y and both stats of every row.
+    // SAFETY: the tasks wrote every row of y and every row's mean and r.
     unsafe {
         y.set_len(rows * len);
-        stats.set_len(2 * rows);
+        mean.set_len(rows);
+        r.set_len(rows);
     }
-    let (mean, r): (Vec<T>, Vec<T>) = stats.chunks_exact(2).map(|s| (s[0], s[1])).unzip();
     Ok((Tensor::from_parts(y, x.shape().clone()), Tensor::new(mean, [rows]), Tensor::new(r, [rows])))
 }
 
@@ -145,7 +131,14 @@ pub fn layer_norm<T: Float>(x: &Tensor<T>, len: usize, weight: Option<&Tensor<T>
 /// ```
 pub fn layer_norm_backward<T: Float>(g: &Tensor<T>, x: &Tensor<T>, mean: &Tensor<T>, r: &Tensor<T>, weight: Option<&Tensor<T>>, len: usize) -> (Tensor<T>, Tensor<T>, Tensor<T>) {
     let rows = mean.numel();
-    assert!(g.shape() == x.shape() && rows * len == x.numel() && r.numel() == rows, "wengert: layer_norm backward: inconsistent shapes");
+    assert!(
+        g.shape() == x.shape() && rows * len == x.numel() && r.numel() == rows,
+        "wengert: layer_norm backward: gradient {}, input {}, mean {} and r {} do not fit rows of {len}",
+        g.shape(),
+        x.shape(),
+        mean.shape(),
+        r.shape()
+    );
     let (gs, xs, ms, rs, w) = (g.as_slice(), x.as_slice(), mean.as_slice(), r.as_slice(), weight.map(|t| t.as_slice()));
     let mut dx: Vec<T> = Vec::with_capacity(rows * len);
     let parts = parts_for(rows * len, PARALLEL_MIN).min(rows.max(1));
@@ -154,18 +147,23 @@ pub fn layer_norm_backward<T: Float>(g: &Tensor<T>, x: &Tensor<T>, mean: &Tensor
     let (pdx, pp) = (SendPtr(dx.as_mut_ptr()), SendPtr(partial.as_mut_ptr()));
     let n = T::from_f64(len as f64);
     for_each_task(parts, |part| {
-        let (mut xhat, mut d) = (vec![T::ZERO; len], vec![T::ZERO; len]);
+        let mut xhat = vec![T::ZERO; len];
+        let mut gw = if w.is_some() { vec![T::ZERO; len] } else { Vec::new() };
         // SAFETY: this task's partial sums are its own 2·len elements of `partial`.
         let (dw, db) = unsafe { std::slice::from_raw_parts_mut(pp.get().add(part * 2 * len), 2 * len).split_at_mut(len) };
         for row in rows * part / parts..rows * (part + 1) / parts {
             let (src, gr) = (&xs[row * len..(row + 1) * len], &gs[row * len..(row + 1) * len]);
             let (mu, rr) = (ms[row], rs[row]);
             xhat.iter_mut().zip(src).for_each(|(h, &v)| *h = (v - mu) * rr);
-            match w {
-                Some(w) => d.iter_mut().zip(gr).zip(w).for_each(|((d, &g), &w)| *d = g * w),
-                None => d.copy_from_slice(gr),
-            }
-            let (sd, sdx) = sum_and_dot(&d, &xhat);
+            // d = g·γ (g itself without γ)
+            let d: &[T] = match w {
+                Some(w) => {
+                    gw.iter_mut().zip(gr).zip(w).for_each(|((d, &g), &w)| *d = g * w);
+                    &gw
+                }
+                None => gr,
+            };
+            let (sd, sdx) = sum_and_dot(d, &xhat);
             let (md, mdx) = (sd / n, sdx / n);
             // SAFETY: row `row` of dx belongs to this task alone, inside the capacity.
             let out = unsafe { std::slice::from_raw_parts_mut(pdx.get().add(row * len), len) };

@@ -66,7 +66,7 @@ fn horner(coefficients: &[f64], u: f64) -> f64 {
 /// erfcx on [1, 4] as Σ qₖ·uᵏ, u = (t − 1/2)·6 (t = 1/(1 + x/2) maps [1, 4] onto [−1, 1]),
 /// fitted as [`ERFCX`] at 8 nodes: erf within 3.2e-12 relative, ample for f32, whose erf is 1
 /// beyond 3.92.
-const ERFCX_F32: [f64; 8] = [
+const ERFCX_F32: [f32; 8] = to_f32(&[
     0.255_395_676_251_903_24,
     0.142_395_282_538_115_12,
     0.026_850_912_343_415_27,
@@ -75,7 +75,7 @@ const ERFCX_F32: [f64; 8] = [
     -2.878_541_321_582_606e-5,
     -1.147_585_695_804_309_4e-6,
     4.317_145_059_218_319_7e-7,
-];
+]);
 
 /// One of the two evaluations: the Taylor terms, the erfcx polynomial with the clamp of |x|
 /// and the map t ↦ u = (t − t_mid)·scale, and `exp` for e^(−x²).
@@ -92,7 +92,6 @@ const ERF_F64: Erf<'static> = Erf { taylor: &TAYLOR, erfcx: &ERFCX, clamp: 6.0, 
 /// The f64 scheme's f32 set: 12 Taylor terms (truncation 1.3e-9 at x = 1), erfcx of degree 7
 /// on [1, 4] (see [`erf_f32`]).
 const TAYLOR_F32: [f32; 12] = to_f32(&TAYLOR);
-const ERFCX_F32_32: [f32; 8] = to_f32(&ERFCX_F32);
 
 const fn to_f32<const N: usize>(c: &[f64]) -> [f32; N] {
     let mut out = [0.0f32; N];
@@ -126,7 +125,7 @@ fn erf_f32(x: f32) -> f32 {
     let c = if ax > 4.0 { 4.0 } else { ax }; // NaN stays NaN
     let t = 1.0 / (1.0 + 0.5 * c);
     let u = (t - 0.5) * 6.0;
-    let large = 1.0 - (-(c * c)).fast_exp() * horner_f32(&ERFCX_F32_32, u);
+    let large = 1.0 - (-(c * c)).fast_exp() * horner_f32(&ERFCX_F32, u);
     let large = if x < 0.0 { -large } else { large };
     if ax < 1.0 {
         small

@@ -2,7 +2,8 @@
 //!
 //! LayerNorm, BatchNorm and GroupNorm all compute y = (x − μ) / √(σ² + ε) · γ + β; they differ
 //! only in the axes μ and σ² (the biased variance, as in PyTorch) are taken over and in the
-//! shape γ and β broadcast from. [`normalize`] and [`affine`] are that computation, once.
+//! shape γ and β broadcast from. [`normalize`] and [`affine`] are that computation composed of
+//! `Var` ops, for BatchNorm and GroupNorm; LayerNorm uses the one-op `Var::layer_norm`.
 
 use wengert_core::{Float, Param, Tensor, Var};
 
