@@ -181,13 +181,15 @@ pub trait Float:
     fn mul_add_fast(self, a: Self, b: Self) -> Self;
 
     /// C = alpha * op(A) * op(B) + beta * C for strided row/column layouts
-    /// (the general matrix multiply used by [`crate::kernels::matmul`]).
+    /// (the general matrix multiply used by [`crate::kernels::matmul`]), its row blocks run
+    /// by `fork` ([`wengert_gemm::gemm`]).
     ///
     /// # Safety
     /// The pointers with their strides must address valid `m x k`, `k x n` and `m x n`
     /// matrices, and C must not alias A or B.
     #[allow(clippy::too_many_arguments)]
     unsafe fn gemm(
+        fork: &dyn wengert_gemm::Fork,
         m: usize,
         k: usize,
         n: usize,
@@ -272,6 +274,7 @@ macro_rules! impl_float {
             }
             #[inline]
             unsafe fn gemm(
+                fork: &dyn wengert_gemm::Fork,
                 m: usize,
                 k: usize,
                 n: usize,
@@ -288,12 +291,12 @@ macro_rules! impl_float {
                 csc: isize,
             ) {
                 // SAFETY: forwarded contract of `Float::gemm`.
-                unsafe { $gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
+                unsafe { $gemm(fork, m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
             }
         }
     };
 }
 
 // the fast maths of each type: crate::fastmath::{f32s, f64s}
-impl_float!(f32, wengert_gemm::sgemm, f32s);
-impl_float!(f64, wengert_gemm::dgemm, f64s);
+impl_float!(f32, wengert_gemm::gemm::<f32>, f32s);
+impl_float!(f64, wengert_gemm::gemm::<f64>, f64s);

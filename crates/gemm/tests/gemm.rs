@@ -3,7 +3,7 @@
 //! padded, negative), and alpha/beta (including beta = 0 over NaN, which must not survive).
 
 use proptest::prelude::*;
-use wengert_gemm::{Elem, Kernel};
+use wengert_gemm::{Elem, Fork, Kernel, Serial};
 
 /// A matrix stored in a buffer with the given layout.
 #[derive(Clone, Debug)]
@@ -90,7 +90,50 @@ impl Float for f64 {
     const TOL: f64 = 1e-13;
 }
 
+/// Runs a product's parts on scoped threads, one each (or one after another on this
+/// thread with `serial`, which must give the same C), counting how often each row of C is
+/// reported finished.
+struct Parts {
+    parts: usize,
+    serial: bool,
+    finished: std::sync::Mutex<Vec<usize>>,
+}
+
+impl Parts {
+    fn new(parts: usize, serial: bool) -> Parts {
+        Parts { parts, serial, finished: Default::default() }
+    }
+}
+
+impl Fork for Parts {
+    fn parts(&self) -> usize {
+        self.parts
+    }
+    fn run(&self, task: &(dyn Fn(usize) + Sync)) {
+        if self.serial {
+            (0..self.parts).rev().for_each(task);
+        } else {
+            std::thread::scope(|s| {
+                (0..self.parts).for_each(|i| {
+                    s.spawn(move || task(i));
+                })
+            });
+        }
+    }
+    fn finished(&self, rows: std::ops::Range<usize>) {
+        let mut count = self.finished.lock().unwrap();
+        if count.len() < rows.end {
+            count.resize(rows.end, 0);
+        }
+        rows.for_each(|i| count[i] += 1);
+    }
+}
+
 fn check<T: Float>(kernel: Kernel, c: &Case) -> Result<(), TestCaseError> {
+    check_split::<T>(kernel, &Serial, c)
+}
+
+fn check_split<T: Float>(kernel: Kernel, fork: &dyn Fork, c: &Case) -> Result<(), TestCaseError> {
     let (m, k, n) = (c.m, c.k, c.n);
     let (la, oa, rsa, csa) = c.la.strides(m, k);
     let (lb, ob, rsb, csb) = c.lb.strides(k, n);
@@ -110,6 +153,7 @@ fn check<T: Float>(kernel: Kernel, c: &Case) -> Result<(), TestCaseError> {
     unsafe {
         T::gemm_with(
             kernel,
+            fork,
             m,
             k,
             n,
@@ -186,6 +230,32 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// A product cut into row blocks that share the packed B: on threads, and one part after
+    /// another (last first), over shapes with several k slices and row blocks, and with fewer
+    /// strips of C than parts.
+    #[test]
+    fn split_products_match_the_naive_loop(
+        c in prop_oneof![case(40), (1usize..330, 150usize..500, 1usize..70, layout(), layout(), layout(), any::<u64>())
+            .prop_map(|(m, k, n, la, lb, lc, seed)| Case { m, k, n, la, lb, lc, alpha: 1.0, beta: 0.5, seed })],
+        parts in 2usize..5,
+        serial in any::<bool>(),
+    ) {
+        for kernel in Kernel::available() {
+            for f64s in [false, true] {
+                let fork = Parts::new(parts, serial);
+                if f64s { check_split::<f64>(kernel, &fork, &c)? } else { check_split::<f32>(kernel, &fork, &c)? }
+                // every row of C is reported finished exactly once
+                let count = fork.finished.into_inner().unwrap();
+                let want = if c.n == 0 { vec![] } else { vec![1; c.m] };
+                prop_assert_eq!(count, want, "{:?}", kernel);
+            }
+        }
+    }
+}
+
 #[test]
 fn wide_products_cross_the_nc_panels() {
     let c = Case {
@@ -202,6 +272,8 @@ fn wide_products_cross_the_nc_panels() {
     for kernel in Kernel::available() {
         check::<f32>(kernel, &c).unwrap();
         check::<f64>(kernel, &c).unwrap();
+        check_split::<f32>(kernel, &Parts::new(2, false), &c).unwrap();
+        check_split::<f64>(kernel, &Parts::new(2, false), &c).unwrap();
     }
 }
 

@@ -260,9 +260,10 @@ fn transposed<T: Float>(x: &[T], rows: usize, cols: usize) -> Vec<T> {
 const PARALLEL_GEMM_FLOPS: usize = 1 << 20;
 
 /// `C = op(A)·op(B)` into a row-major `m x n` C (overwritten), with `A` and `B` given by
-/// pointer and strides; large products are cut into row blocks of C (or column blocks, when
-/// C is too short), one per thread, each a single-threaded packed GEMM (`wengert_gemm`) call. Batches of
-/// products reach here from inside their own tasks, and then run whole on their thread.
+/// pointer and strides; large products are cut into row blocks of C, one per thread, in one
+/// packed GEMM call (`wengert_gemm::gemm`, whose row blocks share one packed copy of B), or,
+/// when C is too short, into column blocks, each a single-threaded call. Batches of products
+/// reach here from inside their own tasks, and then run whole on their thread.
 ///
 /// # Safety
 /// The pointers and strides must address valid `m x k`, `k x n` and `m x n` matrices, and C
@@ -314,27 +315,53 @@ unsafe fn gemm_split<T: Float>(
     let parts = parts.min(len.div_ceil(TILE)).max(1);
     let bound = |i: usize| (len.div_ceil(TILE) * i / parts * TILE).min(len);
     use crate::parallel::SendPtr;
+    if by_rows {
+        // One call whose row blocks run on the pool and share one packed copy of B (a call
+        // per block had each thread pack all of B), the bias added to each block of rows as
+        // it is finished, while it is in cache.
+        let fork = PoolFork { parts, c: SendPtr(c), n, epilogue };
+        // SAFETY: the caller's matrices are valid; C is a row-major m x n.
+        unsafe { T::gemm(&fork, m, k, n, T::ONE, a, rsa, csa, b, rsb, csb, T::ZERO, c, n as isize, 1) };
+        return;
+    }
     let (a, b, c) = (SendPtr(a as *mut T), SendPtr(b as *mut T), SendPtr(c));
     crate::parallel::for_each_task(parts, |i| {
         let (lo, hi) = (bound(i), bound(i + 1));
-        // SAFETY: the caller's matrices are valid; block i reads rows lo..hi of op(A) (or
-        // columns lo..hi of op(B)) and writes only its own disjoint block of C.
+        // SAFETY: the caller's matrices are valid; block i reads columns lo..hi of op(B) and
+        // writes only its own disjoint block of C.
         unsafe {
-            if by_rows {
-                let (pa, pc) = (a.get().offset(lo as isize * rsa), c.get().add(lo * n));
-                T::gemm(hi - lo, k, n, T::ONE, pa, rsa, csa, b.get(), rsb, csb, T::ZERO, pc, n as isize, 1);
-                if let Some((e, rows_per_product)) = epilogue {
-                    e.apply(pc, lo, hi - lo, rows_per_product, n, 0..n);
-                }
-            } else {
-                let (pb, pc) = (b.get().offset(lo as isize * csb), c.get().add(lo));
-                T::gemm(m, k, hi - lo, T::ONE, a.get(), rsa, csa, pb, rsb, csb, T::ZERO, pc, n as isize, 1);
-                if let Some((e, rows_per_product)) = epilogue {
-                    e.apply(c.get(), 0, m, rows_per_product, n, lo..hi);
-                }
+            let (pb, pc) = (b.get().offset(lo as isize * csb), c.get().add(lo));
+            T::gemm(&wengert_gemm::Serial, m, k, hi - lo, T::ONE, a.get(), rsa, csa, pb, rsb, csb, T::ZERO, pc, n as isize, 1);
+            if let Some((e, rows_per_product)) = epilogue {
+                e.apply(c.get(), 0, m, rows_per_product, n, lo..hi);
             }
         }
     });
+}
+
+/// The pool as a [`wengert_gemm::Fork`] for a product into the row-major C at `c` (rows of
+/// `n`): its row blocks one task each, and the epilogue (with the rows per product of a
+/// batch) on each block of rows as it is finished.
+struct PoolFork<'a, T> {
+    parts: usize,
+    c: crate::parallel::SendPtr<T>,
+    n: usize,
+    epilogue: Option<(Epilogue<'a, T>, usize)>,
+}
+
+impl<T: Float> wengert_gemm::Fork for PoolFork<'_, T> {
+    fn parts(&self) -> usize {
+        self.parts
+    }
+    fn run(&self, task: &(dyn Fn(usize) + Sync)) {
+        crate::parallel::for_each_task(self.parts, task)
+    }
+    fn finished(&self, rows: std::ops::Range<usize>) {
+        if let Some((e, rows_per_product)) = self.epilogue {
+            // SAFETY: the gemm has written these rows of C, and no other part touches them.
+            unsafe { e.apply(self.c.get().add(rows.start * self.n), rows.start, rows.len(), rows_per_product, self.n, 0..self.n) };
+        }
+    }
 }
 
 /// Products A·Bᵀ with an output this narrow use [`dots_kernel`], which makes up to eight dot
