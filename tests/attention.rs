@@ -689,6 +689,23 @@ fn group_norm_values_match_hand_computation_and_its_special_cases() {
     let g1 = GroupNorm::<f64>::new(1, 4).forward(tape.constant(x4.clone())).value();
     let ln = LayerNorm::<f64>::with_shape(&[4, 3, 2], LayerNormConfig::default()).forward(tape.constant(x4.clone())).value();
     assert!(g1.allclose(&ln, 1e-12, 1e-12));
+    // G = 2 with γ, β against the formula in Var ops: μ and the biased σ² of each sample's
+    // group of 2 channels x 6 positions
+    let (w, b) = ([0.5, -1.0, 2.0, 1.5], [0.1, 0.2, -0.3, 0.0]);
+    let mut gn2 = GroupNorm::<f64>::new(2, 4);
+    gn2.weight.as_mut().unwrap().set(Tensor::from_slice(&w)).unwrap();
+    gn2.bias.as_mut().unwrap().set(Tensor::from_slice(&b)).unwrap();
+    let y = gn2.forward(tape.constant(x4.clone())).value();
+    let groups = tape.constant(x4.clone()).reshape(vec![2, 2, 12]);
+    let centered = groups - groups.mean_axes(&[-1], true);
+    let normed = (centered / (centered.square().mean_axes(&[-1], true) + 1e-5).sqrt()).reshape(vec![2, 4, 3, 2]);
+    let per_channel = |v: [f64; 4]| tape.constant(Tensor::from_fn([1, 4, 1, 1], |i| v[i[1]]));
+    let want = (normed * per_channel(w) + per_channel(b)).value();
+    assert!(y.allclose(&want, 1e-12, 1e-12), "{y} vs {want}");
+    // an empty batch, or no positions, gives an empty output of the input's shape
+    for dims in [[0, 4, 3], [2, 4, 0]] {
+        assert_eq!(gn2.forward(tape.constant(Tensor::zeros(dims))).value().dims(), &dims);
+    }
     // bad input names the layer and both shapes
     let err = std::panic::catch_unwind(|| {
         let tape = Tape::<f64>::new();

@@ -2,8 +2,10 @@
 //!
 //! LayerNorm, BatchNorm and GroupNorm all compute y = (x − μ) / √(σ² + ε) · γ + β; they differ
 //! only in the axes μ and σ² (the biased variance, as in PyTorch) are taken over and in the
-//! shape γ and β broadcast from. [`normalize`] and [`affine`] are that computation composed of
-//! `Var` ops, for BatchNorm and GroupNorm; LayerNorm uses the one-op `Var::layer_norm`.
+//! shape γ and β broadcast from. [`normalize`] is that computation composed of `Var` ops, for
+//! BatchNorm (which keeps the statistics for its running averages); LayerNorm and GroupNorm
+//! normalise with the one-op `Var::layer_norm` (GroupNorm's rows are each sample's groups).
+//! [`affine`] applies γ and β for BatchNorm and GroupNorm.
 
 use wengert_core::{Float, Param, Tensor, Var};
 
@@ -158,7 +160,12 @@ impl<T: Float> Module<T> for GroupNorm<T> {
         }
         let n = s[0];
         let per_group = s.numel() / (n * g).max(1);
-        let y = normalize(x.reshape(vec![n, g, per_group]), &[-1], self.eps).y.reshape(s.dims().to_vec());
+        // each sample's group is a row of the one-op layer norm (an empty input has no rows)
+        let y = if s.numel() == 0 {
+            x
+        } else {
+            x.reshape(vec![n, g, per_group]).layer_norm(per_group, None, None, self.eps).reshape(s.dims().to_vec())
+        };
         let mut channel = vec![1; s.ndim()];
         channel[1] = c;
         affine(y, self.weight.as_ref(), self.bias.as_ref(), Some(&channel))
