@@ -128,7 +128,20 @@ fn peak_kernel() -> (f64, fn() -> f32, &'static str) {
 /// let secs = median_seconds(Duration::from_millis(1), || (0..1000u64).sum::<u64>());
 /// assert!(secs.is_finite() && (0.0..1.0).contains(&secs));
 /// ```
-pub fn median_seconds<R>(budget: Duration, mut f: impl FnMut() -> R) -> f64 {
+pub fn median_seconds<R>(budget: Duration, f: impl FnMut() -> R) -> f64 {
+    let times = call_seconds(budget, f);
+    times[times.len() / 2]
+}
+
+/// The fastest call of `f` over about `budget` (at least 5 calls): the estimate for a limit
+/// of the machine, which other work on it can only ever lower. (A median FMA peak on a
+/// shared host has read half the peak when the other core was busy for a moment.)
+fn fastest_seconds<R>(budget: Duration, f: impl FnMut() -> R) -> f64 {
+    call_seconds(budget, f)[0]
+}
+
+/// Seconds per call of `f` over about `budget` of wall time (at least 5 calls), sorted.
+fn call_seconds<R>(budget: Duration, mut f: impl FnMut() -> R) -> Vec<f64> {
     black_box(f()); // warm up caches, allocator and thread pool
     let mut times = Vec::new();
     let start = Instant::now();
@@ -138,7 +151,7 @@ pub fn median_seconds<R>(budget: Duration, mut f: impl FnMut() -> R) -> f64 {
         times.push(t.elapsed().as_secs_f64());
     }
     times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+    times
 }
 
 fn triad_bandwidth(n: usize) -> f64 {
@@ -149,13 +162,13 @@ fn triad_bandwidth(n: usize) -> f64 {
     if n < crate::kernels::PARALLEL_MIN_ELEMENTS {
         // L2 is private to each core: time one core (a pool hand-off would dominate) and
         // count every core's L2 alike.
-        let secs = median_seconds(Duration::from_millis(200), || {
+        let secs = fastest_seconds(Duration::from_millis(200), || {
             c.iter_mut().zip(a.iter().zip(&b)).for_each(|(c, (&a, &b))| *c = 1.5 * a + b);
             c[0]
         });
         return (3 * 4 * n) as f64 / secs * threads as f64;
     }
-    let secs = median_seconds(Duration::from_millis(200), || {
+    let secs = fastest_seconds(Duration::from_millis(200), || {
         crate::parallel::for_each_part_mut(&mut c, threads, 16, |start, c| {
             let (a, b) = (&a[start..start + c.len()], &b[start..start + c.len()]);
             c.iter_mut().zip(a.iter().zip(b)).for_each(|(c, (&a, &b))| *c = 1.5 * a + b)
@@ -166,8 +179,9 @@ fn triad_bandwidth(n: usize) -> f64 {
 }
 
 impl Limits {
-    /// Measures the FMA peak (1 and all threads) and triad bandwidth at three sizes; takes
-    /// about two seconds.
+    /// Measures the FMA peak (1 and all threads) and triad bandwidth at three sizes, each
+    /// the fastest of many calls (other work on the machine only ever slows a call down);
+    /// takes about two seconds.
     ///
     /// ```
     /// use wengert_core::roofline::Limits;
@@ -180,9 +194,9 @@ impl Limits {
     /// ```
     pub fn measure() -> Limits {
         let (flops, kernel, isa) = peak_kernel();
-        let one = median_seconds(Duration::from_millis(300), kernel);
+        let one = fastest_seconds(Duration::from_millis(300), kernel);
         let t = runtime::num_threads();
-        let all = median_seconds(Duration::from_millis(300), || {
+        let all = fastest_seconds(Duration::from_millis(300), || {
             let mut sums = vec![0.0f32; t];
             crate::parallel::for_each_part_mut(&mut sums, t, 1, |_, s| s[0] = kernel());
             sums.iter().sum::<f32>()
