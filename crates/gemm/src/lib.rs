@@ -295,11 +295,12 @@ impl Fork for Serial {
 
 /// [`sgemm`] / [`dgemm`] for either element type, its parts run by `fork`: C's rows are
 /// cut into `fork.parts()` blocks of whole micro-kernel strips, which share one packed copy
-/// of B (see [`Fork`]). On two cores that halves the packing of B each thread does against splitting the
-/// product into independent calls (each of which packs all of B). Zen 3, both cores, the
-/// median of alternated calls in one process, seven runs: 1024 x 1024 f32 ahead in all seven
-/// by 0.4-2.3 points of the FMA peak, 512 f64 in all seven by 0.5-2.4, 512 f32 by -0.1 to
-/// +1.7; 1024 f64 within the noise (-2.9 to +1.5).
+/// of B (see [`Fork`]). On two cores that halves the packing of B each thread does, against
+/// splitting the product into independent calls (each of which packs all of B). Zen 3, both
+/// cores, the median of alternated calls in one process, seven runs: 1024 x 1024 f32 ahead in
+/// all seven by 0.4-2.3 points of the FMA peak, 512 f64 in all seven by 0.5-2.4, 512 f32 by
+/// -0.1 to +1.7; 1024 f64 within the noise (-2.9 to +1.5).
+///
 /// Taking the other parts' last blocks, against each part doing only its own (same host,
 /// four runs): 1024 f32 -1.1 to +10.1 points, 1024 f64 -0.7 to +7.2, a MiniLM encoder's
 /// 4096x384x384 product +0.8 to +3.0, 512 within ±0.6 (three blocks per part).
@@ -531,8 +532,8 @@ unsafe fn drive<K: Micro>(
         fork.finished(0..m);
         return;
     }
-    // Part i computes the rows strip_bound(i)..strip_bound(i + 1): whole MR strips, the
-    // strips dealt out evenly.
+    // Part i owns the rows row_bound(i)..row_bound(i + 1): whole MR strips, the strips
+    // dealt out evenly.
     let strips = m.div_ceil(K::MR);
     let parts = fork.parts().clamp(1, strips);
     let row_bound = |i: usize| (strips * i / parts * K::MR).min(m);
@@ -611,8 +612,6 @@ unsafe fn drive<K: Micro>(
     }
     PACKED_B.set(bbuf);
 }
-
-
 
 #[cfg(test)]
 mod tests {
