@@ -1,11 +1,14 @@
-"""The peers' side of benches/gemm.rs: square matrix products (f32 512 and 1024, f64 1024) and
-A·Bᵀ in PyTorch (its CPU BLAS) and JAX (XLA, jit), on the same number of threads, best and
-median of many calls, printed as GFLOP/s beside the FMA peak that benches/gemm.rs measures.
+"""The peers' side of benches/gemm.rs: square matrix products (f32 512 and 1024, f64 512 and
+1024) and A·Bᵀ in NumPy (the OpenBLAS its wheels bundle, whose run-time kernel choice has
+hand-written assembly for each Zen), PyTorch (its CPU BLAS) and JAX (XLA, jit), on the same
+number of threads, best and median of many calls, printed as GFLOP/s beside the FMA peak
+that benches/gemm.rs measures.
 
-    python benches/peers/gemm_peers.py [threads]     # needs torch and/or jax (CPU)
+    python benches/peers/gemm_peers.py [threads]     # needs numpy; torch and jax if present
 
-Threads: torch.set_num_threads; for XLA the XLA_FLAGS thread-pool options and taskset are
-set before jax is imported (run the script under `taskset -c 0-1` to be sure of 2 cores).
+Threads: OPENBLAS_NUM_THREADS, torch.set_num_threads, and for XLA the XLA_FLAGS thread-pool
+options, all set before the libraries load (run the script under `taskset -c 0-1` to be sure
+of 2 cores).
 """
 import os, statistics, sys, time
 
@@ -13,6 +16,7 @@ threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
 os.environ.setdefault("XLA_FLAGS", f"--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={threads}")
 os.environ.setdefault("OMP_NUM_THREADS", str(threads))
 os.environ.setdefault("MKL_NUM_THREADS", str(threads))
+os.environ.setdefault("OPENBLAS_NUM_THREADS", str(threads))
 import numpy as np
 
 CASES = [(512, "float32", "nn"), (1024, "float32", "nn"), (512, "float32", "nt"), (1024, "float32", "nt"), (512, "float64", "nn"), (1024, "float64", "nn")]
@@ -39,6 +43,16 @@ def run(name, make):
 
 
 rng = np.random.default_rng(0)
+
+
+def numpy_case(n, dtype, form):
+    a = rng.uniform(-1, 1, (n, n)).astype(dtype)
+    b = rng.uniform(-1, 1, (n, n)).astype(dtype)
+    return (lambda: a @ b) if form == "nn" else (lambda: a @ b.T)
+
+
+print(f"numpy {np.__version__} ({np.__config__.CONFIG['Build Dependencies']['blas']['name']} {np.__config__.CONFIG['Build Dependencies']['blas'].get('version', '')}), OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}")
+run("numpy", numpy_case)
 try:
     import torch
     torch.set_num_threads(threads)
