@@ -100,13 +100,22 @@ impl Blas {
         // called (checked by size).
         unsafe {
             match (self, std::mem::size_of::<E>()) {
-                (Blas::Ilp64 { s, .. }, 4) => s(ROW_MAJOR, NO_TRANS, NO_TRANS, n as i64, n as i64, n as i64, 1.0, pa.cast(), n as i64, pb.cast(), n as i64, 0.0, pc.cast(), n as i64),
-                (Blas::Ilp64 { d, .. }, _) => d(ROW_MAJOR, NO_TRANS, NO_TRANS, n as i64, n as i64, n as i64, 1.0, pa.cast(), n as i64, pb.cast(), n as i64, 0.0, pc.cast(), n as i64),
-                (Blas::Lp64 { s, .. }, 4) => s(ROW_MAJOR, NO_TRANS, NO_TRANS, n as i32, n as i32, n as i32, 1.0, pa.cast(), n as i32, pb.cast(), n as i32, 0.0, pc.cast(), n as i32),
-                (Blas::Lp64 { d, .. }, _) => d(ROW_MAJOR, NO_TRANS, NO_TRANS, n as i32, n as i32, n as i32, 1.0, pa.cast(), n as i32, pb.cast(), n as i32, 0.0, pc.cast(), n as i32),
+                (Blas::Ilp64 { s, .. }, 4) => call(*s, n as i64, pa.cast(), pb.cast(), pc.cast()),
+                (Blas::Ilp64 { d, .. }, _) => call(*d, n as i64, pa.cast(), pb.cast(), pc.cast()),
+                (Blas::Lp64 { s, .. }, 4) => call(*s, n as i32, pa.cast(), pb.cast(), pc.cast()),
+                (Blas::Lp64 { d, .. }, _) => call(*d, n as i32, pa.cast(), pb.cast(), pc.cast()),
             }
         }
     }
+}
+
+/// `C = A·B` through `gemm` for row-major `n x n` matrices at `a`, `b` and `c`.
+///
+/// # Safety
+/// The pointers address three whole row-major `n x n` matrices; C aliases neither A nor B.
+unsafe fn call<E: Float, I: Copy>(gemm: Gemm<E, I>, n: I, a: *const E, b: *const E, c: *mut E) {
+    // SAFETY: forwarded contract; leading dimension n for every row-major operand.
+    unsafe { gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, n, n, n, E::ONE, a, n, b, n, E::ZERO, c, n) }
 }
 
 fn random<T: Float>(n: usize, seed: u64) -> Tensor<T> {
@@ -184,5 +193,4 @@ fn main() {
             );
         }
     }
-    wengert::core::runtime::set_num_threads(wengert::core::runtime::max_threads());
 }
